@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { UserError } from "../errors.js";
+import { parseFuseOverlayfsArgv, parseLowerList, parseOverlayOptions, splitEscaped } from "./mount-args.js";
+
+describe("splitEscaped", () => {
+  it("splits on unescaped separators only", () => {
+    expect(splitEscaped("a:b\\:c:d", ":")).toEqual(["a", "b:c", "d"]);
+  });
+  it("keeps a literal backslash written as \\\\", () => {
+    expect(splitEscaped("a\\\\:b", ":")).toEqual(["a\\", "b"]);
+  });
+  it("leaves other escapes alone", () => {
+    expect(splitEscaped("a\\nb", ":")).toEqual(["a\\nb"]);
+  });
+});
+
+describe("parseLowerList", () => {
+  it("orders lowers leftmost first (topmost)", () => {
+    expect(parseLowerList("/top:/mid:/bottom")).toEqual(["/top", "/mid", "/bottom"]);
+  });
+  it("refuses empty members", () => {
+    expect(() => parseLowerList("/a::/b")).toThrow(UserError);
+    expect(() => parseLowerList("")).toThrow(UserError);
+  });
+});
+
+describe("parseOverlayOptions", () => {
+  it("reads the overlay keys, passes mount flags through and reports unknown ones", () => {
+    const opts = parseOverlayOptions(["lowerdir=/l1:/l2,upperdir=/u,workdir=/w", "ro,noatime,frobnicate=3"]);
+    expect(opts.lowerdir).toEqual(["/l1", "/l2"]);
+    expect(opts.upperdir).toBe("/u");
+    expect(opts.workdir).toBe("/w");
+    expect(opts.passthrough).toEqual(["ro"]);
+    expect(opts.unknown).toEqual(["frobnicate=3"]);
+  });
+  it("honours escaped commas inside paths", () => {
+    expect(parseOverlayOptions(["lowerdir=/a\\,b:/c"]).lowerdir).toEqual(["/a,b", "/c"]);
+  });
+});
+
+describe("parseFuseOverlayfsArgv", () => {
+  it("accepts options after the positionals, as mount.fuse passes them", () => {
+    const args = parseFuseOverlayfsArgv(["overlay", "/mnt", "-o", "lowerdir=/l,upperdir=/u,workdir=/w"]);
+    expect(args.mountpoint).toBe("/mnt");
+    expect(args.options.lowerdir).toEqual(["/l"]);
+    expect(args.foreground).toBe(false);
+  });
+  it("-d implies the foreground", () => {
+    const args = parseFuseOverlayfsArgv(["-d", "-olowerdir=/l", "/mnt"]);
+    expect(args.debug && args.foreground).toBe(true);
+  });
+  it("requires lowerdir and a mount point", () => {
+    expect(() => parseFuseOverlayfsArgv(["-o", "upperdir=/u", "/mnt"])).toThrow(/lowerdir/);
+    expect(() => parseFuseOverlayfsArgv(["-o", "lowerdir=/l"])).toThrow(/usage/);
+  });
+});

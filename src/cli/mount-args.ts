@@ -1,0 +1,112 @@
+/**
+ * Parsing of mount arguments in the two accepted forms:
+ *   unionfs mount LOWER1:LOWER2[:...] [UPPER] MOUNTPOINT     (leftmost lower on top)
+ *   unionfs [-f] [-d] -o lowerdir=A:B[,upperdir=U,workdir=W][,...] [SOURCE] MOUNTPOINT
+ * The second is fuse-overlayfs's, so unionfs can serve as a mount program. A backslash escapes
+ * a colon in a layer list and a comma in an option string; unknown options are returned so the
+ * caller can warn about them.
+ */
+import { UserError } from "../errors.js";
+
+/** Splits on `sep` unless escaped by a backslash; `\\` is a literal backslash. */
+export function splitEscaped(text: string, sep: string): string[] {
+  const parts: string[] = [];
+  let current = "";
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "\\" && i + 1 < text.length) {
+      const next = text[i + 1] as string;
+      current += next === sep || next === "\\" ? next : `\\${next}`;
+      i++;
+    } else if (ch === sep) {
+      parts.push(current);
+      current = "";
+    } else {
+      current += ch;
+    }
+  }
+  parts.push(current);
+  return parts;
+}
+
+export function parseLowerList(list: string): string[] {
+  const lowers = splitEscaped(list, ":");
+  if (lowers.some((l) => l.length === 0)) throw new UserError(`empty directory in lower list '${list}'`);
+  return lowers;
+}
+
+export interface OverlayOptions {
+  lowerdir?: string[];
+  upperdir?: string;
+  workdir?: string;
+  whiteout?: string;
+  /** options passed on to FUSE as they are (ro, allow_other, ...) */
+  passthrough: string[];
+  /** options unionfs does not know: warned about and ignored */
+  unknown: string[];
+}
+
+/** Options the kernel's overlayfs or fuse-overlayfs accept that change nothing here. */
+const IGNORED = new Set([
+  "rw", "dev", "suid", "exec", "async", "atime", "noatime", "relatime", "strictatime", "nodiratime",
+  "redirect_dir", "index", "metacopy", "xino", "userxattr", "volatile", "squash_to_root",
+  "squash_to_uid", "squash_to_gid", "static_nlink", "noacl", "fast_ino", "plugins", "uidmapping",
+  "gidmapping", "timeout", "threaded", "fsync", "nfs_export", "default_permissions", "allow_other",
+  "context", "fscontext", "defcontext", "rootcontext", "x-systemd", "_netdev", "nofail", "noauto", "auto",
+]);
+const PASSTHROUGH = new Set(["ro", "nosuid", "nodev", "noexec"]);
+
+export function parseOverlayOptions(optionStrings: readonly string[]): OverlayOptions {
+  const out: OverlayOptions = { passthrough: [], unknown: [] };
+  for (const text of optionStrings) {
+    for (const opt of splitEscaped(text, ",")) {
+      if (opt.length === 0) continue;
+      const eq = opt.indexOf("=");
+      const key = eq < 0 ? opt : opt.slice(0, eq);
+      const value = eq < 0 ? "" : opt.slice(eq + 1);
+      if (key === "lowerdir") out.lowerdir = parseLowerList(value);
+      else if (key === "upperdir") out.upperdir = value;
+      else if (key === "workdir") out.workdir = value;
+      else if (key === "whiteout") out.whiteout = value;
+      else if (PASSTHROUGH.has(key)) out.passthrough.push(opt);
+      else if (!IGNORED.has(key) && !key.startsWith("x-")) out.unknown.push(opt);
+    }
+  }
+  return out;
+}
+
+export interface FuseOverlayfsArgs {
+  foreground: boolean;
+  debug: boolean;
+  options: OverlayOptions;
+  mountpoint: string;
+}
+
+/** argv (after the program name) in fuse-overlayfs's form. Options may follow positionals. */
+export function parseFuseOverlayfsArgv(argv: readonly string[]): FuseOverlayfsArgs {
+  let foreground = false;
+  let debug = false;
+  const optionStrings: string[] = [];
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "-f") foreground = true;
+    else if (arg === "-d" || arg === "--debug") {
+      debug = true;
+      foreground = true;
+    } else if (arg === "-o") {
+      const value = argv[++i];
+      if (value === undefined) throw new UserError("option -o needs a value");
+      optionStrings.push(value);
+    } else if (arg.startsWith("-o")) optionStrings.push(arg.slice(2));
+    else if (arg === "--") positionals.push(...argv.slice(i + 1)), (i = argv.length);
+    else if (arg.startsWith("-")) throw new UserError(`unknown flag ${arg}`);
+    else positionals.push(arg);
+  }
+  const options = parseOverlayOptions(optionStrings);
+  if (positionals.length === 0 || positionals.length > 2) {
+    throw new UserError("usage: unionfs [-f] [-d] -o lowerdir=A:B[,upperdir=U,workdir=W] [SOURCE] MOUNTPOINT");
+  }
+  if (options.lowerdir === undefined) throw new UserError("missing option lowerdir=");
+  return { foreground, debug, options, mountpoint: positionals[positionals.length - 1] as string };
+}

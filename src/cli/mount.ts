@@ -1,0 +1,62 @@
+/**
+ * `unionfs mount` (and the fuse-overlayfs form): checks the environment, then serves the mount
+ * in the foreground (-f) or in a daemon that this command waits for.
+ */
+import { resolve } from "node:path";
+import { UserError } from "../errors.js";
+import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
+import { isDaemonChild, reportToParent, startDaemon } from "./daemonize.js";
+
+export interface MountRequest {
+  lowers: string[];
+  upper?: string | undefined;
+  work?: string | undefined;
+  mountpoint: string;
+  foreground: boolean;
+  debug: boolean;
+  extraOptions: string[];
+  /** the argv to re-run in a daemon child */
+  argv: readonly string[];
+}
+
+function warn(message: string): void {
+  process.stderr.write(`unionfs: ${message}\n`);
+}
+
+export async function runMount(req: MountRequest): Promise<number> {
+  const isRoot = process.getuid?.() === 0;
+  await checkFuseDevice(isRoot);
+  if (!isRoot) await checkFusermount();
+  await loadFuseBinding();
+  const mountpoint = await checkMountpoint(req.mountpoint);
+  if (!req.foreground && !isDaemonChild()) {
+    await startDaemon(req.argv);
+    return 0;
+  }
+  const { serve } = await import("../fuse/serve.js");
+  let daemon: Awaited<ReturnType<typeof serve>>;
+  try {
+    daemon = await serve({
+      stack: {
+        lowers: req.lowers.map((l) => resolve(l)),
+        upper: req.upper === undefined ? undefined : resolve(req.upper),
+        work: req.work === undefined ? undefined : resolve(req.work),
+      },
+      mountpoint,
+      debug: req.debug,
+      extraOptions: req.extraOptions,
+      log: warn,
+    });
+  } catch (e) {
+    if (e instanceof UserError) reportToParent({ error: e.message });
+    throw e;
+  }
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => {
+      daemon.stop().catch(() => {});
+    });
+  }
+  reportToParent({ ready: true });
+  await daemon.stopped;
+  return 0;
+}

@@ -1,0 +1,35 @@
+/**
+ * fuse-native's high-level API speaks in paths; the union core speaks in nodes. This walks a
+ * path one component at a time through `UnionFs.lookup`, which answers from the node table
+ * when it can, so a known path costs no system call.
+ */
+import { FsError } from "../errors.js";
+import { splitPath } from "../path/name.js";
+import type { UnionNode } from "../union/node-table.js";
+import type { UnionFs } from "../union/union-fs.js";
+
+export class PathNodes {
+  constructor(private readonly fs: UnionFs) {}
+
+  /** The node for `path`, or ENOENT / ENOTDIR as the kernel would report. */
+  async resolve(path: string): Promise<UnionNode> {
+    let node = this.fs.table.root;
+    for (const name of splitPath(path)) {
+      if (!node.isDir) throw new FsError("ENOTDIR", "lookup", path);
+      const child = await this.fs.lookup(node, name);
+      if (child === null) throw new FsError("ENOENT", "lookup", path);
+      node = child;
+    }
+    return node;
+  }
+
+  /** The parent directory node of `path` and the last component's name. */
+  async resolveParent(path: string): Promise<{ parent: UnionNode; name: string }> {
+    const parts = splitPath(path);
+    const name = parts.pop();
+    if (name === undefined) throw new FsError("EBUSY", "lookup", path);
+    const parent = await this.resolve(parts.join("/"));
+    if (!parent.isDir) throw new FsError("ENOTDIR", "lookup", path);
+    return { parent, name };
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Open-file handles: the number handed to FUSE maps to the real fd opened in a layer.
+ * Behind a small interface so a table shared between worker threads can replace the Map.
+ */
+import type { FileHandle } from "node:fs/promises";
+import type { UnionNode } from "./node-table.js";
+
+export interface OpenFile {
+  readonly node: UnionNode;
+  readonly file: FileHandle;
+  readonly flags: number;
+}
+
+export interface HandleTable {
+  add(open: OpenFile): number;
+  get(fh: number): OpenFile | undefined;
+  remove(fh: number): OpenFile | undefined;
+  readonly size: number;
+}
+
+export class MapHandleTable implements HandleTable {
+  private readonly open = new Map<number, OpenFile>();
+  private next = 1;
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  add(open: OpenFile): number {
+    // fuse-native carries fh as a non-zero uint32; wrap around, skipping numbers in use.
+    while (this.open.has(this.next) || this.next === 0) this.next = (this.next + 1) >>> 0;
+    const fh = this.next;
+    this.next = (this.next + 1) >>> 0;
+    this.open.set(fh, open);
+    return fh;
+  }
+
+  get(fh: number): OpenFile | undefined {
+    return this.open.get(fh);
+  }
+
+  remove(fh: number): OpenFile | undefined {
+    const open = this.open.get(fh);
+    this.open.delete(fh);
+    return open;
+  }
+}

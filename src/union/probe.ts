@@ -1,0 +1,90 @@
+/**
+ * What one layer says about one name: nothing, a whiteout, a directory (maybe opaque), or
+ * another object. This is the single place that reads the on-disk union encodings.
+ *
+ * Never follows a symlink: the object is lstat'ed, and its parent was itself reached through
+ * probes that only descend into real directories.
+ */
+import type { BigIntStats } from "node:fs";
+import { lstat } from "node:fs/promises";
+import { join } from "node:path";
+import { hasCode } from "../errors.js";
+import { OPAQUE_XWHITEOUTS, OPAQUE_YES, OverlayKey, TRUSTED_OVERLAY, USER_OVERLAY } from "../format/overlay-xattr.js";
+import { isCharDevWhiteout, mayBeXattrWhiteout, OPAQUE_MARKER, whiteoutFileName } from "../format/whiteout.js";
+import { lgetxattrAsync, llistxattrAsync } from "../sys/xattr.js";
+
+export type Probe =
+  | { readonly kind: "none" }
+  | { readonly kind: "whiteout" }
+  | {
+      readonly kind: "dir";
+      readonly stat: BigIntStats;
+      readonly opaque: boolean;
+      readonly redirect: string | null;
+      /** children that are empty files with an overlay.whiteout xattr are whiteouts */
+      readonly xwhiteouts: boolean;
+    }
+  | { readonly kind: "other"; readonly stat: BigIntStats };
+
+export const NONE: Probe = { kind: "none" };
+export const WHITEOUT: Probe = { kind: "whiteout" };
+
+/** lstat that turns "not there" into null (a lookup miss is a value, not an exception). */
+export async function lstatOrNull(path: string): Promise<BigIntStats | null> {
+  try {
+    return await lstat(path, { bigint: true });
+  } catch (e) {
+    if (hasCode(e, "ENOENT", "ENOTDIR")) return null;
+    throw e;
+  }
+}
+
+/** Reads an overlay xattr from either namespace (trusted first, as the kernel prefers it). */
+export async function overlayXattr(path: string, key: string, names?: readonly string[]): Promise<string | null> {
+  for (const ns of [TRUSTED_OVERLAY, USER_OVERLAY]) {
+    const name = ns + key;
+    if (names !== undefined && !names.includes(name)) continue;
+    const value = await lgetxattrAsync(path, name);
+    if (value !== null) return value.toString("utf8");
+  }
+  return null;
+}
+
+async function overlayXattrNames(path: string): Promise<string[]> {
+  const names = await llistxattrAsync(path);
+  return names.filter((n) => n.startsWith(TRUSTED_OVERLAY) || n.startsWith(USER_OVERLAY));
+}
+
+/** Probes `dir/name` in one layer. `dirHoldsXattrWhiteouts` comes from the parent's probe. */
+export async function probeEntry(dir: string, name: string, dirHoldsXattrWhiteouts: boolean): Promise<Probe> {
+  const path = join(dir, name);
+  const st = await lstatOrNull(path);
+  const siblingWhiteout = async () => (await lstatOrNull(join(dir, whiteoutFileName(name)))) !== null;
+  if (st === null) return (await siblingWhiteout()) ? WHITEOUT : NONE;
+  if (isCharDevWhiteout(st)) return WHITEOUT;
+  if (st.isDirectory()) {
+    const probe = await probeDir(path, st);
+    // AUFS: a directory and its own whiteout in one layer means "new directory, hide below".
+    if (!probe.opaque && (await siblingWhiteout())) return { ...probe, opaque: true };
+    return probe;
+  }
+  if (dirHoldsXattrWhiteouts && mayBeXattrWhiteout(st)) {
+    if ((await overlayXattr(path, OverlayKey.whiteout)) !== null) return WHITEOUT;
+  }
+  return { kind: "other", stat: st };
+}
+
+export type DirProbe = Extract<Probe, { kind: "dir" }>;
+
+/** Reads a directory's union flags: opaque (xattr or marker), redirect, xattr-whiteout mark. */
+export async function probeDir(path: string, st: BigIntStats): Promise<DirProbe> {
+  const names = await overlayXattrNames(path);
+  const opaqueValue = names.length > 0 ? await overlayXattr(path, OverlayKey.opaque, names) : null;
+  let opaque = opaqueValue === OPAQUE_YES;
+  if (!opaque) opaque = (await lstatOrNull(join(path, OPAQUE_MARKER))) !== null;
+  const redirect = names.length > 0 ? await overlayXattr(path, OverlayKey.redirect, names) : null;
+  const xwhiteouts =
+    opaqueValue === OPAQUE_XWHITEOUTS ||
+    (names.length > 0 && (await overlayXattr(path, OverlayKey.whiteouts, names)) !== null);
+  return { kind: "dir", stat: st, opaque, redirect, xwhiteouts };
+}

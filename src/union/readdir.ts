@@ -1,0 +1,83 @@
+/**
+ * Merged directory listings: the union of the names in every directory of the merge set, top
+ * wins, whiteouts remove names from the layers below them, meta entries never show.
+ *
+ * Listings of lower directories are cached (lowers never change while mounted); the upper
+ * directory is read on every call. The order is deterministic: sorted by name.
+ */
+import { LRUCache } from "lru-cache";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { OverlayKey } from "../format/overlay-xattr.js";
+import { isCharDevWhiteout, isMetaName, mayBeXattrWhiteout, whiteoutTarget } from "../format/whiteout.js";
+import { type Branch, realPath } from "./layer.js";
+import { lstatOrNull, overlayXattr } from "./probe.js";
+
+export interface LayerListing {
+  /** names of real entries, meta entries and whiteouts removed */
+  readonly names: readonly string[];
+  /** names this directory whites out for the layers below */
+  readonly whiteouts: readonly string[];
+}
+
+/** Reads one layer's directory and separates entries from whiteouts. */
+export async function listLayerDir(dir: string, xwhiteouts: boolean): Promise<LayerListing> {
+  const names: string[] = [];
+  const whiteouts: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const name = entry.name;
+    if (isMetaName(name)) {
+      const target = whiteoutTarget(name);
+      if (target !== null) whiteouts.push(target);
+      continue;
+    }
+    if (entry.isCharacterDevice() || (xwhiteouts && entry.isFile())) {
+      if (await isWhiteoutEntry(join(dir, name))) {
+        whiteouts.push(name);
+        continue;
+      }
+    }
+    names.push(name);
+  }
+  return { names, whiteouts };
+}
+
+async function isWhiteoutEntry(path: string): Promise<boolean> {
+  const st = await lstatOrNull(path);
+  if (st === null) return false;
+  if (isCharDevWhiteout(st)) return true;
+  return mayBeXattrWhiteout(st) && (await overlayXattr(path, OverlayKey.whiteout)) !== null;
+}
+
+export interface ListedBranch extends Branch {
+  readonly xwhiteouts: boolean;
+}
+
+export class DirMerger {
+  private readonly lowerListings = new LRUCache<string, LayerListing>({ max: 4096 });
+
+  /** Names visible in the merged directory, sorted. `branches` are top-down, upper first. */
+  async mergedNames(branches: readonly ListedBranch[]): Promise<string[]> {
+    const seen = new Set<string>();
+    const hidden = new Set<string>();
+    for (const branch of branches) {
+      const listing = await this.listing(branch);
+      for (const name of listing.names) {
+        if (!hidden.has(name)) seen.add(name);
+      }
+      for (const name of listing.whiteouts) hidden.add(name);
+    }
+    return [...seen].sort();
+  }
+
+  private async listing(branch: ListedBranch): Promise<LayerListing> {
+    if (branch.layer.writable) return listLayerDir(realPath(branch), branch.xwhiteouts);
+    const key = `${branch.layer.index}\0${branch.rel}`;
+    let listing = this.lowerListings.get(key);
+    if (listing === undefined) {
+      listing = await listLayerDir(realPath(branch), branch.xwhiteouts);
+      this.lowerListings.set(key, listing);
+    }
+    return listing;
+  }
+}
