@@ -48,11 +48,46 @@ export interface OverlayOptions {
 
 /** Options the kernel's overlayfs or fuse-overlayfs accept that change nothing here. */
 const IGNORED = new Set([
-  "rw", "dev", "suid", "exec", "async", "atime", "noatime", "relatime", "strictatime", "nodiratime",
-  "redirect_dir", "index", "metacopy", "xino", "userxattr", "volatile", "squash_to_root",
-  "squash_to_uid", "squash_to_gid", "static_nlink", "noacl", "fast_ino", "plugins", "uidmapping",
-  "gidmapping", "timeout", "threaded", "fsync", "nfs_export", "default_permissions", "allow_other",
-  "context", "fscontext", "defcontext", "rootcontext", "x-systemd", "_netdev", "nofail", "noauto", "auto",
+  "rw",
+  "dev",
+  "suid",
+  "exec",
+  "async",
+  "atime",
+  "noatime",
+  "relatime",
+  "strictatime",
+  "nodiratime",
+  "redirect_dir",
+  "index",
+  "metacopy",
+  "xino",
+  "userxattr",
+  "volatile",
+  "squash_to_root",
+  "squash_to_uid",
+  "squash_to_gid",
+  "static_nlink",
+  "noacl",
+  "fast_ino",
+  "plugins",
+  "uidmapping",
+  "gidmapping",
+  "timeout",
+  "threaded",
+  "fsync",
+  "nfs_export",
+  "default_permissions",
+  "allow_other",
+  "context",
+  "fscontext",
+  "defcontext",
+  "rootcontext",
+  "x-systemd",
+  "_netdev",
+  "nofail",
+  "noauto",
+  "auto",
 ]);
 const PASSTHROUGH = new Set(["ro", "nosuid", "nodev", "noexec"]);
 
@@ -99,8 +134,10 @@ export function parseFuseOverlayfsArgv(argv: readonly string[]): FuseOverlayfsAr
       if (value === undefined) throw new UserError("option -o needs a value");
       optionStrings.push(value);
     } else if (arg.startsWith("-o")) optionStrings.push(arg.slice(2));
-    else if (arg === "--") positionals.push(...argv.slice(i + 1)), (i = argv.length);
-    else if (arg.startsWith("-")) throw new UserError(`unknown flag ${arg}`);
+    else if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    } else if (arg.startsWith("-")) throw new UserError(`unknown flag ${arg}`);
     else positionals.push(arg);
   }
   const options = parseOverlayOptions(optionStrings);
