@@ -1,0 +1,72 @@
+/**
+ * Data copy primitives for copy-up: reflink (FICLONE), copy_file_range, and hole discovery
+ * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse.
+ *
+ * Invariants: offsets and lengths are numbers (files beyond 2^53 bytes are out of scope);
+ * `copyFileRange` with an explicit offset neither reads nor moves that fd's file position, and
+ * it may copy fewer bytes than asked (callers loop until it returns 0); seekData/seekHole
+ * return -1 at the end of data (ENXIO) instead of throwing.
+ */
+
+import { fsErrorFromErrno } from "../errors.js";
+import { check, ERRNO, errno, libc } from "./libc.js";
+
+const FICLONE = 0x40049409;
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const ENXIO = ERRNO.ENXIO ?? 6;
+
+const ioctl = libc.func("int ioctl(int fd, unsigned long request, ...)") as (...args: unknown[]) => number;
+const copyFileRangeFn = libc.func(
+  "long copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len, unsigned int flags)",
+) as (fdIn: number, offIn: Buffer | null, fdOut: number, offOut: Buffer | null, len: number, flags: number) => number;
+const lseek = libc.func("int64_t lseek(int fd, int64_t offset, int whence)") as (
+  fd: number,
+  offset: number,
+  whence: number,
+) => number;
+
+/**
+ * Makes `destFd` share `srcFd`'s extents (btrfs, xfs with reflink, ...). Throws FsError when the
+ * filesystem cannot (EOPNOTSUPP, EXDEV across filesystems, EINVAL): fall back to copyFileRange.
+ */
+export function ficlone(destFd: number, srcFd: number): void {
+  check(ioctl(destFd, FICLONE, "int", srcFd), "ioctl(FICLONE)");
+}
+
+/** Copies up to `len` bytes in the kernel; `null` offsets use (and advance) the fd's position. */
+export function copyFileRange(
+  srcFd: number,
+  srcOff: number | null,
+  destFd: number,
+  destOff: number | null,
+  len: number,
+): number {
+  const n = copyFileRangeFn(srcFd, offsetBox(srcOff), destFd, offsetBox(destOff), len, 0);
+  return check(n, "copy_file_range");
+}
+
+function offsetBox(off: number | null): Buffer | null {
+  if (off === null) return null;
+  const box = Buffer.alloc(8);
+  box.writeBigInt64LE(BigInt(off));
+  return box;
+}
+
+/** The first offset >= `offset` that holds data, or -1 when there is none. */
+export function seekData(fd: number, offset: number): number {
+  return seek(fd, offset, SEEK_DATA, "lseek(SEEK_DATA)");
+}
+
+/** The first offset >= `offset` in a hole (the file size counts as one), or -1 past the end. */
+export function seekHole(fd: number, offset: number): number {
+  return seek(fd, offset, SEEK_HOLE, "lseek(SEEK_HOLE)");
+}
+
+function seek(fd: number, offset: number, whence: number, syscall: string): number {
+  const ret = lseek(fd, offset, whence);
+  if (ret >= 0) return ret;
+  const e = errno();
+  if (e === ENXIO) return -1;
+  throw fsErrorFromErrno(e, syscall);
+}
