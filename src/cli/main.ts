@@ -4,11 +4,12 @@
  * exit code or throw; a UserError is one line on stderr, anything else is an internal error
  * printed with a hint to report it.
  */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { UserError } from "../errors.js";
+import type { WhiteoutChoice } from "../union/upper-writer.js";
 import { isDaemonChild, reportToParent } from "./daemonize.js";
-import { parseFuseOverlayfsArgv, parseLowerList } from "./mount-args.js";
 import { runMount } from "./mount.js";
+import { parseFuseOverlayfsArgv, parseLowerList } from "./mount-args.js";
 import { runUmount } from "./umount.js";
 
 const SUBCOMMANDS = new Set(["mount", "umount", "unmount", "help", "--help", "-h", "--version", "-V"]);
@@ -29,22 +30,34 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
     .option("-f, --foreground", "stay in the foreground", false)
     .option("-d, --debug", "print every FUSE request (implies -f)", false)
     .option("-o, --options <opts>", "extra FUSE mount options (ro, nosuid, nodev, noexec)")
-    .action(async (lowers: string, dirs: string[], opts: { work?: string; foreground: boolean; debug: boolean; options?: string }) => {
-      if (dirs.length > 2) throw new UserError("usage: unionfs mount LOWER1[:LOWER2...] [UPPER] MOUNTPOINT");
-      const mountpoint = dirs[dirs.length - 1] as string;
-      setExit(
-        await runMount({
-          lowers: parseLowerList(lowers),
-          upper: dirs.length === 2 ? dirs[0] : undefined,
-          work: opts.work,
-          mountpoint,
-          foreground: opts.foreground || opts.debug,
-          debug: opts.debug,
-          extraOptions: opts.options === undefined ? [] : opts.options.split(",").filter((o) => o.length > 0),
-          argv,
-        }),
-      );
-    });
+    .addOption(
+      new Option("--whiteout <format>", "how deletions are recorded in the upper")
+        .choices(["auto", "chardev", "file"])
+        .default("auto"),
+    )
+    .action(
+      async (
+        lowers: string,
+        dirs: string[],
+        opts: { work?: string; foreground: boolean; debug: boolean; options?: string; whiteout: WhiteoutChoice },
+      ) => {
+        if (dirs.length > 2) throw new UserError("usage: unionfs mount LOWER1[:LOWER2...] [UPPER] MOUNTPOINT");
+        const mountpoint = dirs[dirs.length - 1] as string;
+        setExit(
+          await runMount({
+            lowers: parseLowerList(lowers),
+            upper: dirs.length === 2 ? dirs[0] : undefined,
+            work: opts.work,
+            mountpoint,
+            foreground: opts.foreground || opts.debug,
+            debug: opts.debug,
+            extraOptions: opts.options === undefined ? [] : opts.options.split(",").filter((o) => o.length > 0),
+            whiteout: opts.whiteout,
+            argv,
+          }),
+        );
+      },
+    );
 
   program
     .command("umount")
@@ -70,6 +83,7 @@ async function runFuseOverlayfsForm(argv: readonly string[]): Promise<number> {
     foreground: args.foreground,
     debug: args.debug,
     extraOptions: args.options.passthrough,
+    whiteout: "auto",
     argv: daemonArgv,
   });
 }

@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import { UserError } from "../errors.js";
 import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
+import type { WhiteoutChoice } from "../union/upper-writer.js";
 import { isDaemonChild, reportToParent, startDaemon } from "./daemonize.js";
 
 export interface MountRequest {
@@ -15,6 +16,7 @@ export interface MountRequest {
   foreground: boolean;
   debug: boolean;
   extraOptions: string[];
+  whiteout: WhiteoutChoice;
   /** the argv to re-run in a daemon child */
   argv: readonly string[];
 }
@@ -45,6 +47,7 @@ export async function runMount(req: MountRequest): Promise<number> {
       mountpoint,
       debug: req.debug,
       extraOptions: req.extraOptions,
+      whiteout: req.whiteout,
       log: warn,
     });
   } catch (e) {

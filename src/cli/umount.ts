@@ -44,12 +44,14 @@ export async function runUmount(path: string, lazy: boolean): Promise<number> {
   try {
     await unmountPath(mountpoint, lazy);
   } catch (e) {
-    if (hasCode(e, "EBUSY")) throw new UserError(`${path} is busy (files are open or a process uses it as its directory)`);
+    if (hasCode(e, "EBUSY"))
+      throw new UserError(`${path} is busy (files are open or a process uses it as its directory)`);
     throw new UserError(`cannot unmount ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (record !== null && alive(record.pid)) {
     process.kill(record.pid, "SIGTERM");
-    if (!(await waitForExit(record.pid))) throw new UserError(`unmounted ${path}, but daemon ${record.pid} did not exit`);
+    if (!(await waitForExit(record.pid)))
+      throw new UserError(`unmounted ${path}, but daemon ${record.pid} did not exit`);
   }
   return 0;
 }

@@ -1,80 +1,110 @@
 /**
  * The fuse-native adapter: one handler per operation, each translating a path-based request
- * into node-based calls on the union and producing exactly one reply. This is the only
- * catch-all: a throwing handler becomes an errno reply (EIO for the unexpected), never a dead
- * mount.
+ * into node-based calls on the union and producing exactly one reply (see reply.ts).
  */
-import { type Logger, toErrno } from "../errors.js";
+import type { Logger } from "../errors.js";
 import type { UnionFs } from "../union/union-fs.js";
 import type { Caller } from "./native-mount.js";
 import { PathNodes } from "./path-nodes.js";
+import { type AdapterContext, type Reply, reply } from "./reply.js";
 import { direntStat, toNativeStat, toNativeStatfs } from "./stat.js";
-
-type Reply = (res: number, ...values: unknown[]) => void;
-
-export interface AdapterContext {
-  readonly fs: UnionFs;
-  readonly nodes: PathNodes;
-  readonly log: Logger;
-  /** who sent the request being handled (read synchronously at handler entry) */
-  readonly caller: () => Caller;
-}
-
-/** Runs an async handler and sends exactly one reply: its result, or the errno it threw. */
-function reply<T>(ctx: AdapterContext, cb: Reply, work: () => Promise<T>, ok: (value: T) => unknown[]): void {
-  work().then(
-    (value) => {
-      const [res, ...rest] = ok(value);
-      cb(res as number, ...rest);
-    },
-    (e: unknown) => cb(toErrno(e, ctx.log)),
-  );
-}
+import { makeWriteOps } from "./write-handlers.js";
 
 export function makeReadOps(ctx: AdapterContext) {
   const { fs, nodes } = ctx;
   return {
     getattr(path: string, cb: Reply) {
-      reply(ctx, cb, async () => fs.getattr(await nodes.resolve(path)), (a) => [0, toNativeStat(a)]);
+      reply(
+        ctx,
+        cb,
+        async () => fs.getattr(await nodes.resolve(path)),
+        (a) => [0, toNativeStat(a)],
+      );
     },
     fgetattr(path: string, _fd: number, cb: Reply) {
-      reply(ctx, cb, async () => fs.getattr(await nodes.resolve(path)), (a) => [0, toNativeStat(a)]);
+      reply(
+        ctx,
+        cb,
+        async () => fs.getattr(await nodes.resolve(path)),
+        (a) => [0, toNativeStat(a)],
+      );
     },
     readdir(path: string, cb: Reply) {
-      reply(ctx, cb, async () => fs.readdir(await nodes.resolve(path)), (entries) => [
-        0,
-        entries.map((e) => e.name),
-        entries.map((e) => direntStat(e.ino, e.mode)),
-      ]);
+      reply(
+        ctx,
+        cb,
+        async () => fs.readdir(await nodes.resolve(path)),
+        (entries) => [0, entries.map((e) => e.name), entries.map((e) => direntStat(e.ino, e.mode))],
+      );
     },
     readlink(path: string, cb: Reply) {
-      reply(ctx, cb, async () => fs.readlink(await nodes.resolve(path)), (target) => [0, target]);
+      reply(
+        ctx,
+        cb,
+        async () => fs.readlink(await nodes.resolve(path)),
+        (target) => [0, target],
+      );
     },
     open(path: string, flags: number, cb: Reply) {
-      reply(ctx, cb, async () => fs.open(await nodes.resolve(path), flags, ctx.caller()), (fh) => [0, fh]);
+      reply(
+        ctx,
+        cb,
+        async () => fs.open(await nodes.resolve(path), flags),
+        (fh) => [0, fh],
+      );
     },
     read(_path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Reply) {
-      reply(ctx, cb, () => fs.read(fh, buf, len, pos), (n) => [n]);
+      reply(
+        ctx,
+        cb,
+        () => fs.read(fh, buf, len, pos),
+        (n) => [n],
+      );
     },
     release(_path: string, fh: number, cb: Reply) {
-      reply(ctx, cb, () => fs.release(fh), () => [0]);
+      reply(
+        ctx,
+        cb,
+        () => fs.release(fh),
+        () => [0],
+      );
     },
     getxattr(path: string, name: string, _position: number, cb: Reply) {
-      reply(ctx, cb, async () => fs.getxattr(await nodes.resolve(path), name), (value) => [0, value]);
+      reply(
+        ctx,
+        cb,
+        async () => fs.getxattr(await nodes.resolve(path), name),
+        (value) => [0, value],
+      );
     },
     listxattr(path: string, cb: Reply) {
-      reply(ctx, cb, async () => fs.listxattr(await nodes.resolve(path)), (names) => [0, names]);
+      reply(
+        ctx,
+        cb,
+        async () => fs.listxattr(await nodes.resolve(path)),
+        (names) => [0, names],
+      );
     },
     statfs(_path: string, cb: Reply) {
-      reply(ctx, cb, () => fs.statfs(), (st) => [0, toNativeStatfs(st)]);
+      reply(
+        ctx,
+        cb,
+        () => fs.statfs(),
+        (st) => [0, toNativeStatfs(st)],
+      );
     },
     access(path: string, mode: number, cb: Reply) {
-      reply(ctx, cb, async () => fs.access(await nodes.resolve(path), mode), () => [0]);
+      reply(
+        ctx,
+        cb,
+        async () => fs.access(await nodes.resolve(path), mode),
+        () => [0],
+      );
     },
   };
 }
 
 export function makeOps(fs: UnionFs, log: Logger, caller: () => Caller) {
   const ctx: AdapterContext = { fs, nodes: new PathNodes(fs), log, caller };
-  return { ...makeReadOps(ctx) };
+  return { ...makeReadOps(ctx), ...makeWriteOps(ctx) };
 }

@@ -13,10 +13,9 @@
 import Fuse from "fuse-native";
 
 import { type Caller, ROOT_CALLER } from "../union/caller.js";
+import type { TimeSpec } from "../union/setattr-ops.js";
 
 export type { Caller };
-
-export type TimeSpec = { ms: number } | "now" | "omit";
 
 export interface MountOptions {
   /** a mount without an upper: the kernel refuses writes itself */
@@ -39,6 +38,8 @@ export function mountOptionList(opts: MountOptions): string[] {
     "max_write=131072",
     "max_read=131072",
     "kernel_cache",
+    // open(O_TRUNC) arrives as one request, so copy-up can skip the data about to be dropped
+    "atomic_o_trunc",
     "nonempty",
     `entry_timeout=${opts.cacheTimeout}`,
     `attr_timeout=${opts.cacheTimeout}`,
@@ -88,7 +89,12 @@ export class UnionFuse extends Fuse {
     mLow: number,
     mHigh: number,
   ): void {
-    const utimens = this.ops.utimens as unknown as (p: string, a: TimeSpec, m: TimeSpec, cb: (e: number) => void) => void;
+    const utimens = this.ops.utimens as unknown as (
+      p: string,
+      a: TimeSpec,
+      m: TimeSpec,
+      cb: (e: number) => void,
+    ) => void;
     utimens(path, decodeTime(aLow, aHigh), decodeTime(mLow, mHigh), (err) => signal(err));
   }
 
@@ -108,7 +114,13 @@ type ListXattrOp = (path: string, cb: (err: number, names?: string[]) => void) =
  * getxattr/listxattr replies with the ERANGE check the binding lacks: it copies into the
  * kernel's buffer without looking at its size and reports the full length.
  */
-export function replyGetxattr(op: XattrOp, signal: (res: number, ab: unknown) => void, path: string, name: string, buf: Buffer): void {
+export function replyGetxattr(
+  op: XattrOp,
+  signal: (res: number, ab: unknown) => void,
+  path: string,
+  name: string,
+  buf: Buffer,
+): void {
   op(path, name, 0, (err, value) => {
     if (err !== 0 || value === undefined) return signal(err === 0 ? -61 : err, buf.buffer);
     if (buf.length === 0) return signal(value.length, buf.buffer);
@@ -118,7 +130,12 @@ export function replyGetxattr(op: XattrOp, signal: (res: number, ab: unknown) =>
   });
 }
 
-export function replyListxattr(op: ListXattrOp, signal: (res: number, ab: unknown) => void, path: string, buf: Buffer): void {
+export function replyListxattr(
+  op: ListXattrOp,
+  signal: (res: number, ab: unknown) => void,
+  path: string,
+  buf: Buffer,
+): void {
   op(path, (err, names) => {
     if (err !== 0 || names === undefined) return signal(err, buf.buffer);
     const encoded = Buffer.concat(names.map((n) => Buffer.from(`${n}\0`)));

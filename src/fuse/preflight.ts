@@ -4,7 +4,7 @@
  * callers, and the mount point itself.
  */
 import { constants as fsc } from "node:fs";
-import { access, lstat, stat } from "node:fs/promises";
+import { access, type lstat, stat } from "node:fs/promises";
 import { delimiter, dirname, join } from "node:path";
 import { hasCode, UserError } from "../errors.js";
 import { canonicalMountpoint, findMount } from "./mount-table.js";
@@ -17,7 +17,9 @@ export async function checkFuseDevice(isRoot: boolean): Promise<void> {
   try {
     st = await stat("/dev/fuse");
   } catch {
-    throw new UserError("no FUSE device: /dev/fuse is missing (load the fuse module or pass --device /dev/fuse to the container)");
+    throw new UserError(
+      "no FUSE device: /dev/fuse is missing (load the fuse module or pass --device /dev/fuse to the container)",
+    );
   }
   const major = Math.floor(st.rdev / 256);
   const minor = st.rdev % 256;
@@ -66,7 +68,8 @@ export async function checkMountpoint(path: string): Promise<string> {
     st = await stat(path);
   } catch (e) {
     if (hasCode(e, "ENOENT", "ENOTDIR")) throw new UserError(`mountpoint ${path} does not exist`);
-    if (hasCode(e, "ENOTCONN")) throw new UserError(`mountpoint ${path} is a dead FUSE mount: run 'unionfs umount ${path}' first`);
+    if (hasCode(e, "ENOTCONN"))
+      throw new UserError(`mountpoint ${path} is a dead FUSE mount: run 'unionfs umount ${path}' first`);
     throw new UserError(`mountpoint ${path}: ${(e as Error).message}`);
   }
   if (!st.isDirectory()) throw new UserError(`mountpoint ${path} is not a directory`);

@@ -9,6 +9,7 @@
 import { type Logger, UserError } from "../errors.js";
 import { openStack, type StackSpec } from "../union/layer.js";
 import { UnionFs } from "../union/union-fs.js";
+import type { WhiteoutChoice } from "../union/upper-writer.js";
 import { makeOps } from "./adapter.js";
 import { findMount } from "./mount-table.js";
 import { type MountOptions, mountAsync, UnionFuse } from "./native-mount.js";
@@ -21,6 +22,7 @@ export interface ServeSpec {
   mountpoint: string;
   debug: boolean;
   extraOptions: readonly string[];
+  whiteout: WhiteoutChoice;
   log: Logger;
 }
 
@@ -78,7 +80,7 @@ export class Daemon {
 
 export async function serve(spec: ServeSpec): Promise<Daemon> {
   const stack = await openStack(spec.stack);
-  const fs = await UnionFs.create(stack);
+  const fs = await UnionFs.create(stack, { whiteout: spec.whiteout });
   const isRoot = process.getuid?.() === 0;
   const options: MountOptions = {
     readOnly: stack.upper === null,

@@ -40,7 +40,21 @@ export function toNativeStat(attr: Attr): NativeStat {
 
 /** A readdir entry only needs st_ino and the type bits; libfuse 2.9 ignores the rest. */
 export function direntStat(ino: bigint, mode: number): NativeStat {
-  return { mode, uid: 0, gid: 0, size: 0, dev: 0, nlink: 1, ino: Number(ino), rdev: 0, blksize: 0, blocks: 0, atime: 0, mtime: 0, ctime: 0 };
+  return {
+    mode,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    dev: 0,
+    nlink: 1,
+    ino: Number(ino),
+    rdev: 0,
+    blksize: 0,
+    blocks: 0,
+    atime: 0,
+    mtime: 0,
+    ctime: 0,
+  };
 }
 
 export function toNativeStatfs(st: StatFs): Record<string, number> {

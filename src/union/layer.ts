@@ -5,8 +5,8 @@
  * change while mounted, so facts about them may be cached; the upper changes only through the
  * mount. A Branch names one object's location inside one layer (`rel` is "" for the root).
  */
-import { lstat } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { lstat, mkdir } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { hasCode, UserError } from "../errors.js";
 
 export interface Layer {
@@ -53,8 +53,22 @@ export async function openStack(spec: StackSpec): Promise<LayerStack> {
   const upper = spec.upper === undefined ? null : await openLayer(spec.upper, index++, true, "upper");
   const lowers: Layer[] = [];
   for (const dir of spec.lowers) lowers.push(await openLayer(dir, index++, false, "lower"));
-  const work = spec.work === undefined ? null : (await openLayer(spec.work, -1, true, "work")).root;
+  let work: string | null = null;
+  if (upper !== null) {
+    const dir = spec.work ?? defaultWorkDir(upper.root);
+    if (spec.work === undefined) await mkdir(dir, { recursive: true, mode: 0o700 });
+    work = (await openLayer(dir, -1, true, "work")).root;
+  }
   return { upper, lowers, work };
+}
+
+/**
+ * Without `-w`, the work dir is a hidden sibling of the upper (`/x/upper` → `/x/.upper.work`):
+ * on the same filesystem in the usual case, and outside the upper, which the kernel would
+ * otherwise show as content.
+ */
+export function defaultWorkDir(upperRoot: string): string {
+  return join(dirname(upperRoot), `.${basename(upperRoot)}.work`);
 }
 
 async function openLayer(dir: string, index: number, writable: boolean, role: string): Promise<Layer> {

@@ -3,16 +3,21 @@
  * a whiteout ends the search, a non-directory ends it (topmost wins), a directory joins the
  * merge set and an opaque directory stops the descent. Below a directory only directories
  * merge: a lower file or symlink under a directory of the same name above is hidden.
+ * An upper directory carrying an overlay redirect (written when a lower directory is renamed)
+ * merges with the lower directories at the redirect's path instead of at its own name.
  *
  * Probes of lower layers are cached (lowers never change while mounted); the upper is probed
  * on every call.
  */
-import { LRUCache } from "lru-cache";
+
 import type { BigIntStats } from "node:fs";
+import { LRUCache } from "lru-cache";
+import { decodeOrigin, originIno } from "../format/origin.js";
+import { OverlayKey } from "../format/overlay-xattr.js";
 import type { InodeMap } from "./inode-map.js";
 import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
 import type { LowerBranch, NodeTable, UnionNode } from "./node-table.js";
-import { type Probe, probeEntry } from "./probe.js";
+import { overlayXattrRaw, type Probe, probeEntry } from "./probe.js";
 
 export interface Resolution {
   isDir: boolean;
@@ -21,12 +26,23 @@ export interface Resolution {
   upperXwhiteouts: boolean;
   lowers: LowerBranch[];
   lowerStats: BigIntStats[];
+  /** an upper non-directory copied up from below: the inode number of its lower origin */
+  originIno: bigint | null;
 }
 
 export class Resolver {
   private readonly lowerProbes = new LRUCache<string, Probe>({ max: 200_000 });
 
-  constructor(private readonly inodes: InodeMap) {}
+  /**
+   * @param lowerLayers every lower layer, top-down: where absolute redirects are looked up
+   * @param originDev the device lower origins live on, when all lowers share one (else null:
+   *   an origin record cannot be placed and copied-up objects report their upper number)
+   */
+  constructor(
+    private readonly inodes: InodeMap,
+    private readonly lowerLayers: readonly LowerBranch[] = [],
+    private readonly originDev: bigint | null = null,
+  ) {}
 
   async resolveChild(parent: UnionNode, name: string): Promise<Resolution | null> {
     const res: Resolution = {
@@ -36,8 +52,10 @@ export class Resolver {
       upperXwhiteouts: false,
       lowers: [],
       lowerStats: [],
+      originIno: null,
     };
     let searchLowers = true;
+    let redirect: string | null = null;
     if (parent.upper !== null) {
       const probe = await probeEntry(realPath(parent.upper), name, parent.upperXwhiteouts);
       if (probe.kind === "whiteout") return null;
@@ -48,14 +66,27 @@ export class Resolver {
         if (probe.kind === "dir") {
           res.upperXwhiteouts = probe.xwhiteouts;
           searchLowers = !probe.opaque;
+          redirect = probe.redirect;
         } else {
           searchLowers = false;
+          res.originIno = await this.readOriginIno(realPath(res.upper));
         }
       }
     }
-    if (searchLowers) await this.resolveLowers(parent, name, res);
+    if (searchLowers && redirect !== null && redirect.startsWith("/")) await this.resolveAbsolute(redirect, res);
+    else if (searchLowers) await this.resolveLowers(parent, redirect ?? name, res);
     if (res.upper === null && res.lowers.length === 0) return null;
     return res;
+  }
+
+  /** Whether a lower layer shows `name` under `parent`: deleting it then needs a whiteout. */
+  async existsBelow(parent: UnionNode, name: string): Promise<boolean> {
+    for (const dir of parent.lowers) {
+      const probe = await this.probeLower(dir, name);
+      if (probe.kind === "whiteout") return false;
+      if (probe.kind !== "none") return true;
+    }
+    return false;
   }
 
   private async resolveLowers(parent: UnionNode, name: string, res: Resolution): Promise<void> {
@@ -78,6 +109,46 @@ export class Resolver {
     }
   }
 
+  /**
+   * The lower directories at an absolute redirect path: each lower layer is walked from its
+   * root; a layer where the path is missing, whited out or not a directory adds nothing, and a
+   * layer where the path crosses or ends in an opaque directory is the last one searched.
+   */
+  private async resolveAbsolute(redirect: string, res: Resolution): Promise<void> {
+    const parts = redirect.split("/").filter((p) => p.length > 0);
+    for (const root of this.lowerLayers) {
+      let dir: LowerBranch = root;
+      let stop = false;
+      let found: { branch: LowerBranch; stat: BigIntStats } | null = null;
+      for (const [i, part] of parts.entries()) {
+        const probe = await this.probeLower(dir, part);
+        if (probe.kind !== "dir") {
+          stop = probe.kind !== "none";
+          break;
+        }
+        dir = { ...childBranch(dir, part), xwhiteouts: probe.xwhiteouts };
+        if (probe.opaque) stop = true;
+        if (i === parts.length - 1) found = { branch: dir, stat: probe.stat };
+      }
+      if (found !== null) {
+        res.isDir = true;
+        res.lowers.push(found.branch);
+        res.lowerStats.push(found.stat);
+      }
+      if (stop) return;
+    }
+  }
+
+  /** The lower inode number an upper object's origin record names, if it can be trusted. */
+  private async readOriginIno(path: string): Promise<bigint | null> {
+    if (this.originDev === null) return null;
+    const raw = await overlayXattrRaw(path, OverlayKey.origin);
+    if (raw === null) return null;
+    const origin = decodeOrigin(raw);
+    const ino = origin === null ? null : originIno(origin);
+    return ino === null ? null : this.inodes.map(this.originDev, ino);
+  }
+
   private async probeLower(dir: LowerBranch, name: string): Promise<Probe> {
     const key = `${dir.layer.index}\0${dir.rel}\0${name}`;
     let probe = this.lowerProbes.get(key);
@@ -98,6 +169,7 @@ export class Resolver {
     if (lowerStat !== undefined && lower !== undefined && (res.isDir || res.upper === null)) {
       return this.inodes.map(lower.layer.dev, lowerStat.ino);
     }
+    if (res.originIno !== null) return res.originIno;
     if (res.upper !== null && res.upperStat !== null) {
       return this.inodes.map(res.upper.layer.dev, res.upperStat.ino);
     }

@@ -50,6 +50,15 @@ export async function overlayXattr(path: string, key: string, names?: readonly s
   return null;
 }
 
+/** Like overlayXattr, for binary values (origin file handles). */
+export async function overlayXattrRaw(path: string, key: string): Promise<Buffer | null> {
+  for (const ns of [TRUSTED_OVERLAY, USER_OVERLAY]) {
+    const value = await lgetxattrAsync(path, ns + key);
+    if (value !== null) return value;
+  }
+  return null;
+}
+
 async function overlayXattrNames(path: string): Promise<string[]> {
   const names = await llistxattrAsync(path);
   return names.filter((n) => n.startsWith(TRUSTED_OVERLAY) || n.startsWith(USER_OVERLAY));

@@ -5,9 +5,10 @@
  * Listings of lower directories are cached (lowers never change while mounted); the upper
  * directory is read on every call. The order is deterministic: sorted by name.
  */
-import { LRUCache } from "lru-cache";
+
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { LRUCache } from "lru-cache";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import { isCharDevWhiteout, isMetaName, mayBeXattrWhiteout, whiteoutTarget } from "../format/whiteout.js";
 import { type Branch, realPath } from "./layer.js";

@@ -7,13 +7,15 @@
  * errno-shaped error for the transport to turn into a reply.
  */
 import { constants as fsc } from "node:fs";
-import { lstat, open, readlink, statfs } from "node:fs/promises";
+import { type FileHandle, lstat, open, readlink, statfs } from "node:fs/promises";
 import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { checkName } from "../path/name.js";
 import { lgetxattrAsync, llistxattrAsync } from "../sys/xattr.js";
 import { type Attr, attrFromStat } from "./attr.js";
 import type { Caller } from "./caller.js";
+import { CopyUp } from "./copy-up.js";
+import { createFile, makeDir, makeLink, makeNod, makeSymlink } from "./create-ops.js";
 import { type HandleTable, MapHandleTable } from "./handles.js";
 import { SameFsInodeMap } from "./inode-map.js";
 import { type Branch, type LayerStack, realPath } from "./layer.js";
@@ -21,6 +23,30 @@ import { Resolver } from "./lookup.js";
 import { type LowerBranch, MapNodeTable, type NodeTable, ROOT_ID, type UnionNode } from "./node-table.js";
 import { probeDir } from "./probe.js";
 import { DirMerger } from "./readdir.js";
+import { removeDir, unlinkEntry } from "./remove-ops.js";
+import { renameEntry } from "./rename-op.js";
+import {
+  chmodNode,
+  chownNode,
+  removexattrNode,
+  setxattrNode,
+  type TimeSpec,
+  truncateNode,
+  utimensNode,
+} from "./setattr-ops.js";
+import { chooseWhiteoutStyle, UpperWriter, type WhiteoutChoice } from "./upper-writer.js";
+import { WorkDir } from "./work-dir.js";
+
+/** What writes need: present only when the stack has an upper. */
+export interface WriteSide {
+  readonly writer: UpperWriter;
+  readonly copyUp: CopyUp;
+}
+
+export interface UnionOptions {
+  /** how whiteouts and opaque marks are written: "auto" picks chardev when mknod works */
+  whiteout: WhiteoutChoice;
+}
 
 export interface DirEntry {
   name: string;
@@ -40,6 +66,8 @@ export interface StatFs {
 }
 
 const WRITE_FLAGS = fsc.O_WRONLY | fsc.O_RDWR | fsc.O_TRUNC | fsc.O_APPEND | fsc.O_CREAT;
+/** flags that only matter when the file is created, which open() never does */
+const CREATE_ONLY_FLAGS = fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOCTTY;
 
 export class UnionFs {
   readonly stack: LayerStack;
@@ -47,17 +75,25 @@ export class UnionFs {
   readonly handles: HandleTable = new MapHandleTable();
   readonly resolver: Resolver;
   private readonly merger = new DirMerger();
+  private readonly writeSide: WriteSide | null;
 
-  private constructor(stack: LayerStack, table: NodeTable, resolver: Resolver) {
+  private constructor(stack: LayerStack, table: NodeTable, resolver: Resolver, writeSide: WriteSide | null) {
     this.stack = stack;
     this.table = table;
     this.resolver = resolver;
+    this.writeSide = writeSide;
   }
 
-  static async create(stack: LayerStack): Promise<UnionFs> {
+  static async create(stack: LayerStack, options: UnionOptions = { whiteout: "auto" }): Promise<UnionFs> {
     const top = stack.upper ?? stack.lowers[0];
     if (top === undefined) throw new Error("a layer stack needs at least one layer");
-    const resolver = new Resolver(new SameFsInodeMap(top.dev));
+    let writeSide: WriteSide | null = null;
+    if (stack.upper !== null) {
+      if (stack.work === null) throw new Error("a writable stack needs a work directory");
+      const work = await WorkDir.prepare(stack.work, stack.upper);
+      const writer = new UpperWriter(work, chooseWhiteoutStyle(options.whiteout, work));
+      writeSide = { writer, copyUp: new CopyUp(writer) };
+    }
     const lowers: LowerBranch[] = [];
     for (const layer of stack.lowers) {
       const branch: Branch = { layer, rel: "" };
@@ -70,6 +106,9 @@ export class UnionFs {
     if (stack.upper !== null) {
       upperXwhiteouts = (await probeDir(stack.upper.root, await lstat(stack.upper.root, { bigint: true }))).xwhiteouts;
     }
+    const lowerDevs = new Set(stack.lowers.map((l) => l.dev));
+    const originDev = lowerDevs.size === 1 ? (stack.lowers[0]?.dev ?? null) : null;
+    const resolver = new Resolver(new SameFsInodeMap(top.dev), lowers, originDev);
     const rootStat = await lstat(top.root, { bigint: true });
     const root: UnionNode = {
       id: ROOT_ID,
@@ -83,11 +122,17 @@ export class UnionFs {
       // overlayfs reports the root's own number from its topmost layer
       ino: rootStat.ino,
     };
-    return new UnionFs(stack, new MapNodeTable(root), resolver);
+    return new UnionFs(stack, new MapNodeTable(root), resolver, writeSide);
   }
 
   get readOnly(): boolean {
-    return this.stack.upper === null;
+    return this.writeSide === null;
+  }
+
+  /** The write machinery; EROFS on a mount without an upper. */
+  side(): WriteSide {
+    if (this.writeSide === null) throw new FsError("EROFS", "write");
+    return this.writeSide;
   }
 
   node(id: bigint): UnionNode {
@@ -121,7 +166,8 @@ export class UnionFs {
 
   async readdir(node: UnionNode): Promise<DirEntry[]> {
     if (!node.isDir) throw new FsError("ENOTDIR", "readdir", node.path);
-    const branches = node.upper === null ? node.lowers : [{ ...node.upper, xwhiteouts: node.upperXwhiteouts }, ...node.lowers];
+    const branches =
+      node.upper === null ? node.lowers : [{ ...node.upper, xwhiteouts: node.upperXwhiteouts }, ...node.lowers];
     const names = await this.merger.mergedNames(branches);
     const parent = node.parent ?? node;
     const entries: DirEntry[] = [
@@ -146,16 +192,49 @@ export class UnionFs {
     return readlink(realPath(this.top(node)));
   }
 
-  async open(node: UnionNode, flags: number, _caller?: Caller): Promise<number> {
-    if ((flags & WRITE_FLAGS) !== 0) throw new FsError("EROFS", "open", node.path);
-    const file = await open(realPath(this.top(node)), fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  /** True when the merged view of a directory holds nothing but `.` and `..`. */
+  async isEmptyDir(node: UnionNode): Promise<boolean> {
+    return (await this.readdir(node)).length <= 2;
+  }
+
+  /** Opens an existing object; opening for writing copies it up first (no data with O_TRUNC). */
+  async open(node: UnionNode, flags: number): Promise<number> {
+    if (node.isDir && (flags & WRITE_FLAGS) !== 0) throw new FsError("EISDIR", "open", node.path);
+    let branch = this.top(node);
+    if ((flags & WRITE_FLAGS) !== 0) {
+      branch = await this.side().copyUp.ensureUpper(node, (flags & fsc.O_TRUNC) === 0);
+    }
+    const file = await open(realPath(branch), (flags & ~CREATE_ONLY_FLAGS) | fsc.O_NOFOLLOW);
     return this.handles.add({ node, file, flags });
   }
 
-  async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+  /** Adds an already open file (from create) to the handle table. */
+  adopt(node: UnionNode, file: FileHandle, flags: number): number {
+    return this.handles.add({ node, file, flags });
+  }
+
+  private handle(fh: number, syscall: string): FileHandle {
     const handle = this.handles.get(fh);
-    if (handle === undefined) throw new FsError("EBADF", "read");
-    const { bytesRead } = await handle.file.read(buf, 0, length, position);
+    if (handle === undefined) throw new FsError("EBADF", syscall);
+    return handle.file;
+  }
+
+  async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const { bytesWritten } = await this.handle(fh, "write").write(buf, 0, length, position);
+    return bytesWritten;
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    await this.handle(fh, "ftruncate").truncate(size);
+  }
+
+  async fsync(fh: number, dataOnly: boolean): Promise<void> {
+    const file = this.handle(fh, "fsync");
+    await (dataOnly ? file.datasync() : file.sync());
+  }
+
+  async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const { bytesRead } = await this.handle(fh, "read").read(buf, 0, length, position);
     return bytesRead;
   }
 
@@ -174,6 +253,70 @@ export class UnionFs {
   async listxattr(node: UnionNode): Promise<string[]> {
     const names = await llistxattrAsync(realPath(this.top(node)));
     return names.filter((n) => !isPrivateXattr(n));
+  }
+
+  // Operations that change the tree; each lives in its own module, named after its syscall.
+
+  async create(
+    parent: UnionNode,
+    name: string,
+    mode: number,
+    caller: Caller,
+  ): Promise<{ node: UnionNode; fh: number }> {
+    const { node, file } = await createFile(this, parent, name, mode, caller);
+    return { node, fh: this.adopt(node, file, fsc.O_RDWR) };
+  }
+
+  mknod(parent: UnionNode, name: string, mode: number, rdev: number, caller: Caller): Promise<UnionNode> {
+    return makeNod(this, parent, name, mode, rdev, caller);
+  }
+
+  mkdir(parent: UnionNode, name: string, mode: number, caller: Caller): Promise<UnionNode> {
+    return makeDir(this, parent, name, mode, caller);
+  }
+
+  symlink(parent: UnionNode, name: string, target: string, caller: Caller): Promise<UnionNode> {
+    return makeSymlink(this, parent, name, target, caller);
+  }
+
+  link(source: UnionNode, parent: UnionNode, name: string, caller: Caller): Promise<UnionNode> {
+    return makeLink(this, source, parent, name, caller);
+  }
+
+  unlink(parent: UnionNode, name: string): Promise<void> {
+    return unlinkEntry(this, parent, name);
+  }
+
+  rmdir(parent: UnionNode, name: string): Promise<void> {
+    return removeDir(this, parent, name);
+  }
+
+  rename(oldParent: UnionNode, oldName: string, newParent: UnionNode, newName: string): Promise<void> {
+    return renameEntry(this, oldParent, oldName, newParent, newName);
+  }
+
+  chmod(node: UnionNode, mode: number): Promise<void> {
+    return chmodNode(this, node, mode);
+  }
+
+  chown(node: UnionNode, uid: number, gid: number): Promise<void> {
+    return chownNode(this, node, uid, gid);
+  }
+
+  utimens(node: UnionNode, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+    return utimensNode(this, node, atime, mtime);
+  }
+
+  truncate(node: UnionNode, size: number): Promise<void> {
+    return truncateNode(this, node, size);
+  }
+
+  setxattr(node: UnionNode, name: string, value: Buffer, flags: number): Promise<void> {
+    return setxattrNode(this, node, name, value, flags);
+  }
+
+  removexattr(node: UnionNode, name: string): Promise<void> {
+    return removexattrNode(this, node, name);
   }
 
   async statfs(): Promise<StatFs> {

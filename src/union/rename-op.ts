@@ -1,0 +1,75 @@
+/**
+ * rename(2) in the merged view, as overlayfs with redirect_dir=on does it.
+ *
+ * The source is copied up (a directory: only itself), then moved inside the upper in one
+ * rename that leaves a whiteout behind when a lower layer still has the old name
+ * (RENAME_WHITEOUT). A directory that exists below gets an absolute `overlay.redirect` to its
+ * lower path, so its lower contents follow it; an upper-only directory moved into a merged
+ * parent is made opaque, so nothing below the new name shows through. A destination directory
+ * (empty in the merged view, maybe holding whiteouts) is first swapped for an empty opaque one.
+ * Every step before the final rename leaves the merged view unchanged, so a crash shows the
+ * tree either before or after the rename.
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { FsError } from "../errors.js";
+import { checkName } from "../path/name.js";
+import { AT_FDCWD } from "../sys/libc.js";
+import { RENAME_EXCHANGE, renameat2 } from "../sys/rename.js";
+import { realPath } from "./layer.js";
+import type { UnionNode } from "./node-table.js";
+import { lstatOrNull } from "./probe.js";
+import type { UnionFs } from "./union-fs.js";
+
+export async function renameEntry(
+  u: UnionFs,
+  oldParent: UnionNode,
+  oldName: string,
+  newParent: UnionNode,
+  newName: string,
+): Promise<void> {
+  checkName(oldName, "rename");
+  checkName(newName, "rename");
+  const src = await u.lookup(oldParent, oldName);
+  if (src === null) throw new FsError("ENOENT", "rename", oldName);
+  if (!newParent.isDir) throw new FsError("ENOTDIR", "rename", newParent.path);
+  const dst = await u.lookup(newParent, newName);
+  if (dst !== null) {
+    // rename onto itself, or onto another name of the same file: nothing to do (POSIX)
+    if (dst === src || (!dst.isDir && !src.isDir && dst.ino === src.ino)) return;
+    if (src.isDir && !dst.isDir) throw new FsError("ENOTDIR", "rename", dst.path);
+    if (!src.isDir && dst.isDir) throw new FsError("EISDIR", "rename", dst.path);
+    if (dst.isDir && !(await u.isEmptyDir(dst))) throw new FsError("ENOTEMPTY", "rename", dst.path);
+  }
+  const { writer, copyUp } = u.side();
+  const srcDir = realPath(await copyUp.ensureUpper(oldParent));
+  const dstDir = realPath(await copyUp.ensureUpper(newParent));
+  const srcPath = realPath(await copyUp.ensureUpper(src));
+  const lowerOrigin = src.lowers[0];
+  if (src.isDir && lowerOrigin !== undefined) writer.setRedirect(srcPath, lowerOrigin.rel);
+  else if (src.isDir && newParent.lowers.length > 0) writer.setOpaque(srcPath);
+
+  const dstPath = join(dstDir, newName);
+  const atDest = await lstatOrNull(dstPath);
+  const whiteoutAtSource = await u.resolver.existsBelow(oldParent, oldName);
+  let discard: string | null = null;
+  if (atDest?.isDirectory() && dst !== null) discard = await writer.clearEmptyDir(dstPath);
+
+  if (atDest !== null && !atDest.isDirectory() && dst === null && src.isDir) {
+    // The upper holds a whiteout there, which a directory cannot replace: swap the two, then
+    // the whiteout stays at the source if a lower name needs hiding there.
+    renameat2(AT_FDCWD, srcPath, AT_FDCWD, dstPath, RENAME_EXCHANGE);
+    const swapped = join(srcDir, oldName);
+    if (!whiteoutAtSource || writer.style !== "chardev") await rm(swapped, { force: true });
+    if (whiteoutAtSource && writer.style !== "chardev") await writer.writeWhiteout(srcDir, oldName);
+  } else if (whiteoutAtSource) {
+    await writer.moveLeavingWhiteout(srcDir, oldName, dstPath);
+  } else {
+    renameat2(AT_FDCWD, srcPath, AT_FDCWD, dstPath, 0);
+  }
+  await writer.dropWhiteoutFile(dstDir, newName);
+  if (discard !== null) await rm(discard, { recursive: true, force: true });
+  writer.setImpure(dstDir);
+  u.table.remove(src);
+  if (dst !== null) u.table.remove(dst);
+}

@@ -1,0 +1,57 @@
+/**
+ * Changes to an existing object's attributes, data size and xattrs. Each copies a lower
+ * object up first (truncation to zero copies no data); the change then applies to the upper
+ * copy. Removing an xattr the object does not have fails without a copy-up, as in overlayfs.
+ */
+import { chmod, lchown, lstat, lutimes, truncate } from "node:fs/promises";
+import { FsError } from "../errors.js";
+import { isPrivateXattr } from "../format/overlay-xattr.js";
+import { lgetxattrAsync, lremovexattrAsync, lsetxattrAsync } from "../sys/xattr.js";
+import { realPath } from "./layer.js";
+import type { UnionNode } from "./node-table.js";
+import type { UnionFs } from "./union-fs.js";
+
+/** "leave unchanged" for chown's uid or gid, as (uid_t)-1 arrives */
+const UNCHANGED_ID = 0xffffffff;
+
+export type TimeSpec = { ms: number } | "now" | "omit";
+
+async function upperPath(u: UnionFs, node: UnionNode, withData = true): Promise<string> {
+  return realPath(await u.side().copyUp.ensureUpper(node, withData));
+}
+
+export async function chmodNode(u: UnionFs, node: UnionNode, mode: number): Promise<void> {
+  await chmod(await upperPath(u, node), mode & 0o7777);
+}
+
+export async function chownNode(u: UnionFs, node: UnionNode, uid: number, gid: number): Promise<void> {
+  const path = await upperPath(u, node);
+  await lchown(path, uid === UNCHANGED_ID ? -1 : uid, gid === UNCHANGED_ID ? -1 : gid);
+}
+
+export async function utimensNode(u: UnionFs, node: UnionNode, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+  const path = await upperPath(u, node);
+  const now = Date.now();
+  const current = atime === "omit" || mtime === "omit" ? await lstat(path) : null;
+  const pick = (t: TimeSpec, old: number | undefined) =>
+    (t === "now" ? now : t === "omit" ? (old ?? now) : t.ms) / 1000;
+  await lutimes(path, pick(atime, current?.atimeMs), pick(mtime, current?.mtimeMs));
+}
+
+export async function truncateNode(u: UnionFs, node: UnionNode, size: number): Promise<void> {
+  if (node.isDir) throw new FsError("EISDIR", "truncate", node.path);
+  await truncate(await upperPath(u, node, size > 0), size);
+}
+
+export async function setxattrNode(u: UnionFs, node: UnionNode, name: string, value: Buffer, flags: number) {
+  if (isPrivateXattr(name)) throw new FsError("EPERM", "setxattr", node.path);
+  await lsetxattrAsync(await upperPath(u, node), name, value, flags);
+}
+
+export async function removexattrNode(u: UnionFs, node: UnionNode, name: string): Promise<void> {
+  if (isPrivateXattr(name)) throw new FsError("ENODATA", "removexattr", node.path);
+  if (node.upper === null && (await lgetxattrAsync(realPath(u.top(node)), name)) === null) {
+    throw new FsError("ENODATA", "removexattr", node.path);
+  }
+  await lremovexattrAsync(await upperPath(u, node), name);
+}

@@ -1,0 +1,161 @@
+/**
+ * Primitive changes to the upper directory in overlayfs's on-disk format: whiteouts (char 0/0,
+ * or `.wh.` files when the daemon may not create device nodes), opaque marks, and installing an
+ * object assembled in the work dir with one rename.
+ */
+import { constants as fsc, unlinkSync } from "node:fs";
+import { mkdir, rm, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { hasCode } from "../errors.js";
+import { OPAQUE_YES, OverlayKey, TRUSTED_OVERLAY, USER_OVERLAY } from "../format/overlay-xattr.js";
+import { whiteoutFileName } from "../format/whiteout.js";
+import { AT_FDCWD } from "../sys/libc.js";
+import { mknod } from "../sys/mknod.js";
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, renameat2 } from "../sys/rename.js";
+import { lgetxattr, lsetxattr } from "../sys/xattr.js";
+import { lstatOrNull } from "./probe.js";
+import type { WorkDir } from "./work-dir.js";
+
+export type WhiteoutStyle = "chardev" | "file";
+export type WhiteoutChoice = WhiteoutStyle | "auto";
+
+/**
+ * "auto" writes the kernel's encoding (char 0/0, trusted.overlay.*) when the daemon may create
+ * device nodes, found out by trying it in the work dir; else `.wh.` files and user.overlay.*.
+ */
+export function chooseWhiteoutStyle(choice: WhiteoutChoice, work: WorkDir): WhiteoutStyle {
+  if (choice !== "auto") return choice;
+  const probe = work.tempPath();
+  try {
+    mknod(probe, fsc.S_IFCHR, 0);
+    unlinkSync(probe);
+    return "chardev";
+  } catch {
+    return "file";
+  }
+}
+
+export class UpperWriter {
+  constructor(
+    readonly work: WorkDir,
+    readonly style: WhiteoutStyle,
+  ) {}
+
+  /** Makes `tmp` appear at `dest`; false if something is already there (the loser of a race). */
+  installNew(tmp: string, dest: string): boolean {
+    try {
+      renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE);
+      return true;
+    } catch (e) {
+      if (hasCode(e, "EEXIST")) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Puts `tmp` at `dir/name`, where the merged view shows nothing: whatever the upper holds
+   * there is a whiteout (char 0/0 or an xattr whiteout) and is swapped out in the same step.
+   */
+  async installOverWhiteout(tmp: string, dir: string, name: string): Promise<void> {
+    const dest = join(dir, name);
+    if ((await lstatOrNull(dest)) !== null) {
+      renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE);
+      await rm(tmp, { recursive: true, force: true });
+    } else {
+      renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE);
+    }
+    await rm(join(dir, whiteoutFileName(name)), { force: true });
+  }
+
+  /** Whether the upper holds a whiteout for a name the merged view does not show. */
+  async hasWhiteout(dir: string, name: string): Promise<boolean> {
+    if ((await lstatOrNull(join(dir, name))) !== null) return true;
+    return (await lstatOrNull(join(dir, whiteoutFileName(name)))) !== null;
+  }
+
+  /** Creates a whiteout for `name` in `dir`, where nothing else is. */
+  async writeWhiteout(dir: string, name: string): Promise<void> {
+    if (this.style === "chardev") {
+      const tmp = this.whiteoutInWork();
+      if (!this.installNew(tmp, join(dir, name))) await unlink(tmp);
+    } else {
+      await writeFile(join(dir, whiteoutFileName(name)), "", { mode: 0o600 });
+    }
+  }
+
+  /** Replaces the object at `dir/name` with a whiteout in one step; returns where it went. */
+  async replaceWithWhiteout(dir: string, name: string): Promise<string> {
+    const target = join(dir, name);
+    const moved = this.work.tempPath();
+    if (this.style === "chardev") {
+      const tmp = this.whiteoutInWork();
+      renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE);
+      return tmp;
+    }
+    // .wh. files can't be exchanged with the object: write the whiteout first, then move the object.
+    await writeFile(join(dir, whiteoutFileName(name)), "", { mode: 0o600 });
+    renameat2(AT_FDCWD, target, AT_FDCWD, moved, RENAME_NOREPLACE);
+    return moved;
+  }
+
+  /**
+   * Renames `srcDir/srcName` to `dest` and leaves a whiteout at the source: in one step with
+   * RENAME_WHITEOUT (char 0/0), else the `.wh.` file first so the lower name never shows.
+   */
+  async moveLeavingWhiteout(srcDir: string, srcName: string, dest: string): Promise<void> {
+    const src = join(srcDir, srcName);
+    if (this.style === "chardev") {
+      renameat2(AT_FDCWD, src, AT_FDCWD, dest, RENAME_WHITEOUT);
+      return;
+    }
+    await writeFile(join(srcDir, whiteoutFileName(srcName)), "", { mode: 0o600 });
+    renameat2(AT_FDCWD, src, AT_FDCWD, dest, 0);
+  }
+
+  /** Removes a `.wh.` whiteout file for a name that now has an upper object. */
+  async dropWhiteoutFile(dir: string, name: string): Promise<void> {
+    await rm(join(dir, whiteoutFileName(name)), { force: true });
+  }
+
+  whiteoutInWork(): string {
+    const tmp = this.work.tempPath();
+    mknod(tmp, fsc.S_IFCHR | 0o000, 0);
+    return tmp;
+  }
+
+  setOpaque(path: string): void {
+    lsetxattr(path, this.xattrNamespace + OverlayKey.opaque, Buffer.from(OPAQUE_YES));
+  }
+
+  /** Records where a renamed directory's lower copies live (an absolute path in the layers). */
+  setRedirect(path: string, lowerRel: string): void {
+    lsetxattr(path, this.xattrNamespace + OverlayKey.redirect, Buffer.from(`/${lowerRel}`));
+  }
+
+  /**
+   * Marks a directory as holding children copied up from elsewhere, so the kernel reports
+   * their origin's inode numbers in readdir as unionfs does.
+   */
+  setImpure(dir: string): void {
+    const name = this.xattrNamespace + OverlayKey.impure;
+    if (lgetxattr(dir, name) === null) lsetxattr(dir, name, Buffer.from(OPAQUE_YES));
+  }
+
+  /**
+   * Swaps a directory that is empty in the merged view (but may hold whiteouts) for an empty
+   * opaque one in one step, as overlayfs does before replacing it; returns the old one's new
+   * place in the work dir, for removal.
+   */
+  async clearEmptyDir(path: string): Promise<string> {
+    const tmp = this.work.tempPath();
+    await mkdir(tmp, 0o700);
+    this.setOpaque(tmp);
+    renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE);
+    return tmp;
+  }
+
+  /** The namespace private xattrs (origin, redirect) are written in. */
+  get xattrNamespace(): string {
+    return this.style === "chardev" ? TRUSTED_OVERLAY : USER_OVERLAY;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The work directory: where new upper objects are assembled before one rename(2) makes them
+ * visible, so a crash leaves only work-dir garbage and never a partial object in the upper.
+ * It must be on the upper's filesystem (rename cannot cross filesystems). Temps live in
+ * `<workdir>/work`, the same subdirectory kernel overlayfs uses, and are removed at mount.
+ */
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { UserError } from "../errors.js";
+import type { Layer } from "./layer.js";
+
+export class WorkDir {
+  private counter = 0;
+  private readonly prefix = `#${process.pid.toString(16)}-${randomBytes(3).toString("hex")}-`;
+
+  private constructor(readonly dir: string) {}
+
+  /** Checks the work dir is on the upper's filesystem and clears what a crash left behind. */
+  static async prepare(workdir: string, upper: Layer): Promise<WorkDir> {
+    const st = await lstat(workdir, { bigint: true });
+    if (st.dev !== upper.dev) {
+      throw new UserError(`work directory ${workdir} is not on the upper directory's filesystem`);
+    }
+    if (workdir === upper.root || workdir.startsWith(`${upper.root}/`) || upper.root.startsWith(`${workdir}/`)) {
+      throw new UserError("work and upper directories must not contain each other");
+    }
+    const dir = join(workdir, "work");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
+    return new WorkDir(dir);
+  }
+
+  /** A fresh name in the work dir; nothing is created. */
+  tempPath(): string {
+    this.counter += 1;
+    return join(this.dir, `${this.prefix}${this.counter}`);
+  }
+}
