@@ -8,26 +8,29 @@
  * restored afterwards, as overlayfs does.
  */
 
-import { type BigIntStats, closeSync, constants as fsc, openSync } from "node:fs";
-import { chmod, lchown, lstat, lutimes, mkdir, open, readlink, rm, symlink, utimes } from "node:fs/promises";
+import { type BigIntStats, constants as fsc } from "node:fs";
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readlink, rm, symlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { FsError, hasCode } from "../errors.js";
-import { encodeOrigin } from "../format/origin.js";
 import { isPrivateXattr, OverlayKey } from "../format/overlay-xattr.js";
-import { filesystemUuid, nameToHandle } from "../sys/file-handle.js";
 import { mknod } from "../sys/mknod.js";
 import { lgetxattr, llistxattr, lsetxattr } from "../sys/xattr.js";
 import { copyData } from "./copy-data.js";
+import { HardlinkIndex } from "./hardlink-index.js";
 import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
 import type { UnionNode } from "./node-table.js";
+import type { OriginRecords } from "./origin-record.js";
+import { lstatOrNull } from "./probe.js";
 import type { UpperWriter } from "./upper-writer.js";
 
 const NS_PER_S = 1e9;
 
 export class CopyUp {
-  private readonly uuids = new Map<number, Buffer | null>();
-
-  constructor(private readonly writer: UpperWriter) {}
+  constructor(
+    private readonly writer: UpperWriter,
+    private readonly index: HardlinkIndex,
+    private readonly origins: OriginRecords,
+  ) {}
 
   /**
    * The object's upper branch, copying it (and its parents) up first if needed.
@@ -40,18 +43,51 @@ export class CopyUp {
     if (parent === null || lower === undefined) throw new FsError("EIO", "copy-up", node.path);
     const parentUpper = await this.ensureUpper(parent);
     const parentDir = realPath(parentUpper);
-    const src = realPath(lower);
-    const st = await lstat(src, { bigint: true });
-    const tmp = this.writer.work.tempPath();
-    await this.assemble(src, st, tmp, withData, lower.layer);
+    const dest = join(parentDir, node.name);
     const parentStat = await lstat(parentDir, { bigint: true });
-    if (!this.writer.installNew(tmp, join(parentDir, node.name))) {
-      await rm(tmp, { recursive: true, force: true });
+    if (node.hardlinkOrigin !== null) {
+      await this.linkUp(node, node.hardlinkOrigin, dest, withData);
+    } else {
+      const src = realPath(lower);
+      const tmp = this.writer.work.tempPath();
+      await this.assemble(src, await lstat(src, { bigint: true }), tmp, withData, lower.layer);
+      if (!this.writer.installNew(tmp, dest)) await rm(tmp, { recursive: true, force: true });
     }
     this.writer.setImpure(parentDir);
     await restoreTimes(parentDir, parentStat);
     node.upper = childBranch(parentUpper, node.name);
     return node.upper;
+  }
+
+  /**
+   * Copy-up of one name of a lower file with several: the first copies the file into the
+   * index, every name (that one included) becomes a hard link to the index entry.
+   */
+  private async linkUp(node: UnionNode, origin: Buffer, dest: string, withData: boolean): Promise<void> {
+    const lower = node.lowers[0];
+    if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
+    const src = realPath(lower);
+    const st = await lstat(src, { bigint: true });
+    const entry = realPath(this.index.branchFor(origin));
+    const indexed = await lstatOrNull(entry);
+    const unionNlink =
+      indexed === null ? Number(st.nlink) : await HardlinkIndex.unionNlink(entry, Number(indexed.nlink));
+    const tmp = this.writer.work.tempPath();
+    if (indexed === null) {
+      await this.assemble(src, st, tmp, withData, lower.layer);
+      try {
+        await link(tmp, entry);
+      } catch (e) {
+        // another name's copy-up won the race: use its copy
+        if (!hasCode(e, "EEXIST")) throw e;
+        await rm(tmp, { force: true });
+        await link(entry, tmp);
+      }
+    } else {
+      await link(entry, tmp);
+    }
+    if (!this.writer.installNew(tmp, dest)) await rm(tmp, { force: true });
+    await this.index.setUnionNlink(entry, unionNlink);
   }
 
   private async assemble(src: string, st: BigIntStats, tmp: string, withData: boolean, layer: Layer): Promise<void> {
@@ -64,7 +100,8 @@ export class CopyUp {
     await lchown(tmp, Number(st.uid), Number(st.gid));
     if (type !== fsc.S_IFLNK) await chmod(tmp, mode & 0o7777);
     copyXattrs(src, tmp);
-    this.recordOrigin(src, tmp, layer);
+    const origin = this.origins.of(src, layer);
+    if (origin !== null) lsetxattr(tmp, this.writer.xattrNamespace + OverlayKey.origin, origin);
     await restoreTimes(tmp, st);
   }
 
@@ -81,33 +118,6 @@ export class CopyUp {
     } finally {
       await from.close();
     }
-  }
-
-  /** trusted.overlay.origin: keeps st_ino across remounts, for unionfs and the kernel alike. */
-  private recordOrigin(src: string, tmp: string, layer: Layer): void {
-    const uuid = this.layerUuid(layer);
-    if (uuid === null) return;
-    try {
-      const handle = nameToHandle(src);
-      const value = encodeOrigin({ type: handle.type, uuid, fid: handle.bytes });
-      lsetxattr(tmp, this.writer.xattrNamespace + OverlayKey.origin, value);
-    } catch (e) {
-      if (!hasCode(e, "EOPNOTSUPP", "ENOTSUP", "EPERM", "EOVERFLOW")) throw e;
-    }
-  }
-
-  private layerUuid(layer: Layer): Buffer | null {
-    let uuid = this.uuids.get(layer.index);
-    if (uuid === undefined) {
-      const fd = openSync(layer.root, fsc.O_RDONLY | fsc.O_DIRECTORY);
-      try {
-        uuid = filesystemUuid(fd);
-      } finally {
-        closeSync(fd);
-      }
-      this.uuids.set(layer.index, uuid);
-    }
-    return uuid;
   }
 }
 

@@ -28,7 +28,12 @@ export interface Resolution {
   lowerStats: BigIntStats[];
   /** an upper non-directory copied up from below: the inode number of its lower origin */
   originIno: bigint | null;
+  /** a lower-only file with several names: its origin record (hard-link index key) */
+  hardlinkOrigin: Buffer | null;
 }
+
+/** Computes the origin record of a lower object; null when none can be made. */
+export type OriginOf = (path: string, layer: Layer) => Buffer | null;
 
 export class Resolver {
   private readonly lowerProbes = new LRUCache<string, Probe>({ max: 200_000 });
@@ -42,6 +47,8 @@ export class Resolver {
     private readonly inodes: InodeMap,
     private readonly lowerLayers: readonly LowerBranch[] = [],
     private readonly originDev: bigint | null = null,
+    /** set when the hard-link index is in use */
+    private readonly originOf: OriginOf | null = null,
   ) {}
 
   async resolveChild(parent: UnionNode, name: string): Promise<Resolution | null> {
@@ -53,6 +60,7 @@ export class Resolver {
       lowers: [],
       lowerStats: [],
       originIno: null,
+      hardlinkOrigin: null,
     };
     let searchLowers = true;
     let redirect: string | null = null;
@@ -76,6 +84,10 @@ export class Resolver {
     if (searchLowers && redirect !== null && redirect.startsWith("/")) await this.resolveAbsolute(redirect, res);
     else if (searchLowers) await this.resolveLowers(parent, redirect ?? name, res);
     if (res.upper === null && res.lowers.length === 0) return null;
+    const lower = res.lowers[0];
+    if (this.originOf !== null && res.upper === null && !res.isDir && lower !== undefined) {
+      if ((res.lowerStats[0]?.nlink ?? 0n) > 1n) res.hardlinkOrigin = this.originOf(realPath(lower), lower.layer);
+    }
     return res;
   }
 
@@ -186,6 +198,7 @@ export class Resolver {
       upper: res.upper,
       upperXwhiteouts: res.upperXwhiteouts,
       lowers: res.lowers,
+      hardlinkOrigin: res.hardlinkOrigin,
       ino: this.inoOf(res),
     };
     table.add(node);

@@ -26,6 +26,12 @@ export interface UnionNode {
   upperXwhiteouts: boolean;
   /** dirs: the lower merge set; non-dirs: [the lower object] when it lives only below, else [] */
   lowers: readonly LowerBranch[];
+  /**
+   * a lower-only file with several names: its origin record, under which the hard-link index
+   * may hold the copied-up inode that all its names share (checked on each access, because
+   * copying up any one name changes what the others show)
+   */
+  readonly hardlinkOrigin: Buffer | null;
   /** st_ino reported for this object, fixed when the node is created */
   readonly ino: bigint;
 }

@@ -4,10 +4,11 @@
  * allows (a char 0/0 whiteout is exchanged with the object). A directory is removable when it
  * is empty in the merged view, even if its upper copy still holds whiteouts.
  */
-import { rm } from "node:fs/promises";
+import { lstat, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
+import { HardlinkIndex } from "./hardlink-index.js";
 import { realPath } from "./layer.js";
 import type { UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
@@ -35,6 +36,7 @@ export async function removeDir(u: UnionFs, parent: UnionNode, name: string): Pr
 async function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): Promise<void> {
   const { writer, copyUp } = u.side();
   const dir = realPath(await copyUp.ensureUpper(parent));
+  const unlinked = await beforeHardlinkRemoval(u, node);
   const below = await u.resolver.existsBelow(parent, node.name);
   if (node.upper !== null && below) {
     const moved = await writer.replaceWithWhiteout(dir, node.name);
@@ -45,5 +47,20 @@ async function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): Prom
   } else if (below) {
     await writer.writeWhiteout(dir, node.name);
   }
+  await unlinked();
   u.table.remove(node);
+}
+
+/**
+ * Removing one name of a lower file with several: as overlayfs with index=on, the name is
+ * copied up (into the index) first, so the remaining names stay one file, and afterwards the
+ * union's link count is recorded one lower. Returns what to do once the name is gone.
+ */
+export async function beforeHardlinkRemoval(u: UnionFs, node: UnionNode): Promise<() => Promise<void>> {
+  if (node.isDir || node.upper !== null || node.hardlinkOrigin === null) return async () => {};
+  const { copyUp, index } = u.side();
+  await copyUp.ensureUpper(node);
+  const entry = realPath(index.branchFor(node.hardlinkOrigin));
+  const before = await HardlinkIndex.unionNlink(entry, Number((await lstat(entry)).nlink));
+  return () => index.setUnionNlink(entry, before - 1);
 }

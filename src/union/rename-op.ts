@@ -19,6 +19,7 @@ import { RENAME_EXCHANGE, renameat2 } from "../sys/rename.js";
 import { realPath } from "./layer.js";
 import type { UnionNode } from "./node-table.js";
 import { lstatOrNull } from "./probe.js";
+import { beforeHardlinkRemoval } from "./remove-ops.js";
 import type { UnionFs } from "./union-fs.js";
 
 export async function renameEntry(
@@ -49,6 +50,7 @@ export async function renameEntry(
   if (src.isDir && lowerOrigin !== undefined) writer.setRedirect(srcPath, lowerOrigin.rel);
   else if (src.isDir && newParent.lowers.length > 0) writer.setOpaque(srcPath);
 
+  const replaced = dst === null ? async () => {} : await beforeHardlinkRemoval(u, dst);
   const dstPath = join(dstDir, newName);
   const atDest = await lstatOrNull(dstPath);
   const whiteoutAtSource = await u.resolver.existsBelow(oldParent, oldName);
@@ -69,6 +71,7 @@ export async function renameEntry(
   }
   await writer.dropWhiteoutFile(dstDir, newName);
   if (discard !== null) await rm(discard, { recursive: true, force: true });
+  await replaced();
   writer.setImpure(dstDir);
   u.table.remove(src);
   if (dst !== null) u.table.remove(dst);

@@ -50,7 +50,7 @@ export async function setxattrNode(u: UnionFs, node: UnionNode, name: string, va
 
 export async function removexattrNode(u: UnionFs, node: UnionNode, name: string): Promise<void> {
   if (isPrivateXattr(name)) throw new FsError("ENODATA", "removexattr", node.path);
-  if (node.upper === null && (await lgetxattrAsync(realPath(u.top(node)), name)) === null) {
+  if (node.upper === null && (await lgetxattrAsync(realPath(await u.data(node)), name)) === null) {
     throw new FsError("ENODATA", "removexattr", node.path);
   }
   await lremovexattrAsync(await upperPath(u, node), name);

@@ -17,10 +17,12 @@ import type { Caller } from "./caller.js";
 import { CopyUp } from "./copy-up.js";
 import { createFile, makeDir, makeLink, makeNod, makeSymlink } from "./create-ops.js";
 import { type HandleTable, MapHandleTable } from "./handles.js";
+import { HardlinkIndex } from "./hardlink-index.js";
 import { SameFsInodeMap } from "./inode-map.js";
-import { type Branch, type LayerStack, realPath } from "./layer.js";
+import { type Branch, type Layer, type LayerStack, realPath } from "./layer.js";
 import { Resolver } from "./lookup.js";
 import { type LowerBranch, MapNodeTable, type NodeTable, ROOT_ID, type UnionNode } from "./node-table.js";
+import { OriginRecords } from "./origin-record.js";
 import { probeDir } from "./probe.js";
 import { DirMerger } from "./readdir.js";
 import { removeDir, unlinkEntry } from "./remove-ops.js";
@@ -41,6 +43,7 @@ import { WorkDir } from "./work-dir.js";
 export interface WriteSide {
   readonly writer: UpperWriter;
   readonly copyUp: CopyUp;
+  readonly index: HardlinkIndex;
 }
 
 export interface UnionOptions {
@@ -88,11 +91,13 @@ export class UnionFs {
     const top = stack.upper ?? stack.lowers[0];
     if (top === undefined) throw new Error("a layer stack needs at least one layer");
     let writeSide: WriteSide | null = null;
+    const origins = new OriginRecords();
     if (stack.upper !== null) {
       if (stack.work === null) throw new Error("a writable stack needs a work directory");
       const work = await WorkDir.prepare(stack.work, stack.upper);
       const writer = new UpperWriter(work, chooseWhiteoutStyle(options.whiteout, work));
-      writeSide = { writer, copyUp: new CopyUp(writer) };
+      const index = await HardlinkIndex.open(stack.work, writer.xattrNamespace);
+      writeSide = { writer, copyUp: new CopyUp(writer, index, origins), index };
     }
     const lowers: LowerBranch[] = [];
     for (const layer of stack.lowers) {
@@ -108,7 +113,8 @@ export class UnionFs {
     }
     const lowerDevs = new Set(stack.lowers.map((l) => l.dev));
     const originDev = lowerDevs.size === 1 ? (stack.lowers[0]?.dev ?? null) : null;
-    const resolver = new Resolver(new SameFsInodeMap(top.dev), lowers, originDev);
+    const originOf = writeSide === null ? null : (path: string, layer: Layer) => origins.of(path, layer);
+    const resolver = new Resolver(new SameFsInodeMap(top.dev), lowers, originDev, originOf);
     const rootStat = await lstat(top.root, { bigint: true });
     const root: UnionNode = {
       id: ROOT_ID,
@@ -119,6 +125,7 @@ export class UnionFs {
       upper: stack.upper === null ? null : { layer: stack.upper, rel: "" },
       upperXwhiteouts,
       lowers,
+      hardlinkOrigin: null,
       // overlayfs reports the root's own number from its topmost layer
       ino: rootStat.ino,
     };
@@ -141,10 +148,18 @@ export class UnionFs {
     return node;
   }
 
-  /** The topmost copy of an object: where its data and attributes are read. */
-  top(node: UnionNode): Branch {
-    const branch = node.upper ?? node.lowers[0];
-    if (branch === undefined) throw new FsError("ESTALE", "top", node.path);
+  /**
+   * Where an object's data and attributes are read: its upper copy, else the hard-link index
+   * entry a sibling name's copy-up made, else its topmost lower copy.
+   */
+  async data(node: UnionNode): Promise<Branch> {
+    if (node.upper !== null) return node.upper;
+    if (node.hardlinkOrigin !== null && this.writeSide !== null) {
+      const indexed = await this.writeSide.index.find(node.hardlinkOrigin);
+      if (indexed !== null) return indexed;
+    }
+    const branch = node.lowers[0];
+    if (branch === undefined) throw new FsError("ESTALE", "data", node.path);
     return branch;
   }
 
@@ -159,9 +174,15 @@ export class UnionFs {
   }
 
   async getattr(node: UnionNode): Promise<Attr> {
-    const st = await lstat(realPath(this.top(node)), { bigint: true });
+    const branch = await this.data(node);
+    const path = realPath(branch);
+    const st = await lstat(path, { bigint: true });
     const merged = node.isDir && node.lowers.length > 0 && (node.upper !== null || node.lowers.length > 1);
-    return attrFromStat(st, node.ino, merged);
+    const attr = attrFromStat(st, node.ino, merged);
+    // an indexed inode has at least two links (index entry and a name) unless reached through the index
+    const indexed = attr.nlink > 1 || branch.layer === this.writeSide?.index.layer;
+    if (!node.isDir && branch.layer.writable && indexed) attr.nlink = await HardlinkIndex.unionNlink(path, attr.nlink);
+    return attr;
   }
 
   async readdir(node: UnionNode): Promise<DirEntry[]> {
@@ -184,12 +205,12 @@ export class UnionFs {
   }
 
   private async typeOf(node: UnionNode): Promise<number> {
-    const st = await lstat(realPath(this.top(node)), { bigint: true });
+    const st = await lstat(realPath(await this.data(node)), { bigint: true });
     return Number(st.mode) & fsc.S_IFMT;
   }
 
   async readlink(node: UnionNode): Promise<string> {
-    return readlink(realPath(this.top(node)));
+    return readlink(realPath(await this.data(node)));
   }
 
   /** True when the merged view of a directory holds nothing but `.` and `..`. */
@@ -200,7 +221,7 @@ export class UnionFs {
   /** Opens an existing object; opening for writing copies it up first (no data with O_TRUNC). */
   async open(node: UnionNode, flags: number): Promise<number> {
     if (node.isDir && (flags & WRITE_FLAGS) !== 0) throw new FsError("EISDIR", "open", node.path);
-    let branch = this.top(node);
+    let branch = await this.data(node);
     if ((flags & WRITE_FLAGS) !== 0) {
       branch = await this.side().copyUp.ensureUpper(node, (flags & fsc.O_TRUNC) === 0);
     }
@@ -245,13 +266,13 @@ export class UnionFs {
 
   async getxattr(node: UnionNode, name: string): Promise<Buffer> {
     if (isPrivateXattr(name)) throw new FsError("ENODATA", "getxattr", node.path);
-    const value = await lgetxattrAsync(realPath(this.top(node)), name);
+    const value = await lgetxattrAsync(realPath(await this.data(node)), name);
     if (value === null) throw new FsError("ENODATA", "getxattr", node.path);
     return value;
   }
 
   async listxattr(node: UnionNode): Promise<string[]> {
-    const names = await llistxattrAsync(realPath(this.top(node)));
+    const names = await llistxattrAsync(realPath(await this.data(node)));
     return names.filter((n) => !isPrivateXattr(n));
   }
 
@@ -337,6 +358,6 @@ export class UnionFs {
 
   async access(node: UnionNode, mask: number): Promise<void> {
     if ((mask & fsc.W_OK) !== 0 && this.readOnly) throw new FsError("EROFS", "access", node.path);
-    await lstat(realPath(this.top(node)));
+    await lstat(realPath(await this.data(node)));
   }
 }

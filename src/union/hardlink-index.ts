@@ -1,0 +1,61 @@
+/**
+ * The hard-link index, in the format of overlayfs with index=on: a lower file with several
+ * names is copied up once, into `<workdir>/index/<hex of its origin record>`, and every name
+ * that is copied up later is a hard link to that one upper inode. So the names stay one file
+ * after copy-up: a write through one is seen through the others, even those still lower-only.
+ *
+ * The union's link count differs from the upper inode's (the index entry is a link, lower-only
+ * names are not); overlayfs keeps the difference in `overlay.nlink` as "U+n"/"U-n" relative to
+ * the upper inode's count, and so does this.
+ */
+import { lstat, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { OverlayKey } from "../format/overlay-xattr.js";
+import { lsetxattr } from "../sys/xattr.js";
+import type { Branch, Layer } from "./layer.js";
+import { lstatOrNull, overlayXattr } from "./probe.js";
+
+export class HardlinkIndex {
+  /** the index dir seen as a layer, so an index entry can be a node's data branch */
+  readonly layer: Layer;
+
+  private constructor(
+    readonly dir: string,
+    dev: bigint,
+    private readonly xattrNamespace: string,
+  ) {
+    this.layer = { index: -2, root: dir, writable: true, dev };
+  }
+
+  static async open(workRoot: string, xattrNamespace: string): Promise<HardlinkIndex> {
+    const dir = join(workRoot, "index");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const st = await lstat(dir, { bigint: true });
+    return new HardlinkIndex(dir, st.dev, xattrNamespace);
+  }
+
+  branchFor(origin: Buffer): Branch {
+    return { layer: this.layer, rel: origin.toString("hex") };
+  }
+
+  /** The index entry for an origin, if that file was copied up already. */
+  async find(origin: Buffer): Promise<Branch | null> {
+    const branch = this.branchFor(origin);
+    return (await lstatOrNull(join(this.dir, branch.rel))) === null ? null : branch;
+  }
+
+  /** The union's link count of an upper or index inode: its own, corrected by `overlay.nlink`. */
+  static async unionNlink(path: string, realNlink: number): Promise<number> {
+    const value = await overlayXattr(path, OverlayKey.nlink);
+    const match = value === null ? null : /^U([+-]\d+)$/.exec(value);
+    return match?.[1] === undefined ? realNlink : realNlink + Number(match[1]);
+  }
+
+  /** Records the union's link count of an indexed inode reached through `path`. */
+  async setUnionNlink(path: string, unionNlink: number): Promise<void> {
+    const real = Number((await lstat(path)).nlink);
+    const diff = unionNlink - real;
+    const value = `U${diff < 0 ? "-" : "+"}${Math.abs(diff)}`;
+    lsetxattr(path, this.xattrNamespace + OverlayKey.nlink, Buffer.from(value));
+  }
+}
