@@ -10,6 +10,8 @@ import { UserError } from "../errors.js";
 
 const CHILD_ENV = "UNIONFS_DAEMON_CHILD";
 const READY_FD = 3;
+/** how long a child that reported an error may take to exit before it is killed */
+const FAILED_EXIT_WAIT_MS = 5_000;
 
 export function isDaemonChild(): boolean {
   return process.env[CHILD_ENV] === "1";
@@ -28,6 +30,15 @@ export function startDaemon(argv: readonly string[]): Promise<number> {
   const pipe = child.stdio[READY_FD];
   return new Promise((resolve, reject) => {
     let text = "";
+    // A failed child is on its way out; wait for it, so that no daemon outlives a failed mount.
+    const fail = (error: UserError) => {
+      if (child.exitCode !== null || child.signalCode !== null) return reject(error);
+      const kill = setTimeout(() => child.kill("SIGKILL"), FAILED_EXIT_WAIT_MS);
+      child.once("exit", () => {
+        clearTimeout(kill);
+        reject(error);
+      });
+    };
     pipe?.on("data", (chunk: Buffer) => {
       text += chunk.toString("utf8");
     });
@@ -37,9 +48,9 @@ export function startDaemon(argv: readonly string[]): Promise<number> {
         child.unref();
         resolve(child.pid ?? 0);
       } else if (line.startsWith("error: ")) {
-        reject(new UserError(line.slice("error: ".length)));
+        fail(new UserError(line.slice("error: ".length)));
       } else {
-        reject(new UserError("the mount daemon exited before the mount was ready (set UNIONFS_LOG=FILE for its log)"));
+        fail(new UserError("the mount daemon exited before the mount was ready (set UNIONFS_LOG=FILE for its log)"));
       }
     });
   });

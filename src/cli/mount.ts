@@ -36,14 +36,18 @@ export async function runMount(req: MountRequest): Promise<number> {
     return 0;
   }
   const { serve } = await import("../fuse/serve.js");
+  const stack = {
+    lowers: req.lowers.map((l) => resolve(l)),
+    upper: req.upper === undefined ? undefined : resolve(req.upper),
+    work: req.work === undefined ? undefined : resolve(req.work),
+  };
+  // Paths are absolute from here on; a daemon that kept the caller's working directory would
+  // keep that filesystem busy for as long as the mount lives.
+  if (isDaemonChild()) process.chdir("/");
   let daemon: Awaited<ReturnType<typeof serve>>;
   try {
     daemon = await serve({
-      stack: {
-        lowers: req.lowers.map((l) => resolve(l)),
-        upper: req.upper === undefined ? undefined : resolve(req.upper),
-        work: req.work === undefined ? undefined : resolve(req.work),
-      },
+      stack,
       mountpoint,
       debug: req.debug,
       extraOptions: req.extraOptions,

@@ -3,6 +3,7 @@
  * exited, so the layer directories can be reused as soon as this returns. A busy mount is an
  * error (nothing is detached behind the user's back).
  */
+import { readFileSync } from "node:fs";
 import { hasCode, UserError } from "../errors.js";
 import { canonicalMountpoint, findMount } from "../fuse/mount-table.js";
 import { readDaemonRecord } from "../fuse/runtime-state.js";
@@ -13,9 +14,23 @@ const EXIT_WAIT_MS = 10_000;
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return hasCode(e, "EPERM");
+  }
+  return !isZombie(pid);
+}
+
+/**
+ * A zombie has exited and let go of everything; only its parent's wait() is missing. A daemon's
+ * parent is init, which may reap late or, in some containers, never.
+ */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat[stat.lastIndexOf(")") + 2];
+    return state === "Z" || state === "X";
+  } catch (e) {
+    return hasCode(e, "ENOENT");
   }
 }
 

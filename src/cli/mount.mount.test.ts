@@ -1,0 +1,161 @@
+/**
+ * `unionfs mount` on read-only stacks (issue 3, item 6): layer order and escaping, EROFS,
+ * a daemon that is live when the command returns, foreground mode and its signals, and the
+ * fuse-overlayfs and `mount -t fuse.unionfs` forms. The daemon always runs in a child process.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  CLI_MAIN,
+  CliTestDir,
+  mountAt,
+  processAlive,
+  runCli,
+  runCommand,
+  startCli,
+  waitUntil,
+} from "../testing/cli-run.js";
+
+const isRoot = process.getuid?.() === 0;
+
+interface Stack {
+  top: string;
+  bottom: string;
+  mnt: string;
+}
+
+/** Two lowers with a name in both (`a`) and one only in the bottom (`b`). */
+function twoLowers(t: CliTestDir): Stack {
+  const top = t.dir("top");
+  const bottom = t.dir("bottom");
+  writeFileSync(join(top, "a"), "from top\n");
+  writeFileSync(join(bottom, "a"), "from bottom\n");
+  writeFileSync(join(bottom, "b"), "only in bottom\n");
+  return { top, bottom, mnt: t.dir("mnt") };
+}
+
+function listing(dir: string): string[] {
+  return readdirSync(dir).sort();
+}
+
+describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
+  let t: CliTestDir;
+  beforeEach(() => {
+    t = CliTestDir.create();
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  async function mount(args: string[]): Promise<void> {
+    const result = await runCli(args, { env: t.env });
+    expect(result).toMatchObject({ code: 0, stderr: "", stdout: "" });
+  }
+
+  it("puts the leftmost lower on top", async () => {
+    const { top, bottom, mnt } = twoLowers(t);
+    const middle = t.dir("middle");
+    writeFileSync(join(middle, "a"), "from middle\n");
+    writeFileSync(join(middle, "m"), "only in middle\n");
+    await mount(["mount", `${top}:${middle}:${bottom}`, mnt]);
+    expect(listing(mnt)).toEqual(["a", "b", "m"]);
+    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
+    expect(readFileSync(join(mnt, "m"), "utf8")).toBe("only in middle\n");
+  });
+
+  it("takes \\: as a colon inside a layer path", async () => {
+    const { bottom, mnt } = twoLowers(t);
+    const colon = t.dir("with:colon");
+    writeFileSync(join(colon, "a"), "from with:colon\n");
+    await mount(["mount", `${colon.replaceAll(":", "\\:")}:${bottom}`, mnt]);
+    expect(listing(mnt)).toEqual(["a", "b"]);
+    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from with:colon\n");
+  });
+
+  it("refuses writes with EROFS", async () => {
+    const { top, bottom, mnt } = twoLowers(t);
+    await mount(["mount", `${top}:${bottom}`, mnt]);
+    const touch = await runCommand("touch", [join(mnt, "new")]);
+    expect(touch.code).not.toBe(0);
+    expect(touch.stderr).toContain("Read-only file system");
+    const append = await runCommand("sh", ["-c", `echo more >> ${join(mnt, "a")}`]);
+    expect(append.stderr).toContain("Read-only file system");
+    expect(readFileSync(join(top, "a"), "utf8")).toBe("from top\n");
+    expect(existsSync(join(top, "new"))).toBe(false);
+  });
+
+  it("returns only once the mount is live, with the daemon detached from its output", async () => {
+    const { top, bottom, mnt } = twoLowers(t);
+    // runCli waits for stdout/stderr to close too: a daemon holding them would hang it
+    await mount(["mount", `${top}:${bottom}`, mnt]);
+    // no polling: the mount must be there the moment the command has exited
+    expect(mountAt(mnt)?.fstype).toBe("fuse.unionfs");
+    expect(listing(mnt)).toEqual(["a", "b"]);
+    const pid = t.daemonPid(mnt);
+    expect(pid).not.toBeNull();
+    expect(processAlive(pid as number)).toBe(true);
+  });
+
+  it("does not keep the caller's working directory busy", async () => {
+    const { top, bottom, mnt } = twoLowers(t);
+    const cwd = t.dir("cwd");
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "cwd-test", cwd]);
+    const result = await runCli(["mount", `${top}:${bottom}`, mnt], { env: t.env, cwd });
+    expect(result.code).toBe(0);
+    // a daemon that kept its cwd would make this EBUSY
+    execFileSync("umount", [cwd]);
+  });
+
+  it.each(["SIGTERM", "SIGINT"] as const)("-f stays in the foreground and unmounts on %s", async (signal) => {
+    const { top, bottom, mnt } = twoLowers(t);
+    const running = startCli(["mount", "-f", `${top}:${bottom}`, mnt], { env: t.env });
+    expect(await waitUntil(() => mountAt(mnt) !== null)).toBe(true);
+    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
+    running.child.kill(signal);
+    const result = await running.result;
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: "" });
+    expect(mountAt(mnt)).toBeNull();
+    expect(t.daemonPid(mnt)).toBeNull();
+  });
+
+  it("accepts the fuse-overlayfs form, warning once about an unknown option", async () => {
+    const { top, bottom, mnt } = twoLowers(t);
+    const result = await runCli(["-o", `lowerdir=${top}:${bottom},noatime,frobnicate=1`, "unionfs", mnt], {
+      env: t.env,
+    });
+    expect(result.code).toBe(0);
+    expect(result.stderrLines).toEqual(["unionfs: warning: unknown option frobnicate=1 ignored"]);
+    expect(mountAt(mnt)?.fstype).toBe("fuse.unionfs");
+    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
+  });
+
+  it("works as the program behind mount -t fuse.unionfs", async () => {
+    // mount(8) runs /sbin/mount.fuse with PATH removed from the environment, and mount.fuse runs
+    // `unionfs SOURCE MOUNTPOINT -o OPTIONS` through /bin/sh, whose default PATH starts with
+    // /usr/local/sbin. So the helper cannot come from our PATH: in a private mount namespace a
+    // dir holding a `unionfs` wrapper is bound over /usr/local/sbin, and everything that must
+    // see the mount runs in that namespace.
+    if (!existsSync("/usr/local/sbin") || !existsSync("/sbin/mount.fuse")) {
+      throw new Error("needs /usr/local/sbin and /sbin/mount.fuse (apt-get install fuse3)");
+    }
+    const { top, bottom, mnt } = twoLowers(t);
+    const bin = t.dir("bin");
+    writeFileSync(join(bin, "unionfs"), `#!/bin/sh\nexec '${process.execPath}' '${CLI_MAIN}' "$@"\n`, { mode: 0o755 });
+    const script = [
+      "set -e",
+      'mount -t fuse.unionfs -o "lowerdir=$1:$2,frobnicate" unionfs "$3"',
+      `awk -v m="$3" '$5 == m { print $(NF-2) }' /proc/self/mountinfo`,
+      'cat "$3/a"',
+      '"$4" "$5" umount "$3"',
+      "echo unmounted",
+    ].join("\n");
+    const result = await runCommand("/bin/sh", ["-c", script, "sh", top, bottom, mnt, process.execPath, CLI_MAIN], {
+      env: t.env,
+      namespaceSetup: [`mount --bind ${bin} /usr/local/sbin`],
+    });
+    expect(result.stderrLines).toEqual(["unionfs: warning: unknown option frobnicate ignored"]);
+    expect(result).toMatchObject({ code: 0, stdout: "fuse.unionfs\nfrom top\nunmounted\n" });
+  });
+});

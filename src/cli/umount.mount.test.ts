@@ -1,0 +1,69 @@
+/**
+ * `unionfs umount` (issue 3, item 6): it returns only when the daemon is gone, so the layers can
+ * be mounted again at once.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CLI_MAIN, CliTestDir, mountAt, processAlive, runCli, runCommand } from "../testing/cli-run.js";
+
+const isRoot = process.getuid?.() === 0;
+
+describe.skipIf(!isRoot)("unionfs umount", () => {
+  let t: CliTestDir;
+  beforeEach(() => {
+    t = CliTestDir.create();
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  function layers(): { lowers: string; mnt: string } {
+    const top = t.dir("top");
+    const bottom = t.dir("bottom");
+    writeFileSync(join(top, "a"), "from top\n");
+    writeFileSync(join(bottom, "b"), "from bottom\n");
+    return { lowers: `${top}:${bottom}`, mnt: t.dir("mnt") };
+  }
+
+  it("returns with the daemon gone, and the same layers mount again at once", async () => {
+    const { lowers, mnt } = layers();
+    for (let round = 0; round < 2; round++) {
+      expect(await runCli(["mount", lowers, mnt], { env: t.env })).toMatchObject({ code: 0, stderr: "" });
+      expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
+      const pid = t.daemonPid(mnt);
+      expect(pid).not.toBeNull();
+      expect(await runCli(["umount", mnt], { env: t.env })).toMatchObject({ code: 0, stderr: "", stdout: "" });
+      expect(processAlive(pid as number)).toBe(false);
+      expect(mountAt(mnt)).toBeNull();
+      expect(t.daemonPid(mnt)).toBeNull();
+    }
+  });
+
+  it("does not wait for init to reap the daemon", async () => {
+    // In a PID namespace whose init is a Node process, orphans are never reaped: the daemon
+    // stays a zombie after it exits, which must count as gone.
+    const { lowers, mnt } = layers();
+    const script = [
+      "set -e",
+      '"$1" "$2" mount "$3" "$4"',
+      '"$1" "$2" umount "$4"',
+      "echo unmounted",
+      `awk '$5 == "'"$4"'"' /proc/self/mountinfo`,
+    ].join("\n");
+    const init = `process.exitCode = require("node:child_process").spawnSync("/bin/sh", process.argv.slice(1), { stdio: "inherit" }).status`;
+    const args = ["--pid", "--fork", "--mount-proc", process.execPath, "-e", init, "--"];
+    args.push("-c", script, "sh", process.execPath, CLI_MAIN, lowers, mnt);
+    const started = Date.now();
+    const result = await runCommand("unshare", args, { env: t.env });
+    expect(result).toMatchObject({ code: 0, stderr: "", stdout: "unmounted\n" });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("refuses a directory that is not mounted, in one line", async () => {
+    const { mnt } = layers();
+    const result = await runCli(["umount", mnt], { env: t.env });
+    expect(result.code).not.toBe(0);
+    expect(result.stderrLines).toEqual([`unionfs: ${mnt} is not mounted`]);
+  });
+});
