@@ -12,7 +12,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
 const require = createRequire(import.meta.url);
-const MARKER = "/* unionfs-patch v1 */";
+const MARKER = "/* unionfs-patch v2 */";
 
 /** Each edit is an exact string replacement; a missing anchor fails the install loudly. */
 const EDITS = [
@@ -40,6 +40,11 @@ const EDITS = [
     why: "utimens: pass mtime (not atime a second time) as the mtime argument",
     from: "  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)\n  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)\n",
     to: "  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)\n  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)\n",
+  },
+  {
+    why: "let libfuse pass a setattr that changes only one of atime/mtime (touch -m) as UTIME_OMIT; without this flag libfuse 2.9 drops such a request silently",
+    from: "  struct fuse_operations ops = { };\n",
+    to: "  struct fuse_operations ops = { };\n  ops.flag_utime_omit_ok = 1;\n",
   },
 ];
 
