@@ -6,7 +6,7 @@
  */
 import { Command, Option } from "commander";
 import { UserError } from "../errors.js";
-import type { WhiteoutChoice } from "../union/upper-writer.js";
+import type { WhiteoutChoice } from "../fuse/serve.js";
 import { isDaemonChild, reportToParent } from "./daemonize.js";
 import { runMount } from "./mount.js";
 import { parseFuseOverlayfsArgv, parseLowerList } from "./mount-args.js";

@@ -5,7 +5,7 @@
 import { resolve } from "node:path";
 import { UserError } from "../errors.js";
 import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
-import type { WhiteoutChoice } from "../union/upper-writer.js";
+import type { WhiteoutChoice } from "../fuse/serve.js";
 import { isDaemonChild, reportToParent, startDaemon } from "./daemonize.js";
 
 export interface MountRequest {
@@ -44,7 +44,16 @@ export async function runMount(req: MountRequest): Promise<number> {
   // Paths are absolute from here on; a daemon that kept the caller's working directory would
   // keep that filesystem busy for as long as the mount lives.
   if (isDaemonChild()) process.chdir("/");
-  let daemon: Awaited<ReturnType<typeof serve>>;
+  // Handlers go in before the mount exists: a signal that arrives as the mount goes live must
+  // still unmount, not kill the process and leave a dead mount behind.
+  let daemon: Awaited<ReturnType<typeof serve>> | undefined;
+  let stopRequested = false;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => {
+      stopRequested = true;
+      daemon?.stop().catch(() => {});
+    });
+  }
   try {
     daemon = await serve({
       stack,
@@ -58,11 +67,7 @@ export async function runMount(req: MountRequest): Promise<number> {
     if (e instanceof UserError) reportToParent({ error: e.message });
     throw e;
   }
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.on(signal, () => {
-      daemon.stop().catch(() => {});
-    });
-  }
+  if (stopRequested) daemon.stop().catch(() => {});
   reportToParent({ ready: true });
   await daemon.stopped;
   return 0;

@@ -10,6 +10,9 @@ import { type Logger, UserError } from "../errors.js";
 import { openStack, type StackSpec } from "../union/layer.js";
 import { UnionFs } from "../union/union-fs.js";
 import type { WhiteoutChoice } from "../union/upper-writer.js";
+
+export type { WhiteoutChoice };
+
 import { makeOps } from "./adapter.js";
 import { findMount } from "./mount-table.js";
 import { type MountOptions, mountAsync, UnionFuse } from "./native-mount.js";
