@@ -2,6 +2,7 @@
  * Handlers for the requests that change the tree or a file. The caller's identity is read at
  * handler entry, before the first await: the binding sets it per request, synchronously.
  */
+import type { UnionNode } from "../union/node-table.js";
 import type { TimeSpec } from "../union/setattr-ops.js";
 import { type AdapterContext, type Reply, reply } from "./reply.js";
 
@@ -9,16 +10,20 @@ const done = () => [0];
 
 export function makeWriteOps(ctx: AdapterContext) {
   const { fs, nodes } = ctx;
+  /** work on the directory holding `path` and the last component's name */
+  const inParent =
+    <T>(path: string, op: (parent: UnionNode, name: string) => Promise<T>) =>
+    async () => {
+      const { parent, name } = await nodes.resolveParent(path);
+      return op(parent, name);
+    };
   return {
     create(path: string, mode: number, cb: Reply) {
       const caller = ctx.caller();
       reply(
         ctx,
         cb,
-        async () => {
-          const { parent, name } = await nodes.resolveParent(path);
-          return (await fs.create(parent, name, mode, caller)).fh;
-        },
+        inParent(path, async (parent, name) => (await fs.create(parent, name, mode, caller)).fh),
         (fh) => [0, fh],
       );
     },
@@ -27,10 +32,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => {
-          const { parent, name } = await nodes.resolveParent(path);
-          await fs.mknod(parent, name, mode, rdev, caller);
-        },
+        inParent(path, (parent, name) => fs.mknod(parent, name, mode, rdev, caller)),
         done,
       );
     },
@@ -39,10 +41,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => {
-          const { parent, name } = await nodes.resolveParent(path);
-          await fs.mkdir(parent, name, mode, caller);
-        },
+        inParent(path, (parent, name) => fs.mkdir(parent, name, mode, caller)),
         done,
       );
     },
@@ -51,10 +50,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => {
-          const { parent, name } = await nodes.resolveParent(path);
-          await fs.symlink(parent, name, target, caller);
-        },
+        inParent(path, (parent, name) => fs.symlink(parent, name, target, caller)),
         done,
       );
     },
@@ -63,11 +59,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => {
-          const node = await nodes.resolve(source);
-          const { parent, name } = await nodes.resolveParent(path);
-          await fs.link(node, parent, name, caller);
-        },
+        inParent(path, async (parent, name) => fs.link(await nodes.resolve(source), parent, name, caller)),
         done,
       );
     },
@@ -75,10 +67,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => {
-          const { parent, name } = await nodes.resolveParent(path);
-          await fs.unlink(parent, name);
-        },
+        inParent(path, (parent, name) => fs.unlink(parent, name)),
         done,
       );
     },
@@ -86,10 +75,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => {
-          const { parent, name } = await nodes.resolveParent(path);
-          await fs.rmdir(parent, name);
-        },
+        inParent(path, (parent, name) => fs.rmdir(parent, name)),
         done,
       );
     },
