@@ -10,7 +10,14 @@ import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { hasCode } from "../errors.js";
 import { OPAQUE_XWHITEOUTS, OPAQUE_YES, OverlayKey, TRUSTED_OVERLAY, USER_OVERLAY } from "../format/overlay-xattr.js";
-import { isCharDevWhiteout, mayBeXattrWhiteout, OPAQUE_MARKER, whiteoutFileName } from "../format/whiteout.js";
+import {
+  isCharDevWhiteout,
+  mayBeXattrWhiteout,
+  OPAQUE_MARKER,
+  WHITEOUT_PREFIX,
+  whiteoutFileName,
+} from "../format/whiteout.js";
+import { NAME_MAX } from "../path/name.js";
 import { lgetxattrAsync, llistxattrAsync } from "../sys/xattr.js";
 
 export type Probe =
@@ -68,7 +75,10 @@ async function overlayXattrNames(path: string): Promise<string[]> {
 export async function probeEntry(dir: string, name: string, dirHoldsXattrWhiteouts: boolean): Promise<Probe> {
   const path = join(dir, name);
   const st = await lstatOrNull(path);
-  const siblingWhiteout = async () => (await lstatOrNull(join(dir, whiteoutFileName(name)))) !== null;
+  // A name of 252..255 bytes cannot have a `.wh.` sibling (it would exceed NAME_MAX).
+  const siblingWhiteout = async () =>
+    Buffer.byteLength(name) <= NAME_MAX - WHITEOUT_PREFIX.length &&
+    (await lstatOrNull(join(dir, whiteoutFileName(name)))) !== null;
   if (st === null) return (await siblingWhiteout()) ? WHITEOUT : NONE;
   if (isCharDevWhiteout(st)) return WHITEOUT;
   if (st.isDirectory()) {

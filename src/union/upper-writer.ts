@@ -6,9 +6,10 @@
 import { constants as fsc, unlinkSync } from "node:fs";
 import { mkdir, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { hasCode } from "../errors.js";
+import { FsError, hasCode } from "../errors.js";
 import { OPAQUE_YES, OverlayKey, TRUSTED_OVERLAY, USER_OVERLAY } from "../format/overlay-xattr.js";
-import { whiteoutFileName } from "../format/whiteout.js";
+import { WHITEOUT_PREFIX, whiteoutFileName } from "../format/whiteout.js";
+import { NAME_MAX } from "../path/name.js";
 import { AT_FDCWD } from "../sys/libc.js";
 import { mknod } from "../sys/mknod.js";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, renameat2 } from "../sys/rename.js";
@@ -64,13 +65,14 @@ export class UpperWriter {
     } else {
       renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE);
     }
-    await rm(join(dir, whiteoutFileName(name)), { force: true });
+    await rmWhiteoutFile(dir, name);
   }
 
   /** Whether the upper holds a whiteout for a name the merged view does not show. */
   async hasWhiteout(dir: string, name: string): Promise<boolean> {
     if ((await lstatOrNull(join(dir, name))) !== null) return true;
-    return (await lstatOrNull(join(dir, whiteoutFileName(name)))) !== null;
+    const file = whiteoutFilePath(dir, name);
+    return file !== null && (await lstatOrNull(file)) !== null;
   }
 
   /** Creates a whiteout for `name` in `dir`, where nothing else is. */
@@ -79,7 +81,7 @@ export class UpperWriter {
       const tmp = this.whiteoutInWork();
       if (!this.installNew(tmp, join(dir, name))) await unlink(tmp);
     } else {
-      await writeFile(join(dir, whiteoutFileName(name)), "", { mode: 0o600 });
+      await writeFile(requireWhiteoutFilePath(dir, name), "", { mode: 0o600 });
     }
   }
 
@@ -93,7 +95,7 @@ export class UpperWriter {
       return tmp;
     }
     // .wh. files can't be exchanged with the object: write the whiteout first, then move the object.
-    await writeFile(join(dir, whiteoutFileName(name)), "", { mode: 0o600 });
+    await writeFile(requireWhiteoutFilePath(dir, name), "", { mode: 0o600 });
     renameat2(AT_FDCWD, target, AT_FDCWD, moved, RENAME_NOREPLACE);
     return moved;
   }
@@ -108,13 +110,13 @@ export class UpperWriter {
       renameat2(AT_FDCWD, src, AT_FDCWD, dest, RENAME_WHITEOUT);
       return;
     }
-    await writeFile(join(srcDir, whiteoutFileName(srcName)), "", { mode: 0o600 });
+    await writeFile(requireWhiteoutFilePath(srcDir, srcName), "", { mode: 0o600 });
     renameat2(AT_FDCWD, src, AT_FDCWD, dest, 0);
   }
 
   /** Removes a `.wh.` whiteout file for a name that now has an upper object. */
   async dropWhiteoutFile(dir: string, name: string): Promise<void> {
-    await rm(join(dir, whiteoutFileName(name)), { force: true });
+    await rmWhiteoutFile(dir, name);
   }
 
   whiteoutInWork(): string {
@@ -158,4 +160,21 @@ export class UpperWriter {
   get xattrNamespace(): string {
     return this.style === "chardev" ? TRUSTED_OVERLAY : USER_OVERLAY;
   }
+}
+
+/** Where a `.wh.` whiteout file for `name` goes; null when the name is too long to have one. */
+function whiteoutFilePath(dir: string, name: string): string | null {
+  return Buffer.byteLength(name) > NAME_MAX - WHITEOUT_PREFIX.length ? null : join(dir, whiteoutFileName(name));
+}
+
+function requireWhiteoutFilePath(dir: string, name: string): string {
+  const path = whiteoutFilePath(dir, name);
+  // a `.wh.` file cannot record the deletion of a 252..255-byte name
+  if (path === null) throw new FsError("ENAMETOOLONG", "whiteout", name);
+  return path;
+}
+
+async function rmWhiteoutFile(dir: string, name: string): Promise<void> {
+  const path = whiteoutFilePath(dir, name);
+  if (path !== null) await rm(path, { force: true });
 }
