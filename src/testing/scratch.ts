@@ -1,0 +1,175 @@
+/**
+ * Per-test scratch directories for mount tests: `/tmp/unionfs-test-XXXXXX` with whatever layer,
+ * work and mount directories the test asks for, and a cleanup that always runs.
+ *
+ * Invariants of the cleanup (a leaked mount outlives the run and keeps its layers busy, so the
+ * cleanup is defensive):
+ * - registered cleanups run last-in first-out, each even if an earlier one threw;
+ * - then anything still mounted under the scratch root (per /proc/self/mountinfo) is unmounted,
+ *   deepest first, lazily (MNT_DETACH) if a plain unmount fails;
+ * - then unionfs daemons still recorded in the scratch's runtime dir are killed (they are ours:
+ *   the runtime dir is private to this test);
+ * - the tree is removed only when nothing is mounted under it any more, so a stuck mount can
+ *   never make `rm -r` descend into a layer through it;
+ * - errors are collected and thrown once at the end, after all of the above was tried.
+ */
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach } from "vitest";
+import { parseMountInfo } from "../fuse/mount-table.js";
+import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
+
+export type Cleanup = () => void | Promise<void>;
+
+export class Scratch {
+  readonly root: string;
+  /** private UNIONFS_RUNTIME_DIR for daemons started by this test */
+  readonly runtimeDir: string;
+  private readonly cleanups: Cleanup[] = [];
+
+  constructor(prefix = "unionfs-test-") {
+    this.root = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+    chmodSync(this.root, 0o755);
+    this.runtimeDir = join(this.root, ".run");
+  }
+
+  path(...parts: string[]): string {
+    return join(this.root, ...parts);
+  }
+
+  /** Creates `root/rel` (and parents) with mode 0755 exactly, whatever the umask. */
+  mkdir(rel: string): string {
+    const path = this.path(rel);
+    mkdirSync(path, { recursive: true });
+    chmodSync(path, 0o755);
+    return path;
+  }
+
+  /**
+   * Mounts a tmpfs on `root/rel` (created if needed), unmounted at cleanup. For big fixtures:
+   * creating a regular file on some ext4 set-ups costs half a millisecond, on tmpfs microseconds.
+   */
+  mountTmpfs(rel: string, size = "256m"): string {
+    const path = this.mkdir(rel);
+    mount("tmpfs", path, "tmpfs", 0, `size=${size},mode=0755`);
+    this.onCleanup(() => umount2(path, MNT_DETACH));
+    return path;
+  }
+
+  /** Runs `fn` at cleanup, before the sweep; cleanups run in reverse order of registration. */
+  onCleanup(fn: Cleanup): void {
+    this.cleanups.push(fn);
+  }
+
+  async cleanup(): Promise<void> {
+    const errors: unknown[] = [];
+    for (let fn = this.cleanups.pop(); fn !== undefined; fn = this.cleanups.pop()) {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    const swept = sweepMounts(this.root, errors);
+    if (swept.length > 0) errors.push(new Error(`mounts left behind and detached: ${swept.join(", ")}`));
+    killRecordedDaemons(this.runtimeDir, errors);
+    const still = mountsUnder(this.root);
+    if (still.length === 0) removeTree(this.root, errors);
+    else errors.push(new Error(`not removing ${this.root}: still mounted: ${still.join(", ")}`));
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, `cleanup of ${this.root} failed`);
+  }
+}
+
+/**
+ * rm -r that copes with trees deeper than PATH_MAX (GNU rm walks with openat; Node's rmSync
+ * builds absolute paths) and never crosses into another filesystem.
+ */
+function removeTree(root: string, errors: unknown[]): void {
+  try {
+    execFileSync("rm", ["-rf", "--one-file-system", "--", root], { stdio: ["ignore", "ignore", "pipe"] });
+  } catch (e) {
+    errors.push(new Error(`cannot remove ${root}: ${String((e as { stderr?: unknown }).stderr ?? e)}`));
+  }
+}
+
+/** Mount points at or below `root`, in mount order (a later mount may sit on an earlier one). */
+export function mountsUnder(root: string): string[] {
+  const table = parseMountInfo(readFileSync("/proc/self/mountinfo", "utf8"));
+  return table.map((e) => e.mountpoint).filter((m) => m === root || m.startsWith(`${root}/`));
+}
+
+/** Unmounts everything below `root`, topmost mounts first; returns what it had to unmount. */
+function sweepMounts(root: string, errors: unknown[]): string[] {
+  const swept: string[] = [];
+  for (let round = 0; round < 8; round++) {
+    const mounts = mountsUnder(root);
+    if (mounts.length === 0) break;
+    for (const target of mounts.reverse()) {
+      swept.push(target);
+      try {
+        umount2(target, 0);
+      } catch {
+        try {
+          umount2(target, MNT_DETACH);
+        } catch (e) {
+          if (round === 7) errors.push(e);
+        }
+      }
+    }
+  }
+  return [...new Set(swept)];
+}
+
+/** SIGKILLs daemons whose pid records are still in this test's runtime dir. */
+function killRecordedDaemons(runtimeDir: string, errors: unknown[]): void {
+  let names: string[];
+  try {
+    names = readdirSync(join(runtimeDir, "mounts"));
+  } catch {
+    return;
+  }
+  for (const name of names.filter((n) => n.endsWith(".json"))) {
+    try {
+      const record = JSON.parse(readFileSync(join(runtimeDir, "mounts", name), "utf8")) as { pid?: number };
+      if (typeof record.pid !== "number" || !isLiveProcess(record.pid)) continue;
+      process.kill(record.pid, "SIGKILL");
+      errors.push(new Error(`daemon ${record.pid} was still running after its unmount; killed it`));
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+}
+
+/** True if `pid` runs and is not a zombie (a zombie has exited; only its reaper is late). */
+export function isLiveProcess(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Registers beforeEach/afterEach in the calling describe block: a fresh Scratch per test,
+ * cleaned up after it whether it passed or threw. Returns an accessor for the current one.
+ */
+export function useScratch(prefix?: string): () => Scratch {
+  let current: Scratch | undefined;
+  beforeEach(() => {
+    current = new Scratch(prefix);
+  });
+  afterEach(async () => {
+    const s = current;
+    current = undefined;
+    await s?.cleanup();
+  });
+  return () => {
+    if (current === undefined) throw new Error("useScratch(): no test is running");
+    return current;
+  };
+}
