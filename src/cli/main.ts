@@ -4,15 +4,37 @@
  * exit code or throw; a UserError is one line on stderr, anything else is an internal error
  * printed with a hint to report it.
  */
+import { join } from "node:path";
 import { Command, Option } from "commander";
 import { UserError } from "../errors.js";
 import type { WhiteoutChoice } from "../fuse/serve.js";
+import { StoreError } from "../store/store-error.js";
+import { addContainerCommands } from "./container-command.js";
 import { isDaemonChild, reportToParent } from "./daemonize.js";
+import { addImageCommands } from "./image-command.js";
+import { addLayerCommands } from "./layer-command.js";
 import { runMount } from "./mount.js";
 import { parseFuseOverlayfsArgv, parseLowerList } from "./mount-args.js";
+import { openStore, type StoreFlags } from "./store-context.js";
 import { runUmount } from "./umount.js";
 
-const SUBCOMMANDS = new Set(["mount", "umount", "unmount", "help", "--help", "-h", "--version", "-V"]);
+const SUBCOMMANDS = new Set([
+  "mount",
+  "umount",
+  "unmount",
+  "image",
+  "layer",
+  "container",
+  "commit",
+  "diff",
+  "gc",
+  "df",
+  "help",
+  "--help",
+  "-h",
+  "--version",
+  "-V",
+]);
 
 function buildProgram(argv: readonly string[], setExit: (code: number) => void): Command {
   const program = new Command("unionfs")
@@ -24,9 +46,11 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
   program
     .command("mount")
     .description("mount LOWER1:LOWER2[:...] (leftmost on top) with an optional writable UPPER on MOUNTPOINT")
-    .argument("<lowers>", "colon-separated lower directories, topmost first (\\: escapes a colon)")
-    .argument("<dirs...>", "[UPPER] MOUNTPOINT")
+    .argument("<dirs...>", "LOWERS [UPPER] MOUNTPOINT, or only MOUNTPOINT with --image or --container")
     .option("-w, --work <dir>", "work directory on the upper's filesystem")
+    .option("--image <image>", "mount an image from the layer store, read-only")
+    .option("--container <container>", "mount a container from the layer store (its upper is writable)")
+    .option("--store <dir>", "layer store directory")
     .option("-f, --foreground", "stay in the foreground", false)
     .option("-d, --debug", "print every FUSE request (implies -f)", false)
     .option("-o, --options <opts>", "extra FUSE mount options (ro, nosuid, nodev, noexec)")
@@ -35,29 +59,23 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
         .choices(["auto", "chardev", "file"])
         .default("auto"),
     )
-    .action(
-      async (
-        lowers: string,
-        dirs: string[],
-        opts: { work?: string; foreground: boolean; debug: boolean; options?: string; whiteout: WhiteoutChoice },
-      ) => {
-        if (dirs.length > 2) throw new UserError("usage: unionfs mount LOWER1[:LOWER2...] [UPPER] MOUNTPOINT");
-        const mountpoint = dirs[dirs.length - 1] as string;
-        setExit(
-          await runMount({
-            lowers: parseLowerList(lowers),
-            upper: dirs.length === 2 ? dirs[0] : undefined,
-            work: opts.work,
-            mountpoint,
-            foreground: opts.foreground || opts.debug,
-            debug: opts.debug,
-            extraOptions: opts.options === undefined ? [] : opts.options.split(",").filter((o) => o.length > 0),
-            whiteout: opts.whiteout,
-            argv,
-          }),
-        );
-      },
-    );
+    .action(async (dirs: string[], opts: MountFlags) => {
+      const layers = await mountLayers(dirs, opts);
+      setExit(
+        await runMount({
+          ...layers,
+          foreground: opts.foreground || opts.debug,
+          debug: opts.debug,
+          extraOptions: opts.options === undefined ? [] : opts.options.split(",").filter((o) => o.length > 0),
+          whiteout: opts.whiteout,
+          argv,
+        }),
+      );
+    });
+
+  addImageCommands(program);
+  addLayerCommands(program);
+  addContainerCommands(program);
 
   program
     .command("umount")
@@ -69,6 +87,49 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
       setExit(await runUmount(mountpoint, opts.lazy));
     });
   return program;
+}
+
+interface MountFlags extends StoreFlags {
+  work?: string;
+  image?: string;
+  container?: string;
+  foreground: boolean;
+  debug: boolean;
+  options?: string;
+  whiteout: WhiteoutChoice;
+}
+
+/** The layer directories of a mount: from the command line, or from the store. */
+async function mountLayers(dirs: string[], opts: MountFlags) {
+  const fromStore = opts.image !== undefined || opts.container !== undefined;
+  if (fromStore) {
+    if (opts.image !== undefined && opts.container !== undefined) {
+      throw new UserError("--image and --container exclude each other");
+    }
+    if (dirs.length !== 1) throw new UserError("usage: unionfs mount --image IMAGE|--container NAME MOUNTPOINT");
+    const store = await openStore(opts);
+    if (opts.image !== undefined) {
+      const image = await store.requireImage(opts.image);
+      return { lowers: store.lowerDirs(image.layers), mountpoint: dirs[0] as string };
+    }
+    const c = await store.requireContainer(opts.container as string);
+    const dir = store.containerDir(c.id);
+    return {
+      lowers: store.lowerDirs(c.layers),
+      upper: join(dir, "upper"),
+      work: join(dir, "work"),
+      mountpoint: dirs[0] as string,
+    };
+  }
+  if (dirs.length < 2 || dirs.length > 3) {
+    throw new UserError("usage: unionfs mount LOWER1[:LOWER2...] [UPPER] MOUNTPOINT");
+  }
+  return {
+    lowers: parseLowerList(dirs[0] as string),
+    upper: dirs.length === 3 ? dirs[1] : undefined,
+    work: opts.work,
+    mountpoint: dirs[dirs.length - 1] as string,
+  };
 }
 
 async function runFuseOverlayfsForm(argv: readonly string[]): Promise<number> {
@@ -105,6 +166,7 @@ function fail(e: unknown): number {
     const exitCode = (e as { exitCode?: number }).exitCode ?? 2;
     return code === "commander.helpDisplayed" || code === "commander.version" ? 0 : exitCode === 0 ? 0 : 2;
   }
+  if (e instanceof StoreError) return fail(new UserError(e.message));
   if (e instanceof UserError) {
     reportToParent({ error: e.message });
     if (!isDaemonChild()) process.stderr.write(`unionfs: ${e.message}\n`);
