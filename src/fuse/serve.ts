@@ -8,6 +8,7 @@
  */
 import { type Logger, UserError } from "../errors.js";
 import { openStack, type StackSpec } from "../union/layer.js";
+import { holdLayerLocks } from "../union/layer-locks.js";
 import { UnionFs } from "../union/union-fs.js";
 import type { WhiteoutChoice } from "../union/upper-writer.js";
 
@@ -83,6 +84,7 @@ export class Daemon {
 
 export async function serve(spec: ServeSpec): Promise<Daemon> {
   const stack = await openStack(spec.stack);
+  holdLayerLocks(stack);
   const fs = await UnionFs.create(stack, { whiteout: spec.whiteout });
   const isRoot = process.getuid?.() === 0;
   const options: MountOptions = {

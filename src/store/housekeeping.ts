@@ -13,7 +13,8 @@ export async function collectGarbage(store: LayerStore): Promise<string[]> {
   for (const c of await store.listContainers()) for (const l of c.layers) used.add(l);
   const removed: string[] = [];
   for (const layer of await store.listLayers()) {
-    if (used.has(layer.diffId)) continue;
+    // a layer under a live `mount --image` is kept until the next gc after the unmount
+    if (used.has(layer.diffId) || (await store.layerMounted(layer.diffId))) continue;
     await store.removeLayer(layer.diffId);
     removed.push(layer.diffId);
   }

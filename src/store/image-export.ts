@@ -81,7 +81,9 @@ export async function exportImage(store: LayerStore, name: string, out: Writable
     );
   pack.entry({ name: "blobs/", type: "directory", mode: 0o755, mtime: new Date(0) });
   pack.entry({ name: "blobs/sha256/", type: "directory", mode: 0o755, mtime: new Date(0) });
-  for (const blob of [config, manifest, ...layers]) {
+  // a stack may hold one layer twice (two commits without changes): one blob, named once
+  const unique = new Map([config, manifest, ...layers].map((b) => [b.digest, b]));
+  for (const blob of unique.values()) {
     if (Buffer.isBuffer(blob.data)) {
       await add(blobName(blob), blob.data);
       continue;

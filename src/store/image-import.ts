@@ -15,7 +15,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { hasCode } from "../errors.js";
 import { DigestStream, parseDigest } from "./digest.js";
-import type { ImageRecord, LayerStore } from "./layer-store.js";
+import type { ImageRecord, LayerStore, StagedLayer } from "./layer-store.js";
 import { StoreError } from "./store-error.js";
 import { unpackLayer } from "./unpack.js";
 
@@ -61,15 +61,23 @@ export async function importImage(store: LayerStore, source: string, opts: Impor
       `the image config lists ${diffIds.length} layers (rootfs.diff_ids) but the manifest ${parsed.layers.length}`,
     );
   }
-  for (const [i, layer] of parsed.layers.entries()) {
-    const diffId = diffIds[i] as string;
-    if ((await store.getLayer(diffId)) !== null) {
-      progress(`layer ${i + 1}/${diffIds.length} ${short(diffId)}: already in the store`);
-      continue;
+  // Every layer is staged and verified before any is committed: a bad layer N must not leave
+  // layers 1..N-1 behind.
+  const staged: StagedLayer[] = [];
+  try {
+    for (const [i, layer] of parsed.layers.entries()) {
+      const diffId = diffIds[i] as string;
+      if ((await store.getLayer(diffId)) !== null) {
+        progress(`layer ${i + 1}/${diffIds.length} ${short(diffId)}: already in the store`);
+        continue;
+      }
+      if (layer.blobDigest !== null) await verifyBlob(layer.path, layer.blobDigest);
+      progress(`layer ${i + 1}/${diffIds.length} ${short(diffId)}: extracting`);
+      staged.push(await store.stageLayer(createReadStream(layer.path), diffId));
     }
-    if (layer.blobDigest !== null) await verifyBlob(layer.path, layer.blobDigest);
-    progress(`layer ${i + 1}/${diffIds.length} ${short(diffId)}: extracting`);
-    await store.addLayer(createReadStream(layer.path), diffId);
+    for (const layer of staged) await store.commitLayer(layer);
+  } finally {
+    for (const layer of staged) await store.discardLayer(layer);
   }
   const name = opts.name ?? parsed.name ?? short(`sha256:${sha256Hex(JSON.stringify(parsed.config))}`);
   const image: ImageRecord = { name, layers: diffIds, config: parsed.config, created: new Date().toISOString() };
@@ -103,11 +111,11 @@ async function readOciLayout(root: string): Promise<ParsedImage> {
   }
   const manifest = await readBlobJson(root, descriptor);
   const config = await readBlobJson(root, objectField(manifest, "config", "manifest"));
-  const layers = arrayField(manifest, "layers", "manifest").map((d) => {
+  const layers: LayerSource[] = [];
+  for (const d of arrayField(manifest, "layers", "manifest")) {
     const digest = String(d.digest);
-    return { path: blobPath(root, digest), blobDigest: digest };
-  });
-  for (const layer of layers) await requireBlob(layer.path, layer.blobDigest);
+    layers.push({ path: await blobPath(root, digest), blobDigest: digest });
+  }
   // A bare tag ("latest") is not a useful image name on its own.
   if (refName !== null && !refName.includes(":") && !refName.includes("/")) refName = null;
   return { name: refName, config, layers };
@@ -129,21 +137,21 @@ function annotation(descriptor: Record<string, unknown>, key: string): string | 
   return typeof value === "string" && value.length > 0 ? value : null;
 }
 
-function blobPath(root: string, digest: string): string {
+/** A blob of the layout, as a regular file inside it (a symlink may not lead elsewhere). */
+async function blobPath(root: string, digest: string): Promise<string> {
   const { algorithm, hex } = parseDigest(digest);
-  return join(root, "blobs", algorithm, hex);
+  const rel = join("blobs", algorithm, hex);
+  const path = await resolveInside(root, rel);
+  if (path === null) throw new StoreError("corrupt", `the manifest names blob ${digest}, which is missing`);
+  return path;
 }
 
 async function readBlobJson(root: string, descriptor: Record<string, unknown>): Promise<Record<string, unknown>> {
   const digest = String(descriptor.digest);
-  const path = blobPath(root, digest);
-  await requireBlob(path, digest);
+  const path = await blobPath(root, digest);
+  const data = await readLimited(path);
   await verifyBlob(path, digest);
-  return parseJson(await readFile(path), digest);
-}
-
-async function requireBlob(path: string, digest: string): Promise<void> {
-  if (!(await exists(path))) throw new StoreError("corrupt", `the manifest names blob ${digest}, which is missing`);
+  return parseJson(data, digest);
 }
 
 // --- docker save ------------------------------------------------------------------------------

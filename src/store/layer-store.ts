@@ -15,10 +15,10 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { hasCode } from "../errors.js";
 import { readJsonOrNull, syncDir, writeJsonAtomic } from "./atomic-file.js";
 import { chainId } from "./chain-id.js";
 import { parseDigest } from "./digest.js";
+import { dirInUse } from "./in-use.js";
 import { StoreError } from "./store-error.js";
 import { withStoreLock } from "./store-lock.js";
 import { unpackLayer } from "./unpack.js";
@@ -49,6 +49,12 @@ export interface ContainerRecord {
 }
 
 export type WhiteoutStyle = "chardev" | "file";
+
+export interface StagedLayer {
+  /** the staging dir holding diff/ and layer.json; null once committed, or when nothing was staged */
+  dir: string | null;
+  layer: LayerRecord;
+}
 
 export class LayerStore {
   private constructor(
@@ -125,37 +131,72 @@ export class LayerStore {
     expectedDiffId?: string,
     onProgress?: (bytes: number) => void,
   ): Promise<{ layer: LayerRecord; added: boolean }> {
+    const staged = await this.stageLayer(input, expectedDiffId, onProgress);
+    try {
+      if (await this.commitLayer(staged)) return { layer: staged.layer, added: true };
+      return { layer: await this.requireLayer(staged.layer.diffId), added: false };
+    } finally {
+      await this.discardLayer(staged);
+    }
+  }
+
+  /**
+   * Extracts and verifies a layer into staging, invisible until `commitLayer`: an import of
+   * several layers commits them only once every one of them is good.
+   */
+  async stageLayer(
+    input: Readable,
+    expectedDiffId?: string,
+    onProgress?: (bytes: number) => void,
+  ): Promise<StagedLayer> {
     if (expectedDiffId !== undefined) {
       const existing = await this.getLayer(expectedDiffId);
       if (existing !== null) {
         input.destroy();
-        return { layer: existing, added: false };
+        return { dir: null, layer: existing };
       }
     }
-    const staging = await this.stagingDir();
+    const dir = await this.stagingDir();
     try {
       const opts = { whiteout: this.whiteout, ...(expectedDiffId === undefined ? {} : { expectedDiffId }), onProgress };
-      const { diffId, size } = await unpackLayer(input, join(staging, "diff"), opts);
-      const existing = await this.getLayer(diffId);
-      if (existing !== null) return { layer: existing, added: false };
+      const { diffId, size } = await unpackLayer(input, join(dir, "diff"), opts);
       const layer: LayerRecord = { diffId, size, created: new Date().toISOString() };
-      await writeJsonAtomic(join(staging, "layer.json"), layer);
-      await rename(staging, this.layerDir(diffId));
-      await syncDir(join(this.root, "layers/sha256"));
-      return { layer, added: true };
-    } finally {
-      await rm(staging, { recursive: true, force: true });
+      await writeJsonAtomic(join(dir, "layer.json"), layer);
+      return { dir, layer };
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
     }
+  }
+
+  /** Moves a staged layer into place; false when the store had it already. */
+  async commitLayer(staged: StagedLayer): Promise<boolean> {
+    if (staged.dir === null || (await this.getLayer(staged.layer.diffId)) !== null) return false;
+    await rename(staged.dir, this.layerDir(staged.layer.diffId));
+    await syncDir(join(this.root, "layers/sha256"));
+    staged.dir = null;
+    return true;
+  }
+
+  async discardLayer(staged: StagedLayer): Promise<void> {
+    if (staged.dir !== null) await rm(staged.dir, { recursive: true, force: true });
+    staged.dir = null;
   }
 
   async removeLayer(diffId: string): Promise<void> {
     await this.requireLayer(diffId);
     const users = await this.layerUsers(diffId);
     if (users.length > 0) throw new StoreError("in-use", `layer ${diffId} is used by ${users.join(", ")}`);
+    if (await this.layerMounted(diffId)) throw new StoreError("in-use", `layer ${diffId} is mounted`);
     // Renamed out of sight first: a crash halfway through the removal leaves only staging garbage.
     const doomed = join(this.root, "tmp", `rm-${parseDigest(diffId).hex}`);
     await rename(this.layerDir(diffId), doomed);
     await rm(doomed, { recursive: true, force: true });
+  }
+
+  /** Whether a mount (a unionfs daemon or kernel overlayfs) reads the layer right now. */
+  layerMounted(diffId: string): Promise<boolean> {
+    return dirInUse(this.diffDir(diffId));
   }
 
   /** Images and containers whose stacks include the layer. */
@@ -174,7 +215,8 @@ export class LayerStore {
   // --- images ---------------------------------------------------------------------------------
 
   private imagePath(name: string): string {
-    return join(this.root, "images", `${encodeURIComponent(name)}.json`);
+    // encodeURIComponent leaves a leading "." alone, which would hide the file like a temp file
+    return join(this.root, "images", `${encodeURIComponent(name).replace(/^\./, "%2E")}.json`);
   }
 
   getImage(name: string): Promise<ImageRecord | null> {
@@ -267,13 +309,11 @@ export class LayerStore {
 
   async removeContainer(ref: string): Promise<void> {
     const c = await this.requireContainer(ref);
-    const doomed = join(this.root, "tmp", `rm-${c.id}`);
-    try {
-      await rename(this.containerDir(c.id), doomed);
-    } catch (e) {
-      if (hasCode(e, "EBUSY")) throw new StoreError("in-use", `container ${c.name} is mounted`);
-      throw e;
+    if (await dirInUse(join(this.containerDir(c.id), "upper"))) {
+      throw new StoreError("in-use", `container ${c.name} is mounted: unmount it first`);
     }
+    const doomed = join(this.root, "tmp", `rm-${c.id}`);
+    await rename(this.containerDir(c.id), doomed);
     await rm(doomed, { recursive: true, force: true });
   }
 }

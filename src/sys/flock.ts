@@ -4,6 +4,7 @@
  */
 import { check, ERRNO, errno, libc } from "./libc.js";
 
+const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
@@ -14,6 +15,14 @@ const flockFn = libc.func("int flock(int fd, int operation)") as (fd: number, op
 /** Takes an exclusive lock without blocking; false when another holder has it. */
 export function tryLockExclusive(fd: number): boolean {
   const ret = flockFn(fd, LOCK_EX | LOCK_NB);
+  if (ret < 0 && errno() === EWOULDBLOCK) return false;
+  check(ret, "flock");
+  return true;
+}
+
+/** Takes a shared lock without blocking; false when someone holds it exclusively. */
+export function tryLockShared(fd: number): boolean {
+  const ret = flockFn(fd, LOCK_SH | LOCK_NB);
   if (ret < 0 && errno() === EWOULDBLOCK) return false;
   check(ret, "flock");
   return true;
