@@ -57,7 +57,10 @@ export async function exportImage(store: LayerStore, name: string, out: Writable
     config: { mediaType: MEDIA.config, digest: config.digest, size: config.size },
     layers: layers.map((l) => ({ mediaType: MEDIA.layer, digest: l.digest, size: l.size })),
   });
-  const ref = name.includes(":") ? name : `${name}:latest`;
+  // a tag follows the last ':' after the last '/' ("localhost:5000/app" has none)
+  const hasTag = name.lastIndexOf(":") > name.lastIndexOf("/");
+  const ref = hasTag ? name : `${name}:latest`;
+  const tag = ref.slice(ref.lastIndexOf(":") + 1);
   const index = {
     schemaVersion: 2,
     mediaType: MEDIA.index,
@@ -66,7 +69,7 @@ export async function exportImage(store: LayerStore, name: string, out: Writable
         mediaType: MEDIA.manifest,
         digest: manifest.digest,
         size: manifest.size,
-        annotations: { "io.containerd.image.name": ref, "org.opencontainers.image.ref.name": ref.split(":").pop() },
+        annotations: { "io.containerd.image.name": ref, "org.opencontainers.image.ref.name": tag },
       },
     ],
   };
