@@ -9,11 +9,12 @@
  */
 
 import { type BigIntStats, constants as fsc } from "node:fs";
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readlink, rm, symlink, utimes } from "node:fs/promises";
+import { chmod, lchown, link, lstat, mkdir, open, readlink, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { FsError, hasCode } from "../errors.js";
 import { isPrivateXattr, OverlayKey } from "../format/overlay-xattr.js";
 import { mknod } from "../sys/mknod.js";
+import { lutimens } from "../sys/utimens.js";
 import { lgetxattr, llistxattr, lsetxattr } from "../sys/xattr.js";
 import { copyData } from "./copy-data.js";
 import { HardlinkIndex } from "./hardlink-index.js";
@@ -22,8 +23,6 @@ import type { UnionNode } from "./node-table.js";
 import type { OriginRecords } from "./origin-record.js";
 import { lstatOrNull } from "./probe.js";
 import type { UpperWriter } from "./upper-writer.js";
-
-const NS_PER_S = 1e9;
 
 export class CopyUp {
   constructor(
@@ -135,9 +134,7 @@ export function copyXattrs(src: string, dest: string): void {
   }
 }
 
+/** Sets a copy's times to the original's, to the nanosecond. */
 export async function restoreTimes(path: string, st: BigIntStats): Promise<void> {
-  const atime = Number(st.atimeNs) / NS_PER_S;
-  const mtime = Number(st.mtimeNs) / NS_PER_S;
-  if (st.isSymbolicLink()) await lutimes(path, atime, mtime);
-  else await utimes(path, atime, mtime);
+  lutimens(path, st.atimeNs, st.mtimeNs);
 }

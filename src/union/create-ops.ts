@@ -113,8 +113,12 @@ export async function makeSymlink(u: UnionFs, parent: UnionNode, name: string, t
 /** link(2): the source is copied up first, so both names share one upper inode. */
 export async function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode, name: string, caller: Caller) {
   if (source.isDir) throw new FsError("EPERM", "link", source.path);
-  const upper = await u.side().copyUp.ensureUpper(source);
-  return placeNew(u, parent, name, caller, async (path) => {
+  const { copyUp, writer } = u.side();
+  const upper = await copyUp.ensureUpper(source);
+  const node = await placeNew(u, parent, name, caller, async (path) => {
     await link(realPath(upper), path);
   });
+  // the new name may carry a lower origin: the kernel then reads its d_ino from the origin
+  if (node.parent?.upper) writer.setImpure(realPath(node.parent.upper));
+  return node;
 }

@@ -81,7 +81,7 @@ export class Resolver {
         }
       }
     }
-    if (searchLowers && redirect !== null && redirect.startsWith("/")) await this.resolveAbsolute(redirect, res);
+    if (searchLowers && redirect?.startsWith("/")) await this.resolveAbsolute(redirect, res);
     else if (searchLowers) await this.resolveLowers(parent, redirect ?? name, res);
     if (res.upper === null && res.lowers.length === 0) return null;
     const lower = res.lowers[0];

@@ -3,13 +3,16 @@
  * object up first (truncation to zero copies no data); the change then applies to the upper
  * copy. Removing an xattr the object does not have fails without a copy-up, as in overlayfs.
  */
-import { chmod, lchown, lstat, lutimes, truncate } from "node:fs/promises";
+import { chmod, lchown, truncate } from "node:fs/promises";
 import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
+import { lutimens, type TimeSetting } from "../sys/utimens.js";
 import { lgetxattrAsync, lremovexattrAsync, lsetxattrAsync } from "../sys/xattr.js";
 import { realPath } from "./layer.js";
 import type { UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
+
+const NS_PER_MS = 1_000_000n;
 
 /** "leave unchanged" for chown's uid or gid, as (uid_t)-1 arrives */
 const UNCHANGED_ID = 0xffffffff;
@@ -30,12 +33,9 @@ export async function chownNode(u: UnionFs, node: UnionNode, uid: number, gid: n
 }
 
 export async function utimensNode(u: UnionFs, node: UnionNode, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
-  const path = await upperPath(u, node);
-  const now = Date.now();
-  const current = atime === "omit" || mtime === "omit" ? await lstat(path) : null;
-  const pick = (t: TimeSpec, old: number | undefined) =>
-    (t === "now" ? now : t === "omit" ? (old ?? now) : t.ms) / 1000;
-  await lutimes(path, pick(atime, current?.atimeMs), pick(mtime, current?.mtimeMs));
+  const setting = (t: TimeSpec): TimeSetting =>
+    t === "now" || t === "omit" ? t : BigInt(Math.round(t.ms)) * NS_PER_MS;
+  lutimens(await upperPath(u, node), setting(atime), setting(mtime));
 }
 
 export async function truncateNode(u: UnionFs, node: UnionNode, size: number): Promise<void> {
