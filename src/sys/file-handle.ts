@@ -14,6 +14,15 @@ const nameToHandleAtFn = libc.func(
 );
 const ioctlFn = libc.func("int ioctl(int fd, unsigned long request, ...)") as (...args: unknown[]) => number;
 
+const openByHandleAtFn = libc.func("int open_by_handle_at(int mount_fd, const uint8_t *handle, int flags)") as (
+  mountFd: number,
+  handle: Buffer,
+  flags: number,
+) => number;
+
+const O_PATH = 0o10000000;
+const O_CLOEXEC = 0o2000000;
+
 export interface FileHandleInfo {
   type: number;
   bytes: Buffer;
@@ -37,4 +46,17 @@ export function filesystemUuid(fd: number): Buffer | null {
   const len = arg.readUInt8(0);
   if (len !== 16) return null;
   return Buffer.from(arg.subarray(1, 17));
+}
+
+/**
+ * Opens the object a file handle names (O_PATH: for fstat, not for I/O), on the filesystem
+ * `mountFd` lives on. Needs CAP_DAC_READ_SEARCH. Each filesystem lays its handles out its own
+ * way, so asking the kernel is the only portable way to learn what a handle names.
+ */
+export function openByHandle(mountFd: number, handle: FileHandleInfo): number {
+  const buf = Buffer.alloc(8 + handle.bytes.length);
+  buf.writeUInt32LE(handle.bytes.length, 0);
+  buf.writeInt32LE(handle.type, 4);
+  handle.bytes.copy(buf, 8);
+  return check(openByHandleAtFn(mountFd, buf, O_PATH | O_CLOEXEC), "open_by_handle_at");
 }

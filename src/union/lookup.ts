@@ -12,11 +12,11 @@
 
 import type { BigIntStats } from "node:fs";
 import { LRUCache } from "lru-cache";
-import { decodeOrigin, originIno } from "../format/origin.js";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import type { InodeMap } from "./inode-map.js";
 import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
 import type { LowerBranch, NodeTable, UnionNode } from "./node-table.js";
+import type { OriginInodes } from "./origin-inodes.js";
 import { overlayXattrRaw, type Probe, probeEntry } from "./probe.js";
 
 export interface Resolution {
@@ -49,6 +49,7 @@ export class Resolver {
     private readonly originDev: bigint | null = null,
     /** set when the hard-link index is in use */
     private readonly originOf: OriginOf | null = null,
+    private readonly origins: OriginInodes | null = null,
   ) {}
 
   async resolveChild(parent: UnionNode, name: string): Promise<Resolution | null> {
@@ -153,11 +154,9 @@ export class Resolver {
 
   /** The lower inode number an upper object's origin record names, if it can be trusted. */
   private async readOriginIno(path: string): Promise<bigint | null> {
-    if (this.originDev === null) return null;
+    if (this.originDev === null || this.origins === null) return null;
     const raw = await overlayXattrRaw(path, OverlayKey.origin);
-    if (raw === null) return null;
-    const origin = decodeOrigin(raw);
-    const ino = origin === null ? null : originIno(origin);
+    const ino = raw === null ? null : this.origins.ino(raw);
     return ino === null ? null : this.inodes.map(this.originDev, ino);
   }
 

@@ -22,6 +22,7 @@ import { SameFsInodeMap } from "./inode-map.js";
 import { type Branch, type Layer, type LayerStack, realPath } from "./layer.js";
 import { Resolver } from "./lookup.js";
 import { type LowerBranch, MapNodeTable, type NodeTable, ROOT_ID, type UnionNode } from "./node-table.js";
+import { OriginInodes } from "./origin-inodes.js";
 import { OriginRecords } from "./origin-record.js";
 import { probeDir } from "./probe.js";
 import { DirMerger } from "./readdir.js";
@@ -114,7 +115,9 @@ export class UnionFs {
     const lowerDevs = new Set(stack.lowers.map((l) => l.dev));
     const originDev = lowerDevs.size === 1 ? (stack.lowers[0]?.dev ?? null) : null;
     const originOf = writeSide === null ? null : (path: string, layer: Layer) => origins.of(path, layer);
-    const resolver = new Resolver(new SameFsInodeMap(top.dev), lowers, originDev, originOf);
+    const lowerRoot = stack.lowers[0]?.root;
+    const originInodes = originDev === null || lowerRoot === undefined ? null : new OriginInodes(lowerRoot);
+    const resolver = new Resolver(new SameFsInodeMap(top.dev), lowers, originDev, originOf, originInodes);
     const rootStat = await lstat(top.root, { bigint: true });
     const root: UnionNode = {
       id: ROOT_ID,
