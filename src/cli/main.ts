@@ -10,6 +10,7 @@ import { StoreError } from "../store/store-error.js";
 import { isDaemonChild, reportToParent } from "./daemonize.js";
 
 async function dispatch(argv: readonly string[]): Promise<number> {
+  if (argv[2] === "run") return (await import("./run-command.js")).runCommand(argv.slice(3));
   const program = await import("./program.js");
   return program.main(argv);
 }

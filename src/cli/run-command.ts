@@ -1,0 +1,48 @@
+/**
+ * `unionfs run`: parse, start the run, pass our signals on, print what the run reports, return
+ * its status. Loaded on its own (main.ts imports it lazily) and importing only the runner's
+ * start-up path, so `unionfs run` costs little more than Node's own start.
+ */
+import { UserError } from "../errors.js";
+import { EXIT_SETUP, startRun } from "../runner/run.js";
+import { parseRunArgs, RUN_USAGE } from "../runner/run-spec.js";
+
+/** Signals `unionfs run` passes on to the command. */
+const FORWARDED: readonly NodeJS.Signals[] = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGWINCH",
+  "SIGCONT",
+];
+
+export async function runCommand(argv: string[]): Promise<number> {
+  try {
+    const spec = parseRunArgs(argv);
+    if (spec === null) {
+      process.stdout.write(RUN_USAGE);
+      return 0;
+    }
+    const run = startRun(spec);
+    const handlers = FORWARDED.map((sig) => {
+      const handler = () => run.signal(sig);
+      process.on(sig, handler);
+      return () => process.off(sig, handler);
+    });
+    try {
+      const outcome = await run.done;
+      if (outcome.error !== undefined) process.stderr.write(`unionfs: ${outcome.error}\n`);
+      for (const note of outcome.notes) process.stderr.write(`unionfs: ${note}\n`);
+      return outcome.code;
+    } finally {
+      for (const off of handlers) off();
+    }
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    process.stderr.write(`unionfs: ${e.message}\n`);
+    return EXIT_SETUP;
+  }
+}

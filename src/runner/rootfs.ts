@@ -1,0 +1,220 @@
+/**
+ * The directories of a run and the union that becomes its root.
+ *
+ *   $TMPDIR/unionfs-run-XXXXXX/     private to the run, removed at the end
+ *     status     the helper's report (see native/unionfs-run.c)
+ *     root/      the mount target that becomes "/" (empty on the host: the union is mounted
+ *                onto it only inside the run's mount namespace)
+ *     upper/ work/   the temporary writable layer, without --upper
+ *     merged/    with --driver fuse: where the unionfs daemon mounts the union on the host
+ *
+ * With --driver overlay nothing is mounted on the host at all: the helper mounts overlayfs in
+ * its own mount namespace, so the mount dies with the run whatever happens. With --driver fuse
+ * the daemon is a separate process (`unionfs mount`, never in this process: touching a FUSE
+ * mount from the process that serves it deadlocks) and `unionfs umount` stops it afterwards.
+ *
+ * Invariant: the run dir is deleted only when nothing is mounted below it; a FUSE mount that
+ * cannot be unmounted leaves the dir in place (and says so) rather than have rm descend into
+ * the layers through it.
+ */
+import { spawn } from "node:child_process";
+import {
+  accessSync,
+  chmodSync,
+  constants as fsc,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { UserError } from "../errors.js";
+import type { RootMount } from "./plan.js";
+import type { Driver } from "./run-spec.js";
+
+const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+const CLI_TIMEOUT_MS = 60_000;
+
+export interface RootfsRequest {
+  /** topmost first */
+  lowers: readonly string[];
+  upper?: string;
+  driver: Driver;
+  /** remove --upper and its work dir afterwards */
+  removeUpper: boolean;
+}
+
+export interface PreparedRootfs {
+  /** the run's private directory (removed by cleanup) */
+  runDir: string;
+  /** the host directory the helper pivots into */
+  rootDir: string;
+  mount: RootMount;
+  /** the writable layer (temporary or --upper) */
+  upper: string;
+  /** undoes everything; returns what could not be undone, as messages */
+  cleanup(): Promise<string[]>;
+}
+
+export async function prepareRootfs(req: RootfsRequest): Promise<PreparedRootfs> {
+  const lowers = req.lowers.map((l) => resolve(l));
+  for (const lower of lowers) checkDirectory(lower, "lower layer");
+  const runDir = mkdtempSync(join(tmpdir(), "unionfs-run-"));
+  const rootDir = join(runDir, "root");
+  const removals: string[] = [runDir];
+  let upper: string;
+  let work: string;
+  let fuseMount: string | undefined;
+  const cleanup = async (): Promise<string[]> => {
+    const problems: string[] = [];
+    if (fuseMount !== undefined) {
+      const problem = await unmountFuse(fuseMount);
+      if (problem !== null) problems.push(problem);
+    }
+    const stillMounted = mountsUnder(runDir);
+    for (const path of removals) {
+      if (path === runDir && stillMounted.length > 0) {
+        problems.push(`left ${runDir} in place: still mounted: ${stillMounted.join(", ")}`);
+        continue;
+      }
+      const problem = removeTree(path);
+      if (problem !== null) problems.push(problem);
+    }
+    return problems;
+  };
+  try {
+    mkdirSync(rootDir, { mode: 0o755 });
+    if (req.upper === undefined) {
+      upper = join(runDir, "upper");
+      work = join(runDir, "work");
+      mkdirSync(upper);
+      mkdirSync(work, { mode: 0o700 });
+      // The union's root directory takes its mode from the upper's: 0755 whatever the umask.
+      chmodSync(upper, 0o755);
+    } else {
+      upper = resolve(req.upper);
+      work = join(dirname(upper), `.${basename(upper)}.work`);
+      mkdirSync(upper, { recursive: true, mode: 0o755 });
+      mkdirSync(work, { recursive: true, mode: 0o700 });
+      if (req.removeUpper) removals.push(upper, work);
+    }
+    if (req.driver === "overlay") {
+      return { runDir, rootDir, upper, mount: { kind: "overlay", lowers, upper, work }, cleanup };
+    }
+    if (process.getuid?.() !== 0) checkFuseAccess();
+    const merged = join(runDir, "merged");
+    mkdirSync(merged);
+    fuseMount = merged;
+    await mountFuse(lowers, upper, work, merged);
+    return { runDir, rootDir, upper, mount: { kind: "bind", source: merged }, cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+function checkDirectory(path: string, what: string): void {
+  try {
+    readdirSync(path);
+  } catch (e) {
+    throw new UserError(`run: ${what} ${path}: ${(e as Error).message.split(", ")[0]}`);
+  }
+}
+
+/** An unprivileged FUSE mount needs /dev/fuse itself (fusermount only does the mount). */
+function checkFuseAccess(): void {
+  try {
+    accessSync("/dev/fuse", fsc.R_OK | fsc.W_OK);
+  } catch (e) {
+    throw new UserError(
+      `run: --driver fuse as an unprivileged user needs read-write access to /dev/fuse (${(e as Error).message.split(",")[0]}); ` +
+        "use --driver overlay, or run as root",
+    );
+  }
+}
+
+/**
+ * Runs the unionfs CLI. In a session of its own: a terminal's Ctrl-C must not kill a `mount`
+ * half-way (its daemon would then mount after we gave up), we decide what to undo.
+ */
+function cli(args: string[]): Promise<{ ok: boolean; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), CLI_TIMEOUT_MS);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      done({ ok: false, stderr: e.message });
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      done({ ok: code === 0, stderr: stderr.trim() });
+    });
+  });
+}
+
+async function mountFuse(lowers: readonly string[], upper: string, work: string, mountpoint: string): Promise<void> {
+  const list = lowers.map((l) => l.replace(/[\\:]/g, (c) => `\\${c}`)).join(":");
+  const result = await cli(["mount", "-w", work, list, upper, mountpoint]);
+  if (!result.ok) {
+    const reason = result.stderr.replace(/^unionfs: /, "") || "unionfs mount failed";
+    throw new UserError(`run: cannot mount the union with --driver fuse: ${reason}`);
+  }
+}
+
+/** Unmounts (the daemon exits with it); a lazy detach if the plain unmount fails. */
+async function unmountFuse(mountpoint: string): Promise<string | null> {
+  if (!mountsUnder(mountpoint).includes(mountpoint)) return null;
+  const first = await cli(["umount", mountpoint]);
+  if (first.ok) return null;
+  const lazy = await cli(["umount", "--lazy", mountpoint]);
+  if (lazy.ok) return null;
+  return `cannot unmount ${mountpoint}: ${first.stderr || lazy.stderr}`;
+}
+
+function mountsUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const field = line.split(" ")[4];
+    if (field === undefined) continue;
+    const mountpoint = field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+    if (mountpoint === dir || mountpoint.startsWith(`${dir}/`)) out.push(mountpoint);
+  }
+  return out;
+}
+
+/**
+ * rm -rf that also copes with what a rootless overlay leaves (work/work with mode 000 owned by
+ * the caller): on EACCES it makes the directories searchable and tries again.
+ */
+function removeTree(path: string): string | null {
+  try {
+    rmSync(path, { recursive: true, force: true });
+    return null;
+  } catch {
+    try {
+      makeWritable(path);
+      rmSync(path, { recursive: true, force: true });
+      return null;
+    } catch (e) {
+      return `cannot remove ${path}: ${(e as Error).message}`;
+    }
+  }
+}
+
+function makeWritable(dir: string): void {
+  try {
+    chmodSync(dir, 0o700);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) makeWritable(join(dir, entry.name));
+    }
+  } catch {
+    // best effort; the rm that follows reports what is left
+  }
+}

@@ -1,0 +1,575 @@
+/**
+ * `unionfs run` for real, as root: the built CLI in a child process, on a busybox rootfs, with
+ * both drivers. Every test ends by checking that nothing of the run is left: no mount under the
+ * test's dir, no run dir in its TMPDIR, no cgroup of the run in /sys/fs/cgroup.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { buildBusyboxRootfs, busyboxMissing, ROOTFS_HOSTNAME_FILE } from "../testing/busybox-rootfs.js";
+import { CLI_MAIN, type RunResult, startCli, waitUntil } from "../testing/cli-run.js";
+import {
+  cgroupsNamed,
+  cpuSeconds,
+  ensureHelperBuilt,
+  runProcess,
+  sweepCgroups,
+  sweepEmptyRunCgroups,
+} from "../testing/run-fixture.js";
+import { isLiveProcess, mountsUnder, Scratch, useScratch } from "../testing/scratch.js";
+
+const IS_ROOT = process.getuid?.() === 0;
+const SAMPLE = fileURLToPath(new URL("../../testdata/sample", import.meta.url));
+const BUILD_TEST_IMAGE = fileURLToPath(new URL("../../tools/build-test-image.mjs", import.meta.url));
+const RUN_TIMEOUT_MS = 45_000;
+/** A cgroup v1 pids hierarchy, where a directory can be delegated with a chown. */
+const V1_PIDS = readFileSync("/proc/self/mountinfo", "utf8")
+  .split("\n")
+  .find((l) => / - cgroup cgroup [^ ]*\bpids\b/.test(l))
+  ?.split(" ")[4];
+
+describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", () => {
+  let fixtures: Scratch;
+  let rootfs: string;
+  beforeAll(() => {
+    ensureHelperBuilt();
+    fixtures = new Scratch("unionfs-run-fixtures-");
+    rootfs = buildBusyboxRootfs(fixtures.path("rootfs"));
+  });
+  afterAll(async () => {
+    await fixtures?.cleanup();
+  });
+
+  const scratch = useScratch("unionfs-run-test-");
+  /** run ids seen in the current test, for the cgroup sweep */
+  let seenIds: string[] = [];
+  let testStart = 0;
+  beforeEach(() => {
+    testStart = Date.now() - 1_000;
+  });
+  afterEach(async () => {
+    const ids = seenIds;
+    seenIds = [];
+    const swept: string[] = [];
+    for (const id of ids) swept.push(...(await sweepCgroups(`unionfs-${id}`)));
+    swept.push(...sweepEmptyRunCgroups(testStart));
+    if (swept.length > 0) throw new Error(`cgroups left behind and removed: ${swept.join(", ")}`);
+  });
+
+  function env(s: Scratch): Record<string, string> {
+    return { TMPDIR: s.mkdir("tmp"), UNIONFS_RUNTIME_DIR: s.runtimeDir };
+  }
+
+  function start(args: string[], opts: { user?: { uid: number; gid: number }; tmp?: string } = {}) {
+    const s = scratch();
+    const e = env(s);
+    if (opts.tmp !== undefined) e.TMPDIR = opts.tmp;
+    return startCli(["run", ...args], { env: e, timeoutMs: RUN_TIMEOUT_MS, ...(opts.user ? { user: opts.user } : {}) });
+  }
+
+  async function run(args: string[], opts: { user?: { uid: number; gid: number }; tmp?: string } = {}) {
+    return start(args, opts).result;
+  }
+
+  /** Nothing of a finished run may remain. `id` names its cgroup when it had limits. */
+  function expectNothingLeft(id?: string, tmp?: string): void {
+    const s = scratch();
+    expect(mountsUnder(s.root)).toEqual([]);
+    expect(readdirSync(tmp ?? s.path("tmp")).filter((n) => n.startsWith("unionfs-run-"))).toEqual([]);
+    if (id !== undefined) expect(cgroupsNamed(`unionfs-${id}`)).toEqual([]);
+  }
+
+  /** The run id, which is the default host name: the first line of a payload that prints it. */
+  function firstLineId(result: RunResult): string {
+    const id = result.stdout.split("\n")[0] ?? "";
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+    seenIds.push(id);
+    return id;
+  }
+
+  describe.each(["overlay", "fuse"] as const)("--driver %s", (driver) => {
+    const lower = () => ["--driver", driver, "--lower", rootfs];
+
+    it("runs the command as PID 1 with the host name set, seeing neither host processes nor host mounts", async () => {
+      const script = [
+        "echo pid=$$",
+        "hostname",
+        "ls /proc | grep -c '^[0-9]'",
+        "cut -d' ' -f5 /proc/self/mountinfo",
+      ].join("; ");
+      const r = await run([...lower(), "--hostname", "box", "--", "sh", "-c", script]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const [pid, hostname, processes, ...mounts] = r.stdout.trim().split("\n");
+      expect(pid).toBe("pid=1");
+      expect(hostname).toBe("box");
+      // sh, ls, grep, cut at most: the host's hundreds of processes are not there
+      expect(Number(processes)).toBeLessThanOrEqual(4);
+      expect(mounts[0]).toBe("/");
+      for (const m of mounts) expect(m).toMatch(/^\/(proc|sys|dev)(\/|$)|^\/$/);
+      expectNothingLeft();
+    });
+
+    it("cannot reach the host's files: /etc/hostname is the image's, the old root is gone", async () => {
+      const s = scratch();
+      writeFileSync(s.path("host-marker"), "host\n");
+      const script = `cat /etc/hostname; test -e ${s.path("host-marker")} && echo MARKER; readlink /proc/1/root; ls /`;
+      const r = await run([...lower(), "--", "sh", "-c", script]);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trim().split("\n");
+      expect(`${lines[0]}\n`).toBe(ROOTFS_HOSTNAME_FILE);
+      expect(readFileSync("/etc/hostname", "utf8")).not.toBe(ROOTFS_HOSTNAME_FILE);
+      expect(lines).not.toContain("MARKER");
+      expect(lines[1]).toBe("/");
+      expect(lines.slice(2).sort()).toEqual(readdirSync(rootfs).sort());
+      expectNothingLeft();
+    });
+
+    it("writes to the upper and never to the lowers", async () => {
+      const s = scratch();
+      const app = s.path("app");
+      const base = s.path("base");
+      execFileSync("cp", ["-a", join(SAMPLE, "app"), app]);
+      execFileSync("cp", ["-a", join(SAMPLE, "base"), base]);
+      const before = [rootfs, app, base].map(treeDigest);
+      const upper = s.path("upper");
+      const script = "echo new > /created; echo more >> /etc/os-release; rm /app/helper.txt; mkdir /d; cat /app/run.sh";
+      const r = await run([
+        "--driver",
+        driver,
+        "--lower",
+        `${rootfs}:${app}:${base}`,
+        "--upper",
+        upper,
+        "--",
+        "sh",
+        "-c",
+        script,
+      ]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect([rootfs, app, base].map(treeDigest)).toEqual(before);
+      expect(readFileSync(join(upper, "created"), "utf8")).toBe("new\n");
+      expect(readFileSync(join(upper, "etc/os-release"), "utf8")).toMatch(/more\n$/);
+      const whiteout = lstatSync(join(upper, "app/helper.txt"));
+      expect(whiteout.isCharacterDevice() && whiteout.rdev === 0).toBe(true);
+      expect(lstatSync(join(upper, "d")).isDirectory()).toBe(true);
+      expectNothingLeft();
+    });
+
+    it("passes exit codes, signals and stdin/stdout/stderr through", async () => {
+      const exit3 = await run([...lower(), "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+      expect([exit3.code, exit3.stdout, exit3.stderr]).toEqual([3, "out\n", "err\n"]);
+      // killed by a signal inside: 128+15 (with --init, so the command is not PID 1, which
+      // the kernel protects from signals it has no handler for)
+      const term = await run([...lower(), "--init", "--", "sh", "-c", "echo pid=$$; kill -TERM $$; sleep 5"]);
+      expect(term.stdout).toBe("pid=2\n");
+      expect(term.code).toBe(143);
+      const stdin = await runWithInput(
+        ["run", ...lower(), "--", "sh", "-c", "read line; echo got:$line"],
+        "hello\n",
+        env(scratch()),
+      );
+      expect(stdin).toEqual({ code: 0, stdout: "got:hello\n" });
+      expectNothingLeft();
+    });
+
+    it("forwards signals given to unionfs run to the command", async () => {
+      // PID 1 with a handler gets the signal
+      const trap = start([
+        ...lower(),
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo caught; exit 42' TERM; echo ready; while :; do sleep 1; done",
+      ]);
+      await waitForLine(trap.child.stdout, "ready");
+      trap.child.kill("SIGTERM");
+      const trapped = await trap.result;
+      expect([trapped.code, trapped.stdout]).toEqual([42, "ready\ncaught\n"]);
+      // with --init, the init passes it on to a command without a handler: 128+15
+      const init = start([...lower(), "--init", "--", "sh", "-c", "echo ready; exec sleep 60"]);
+      await waitForLine(init.child.stdout, "ready");
+      init.child.kill("SIGTERM");
+      expect((await init.result).code).toBe(143);
+      expectNothingLeft();
+    });
+
+    it("reports 137 for a SIGKILLed command and cleans up all the same", async () => {
+      const r = start([...lower(), "--pids", "64", "--", "sh", "-c", "hostname; echo ready; exec sleep 60"]);
+      await waitForLine(r.child.stdout, "ready");
+      const pid = runProcess(r.child.pid as number, 1);
+      expect(pid).not.toBeNull();
+      process.kill(pid as number, "SIGKILL");
+      const result = await r.result;
+      expect(result.code).toBe(137);
+      expectNothingLeft(firstLineId(result));
+    });
+
+    it("kills a 200 MiB allocation under --memory 64m: exit 137", async () => {
+      // busybox dd allocates its whole block (bs) and fills it from /dev/zero: real anonymous memory
+      const r = await run([
+        ...lower(),
+        "--memory",
+        "64m",
+        "--",
+        "sh",
+        "-c",
+        "hostname; exec dd if=/dev/zero of=/dev/null bs=200M count=1",
+      ]);
+      expect(r.code).toBe(137);
+      expect(r.stderr).toMatch(/memory limit of 64m was reached/);
+      expectNothingLeft(firstLineId(r));
+    });
+  });
+
+  it("holds a busy loop under --cpus 0.5 to at most 0.6 CPU", async () => {
+    const r = start([
+      "--driver",
+      "overlay",
+      "--lower",
+      rootfs,
+      "--cpus",
+      "0.5",
+      "--",
+      "sh",
+      "-c",
+      "hostname; echo ready; while :; do :; done",
+    ]);
+    await waitForLine(r.child.stdout, "ready");
+    const pid = runProcess(r.child.pid as number, 1) as number;
+    expect(pid).not.toBeNull();
+    expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toMatch(/:cpu[,:].*unionfs-/);
+    const t0 = performance.now();
+    const c0 = cpuSeconds(pid);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const used = (cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000);
+    process.kill(pid, "SIGKILL");
+    const result = await r.result;
+    expect(used).toBeLessThanOrEqual(0.6);
+    expect(used).toBeGreaterThan(0.1); // it did run
+    expect(result.code).toBe(137);
+    expectNothingLeft(firstLineId(result));
+  });
+
+  it("contains a fork loop under --pids 32", async () => {
+    const script = "hostname; i=0; while [ $i -lt 200 ]; do sleep 60 & echo $i; i=$((i+1)); done";
+    const t0 = Date.now();
+    const r = await run(["--driver", "overlay", "--lower", rootfs, "--pids", "32", "--", "sh", "-c", script]);
+    const forked = r.stdout.trim().split("\n").slice(1).map(Number);
+    // the shell itself is one of the 32; its sleeps take the rest, then fork fails and sh exits
+    expect(Math.max(...forked)).toBeLessThan(32);
+    expect(Math.max(...forked)).toBeGreaterThan(20);
+    expect(r.stderr).toMatch(/can't fork/);
+    expect(r.code).not.toBe(0);
+    // PID 1's exit took the sleeps with it
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expectNothingLeft(firstLineId(r));
+  });
+
+  it("runs an image from the layer store", async () => {
+    const s = scratch();
+    const store = s.path("store");
+    execFileSync(process.execPath, [BUILD_TEST_IMAGE, s.path("image.tar")]);
+    execFileSync(process.execPath, [CLI_MAIN, "image", "import", "--store", store, s.path("image.tar")], {
+      env: { ...process.env, ...env(s) },
+    });
+    const r = await run([
+      "--driver",
+      "overlay",
+      "--image",
+      "unionfs-test:latest",
+      "--store",
+      store,
+      "--",
+      "sh",
+      "-c",
+      "cat /etc/hostname; ls /app; echo $PATH",
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("hostname=base\nconfig.json\nhelper.txt\nrun.sh\n/bin\n");
+    expectNothingLeft();
+  });
+
+  it("reaps orphans with --init, and removes --upper afterwards with --rm", async () => {
+    const s = scratch();
+    const upper = s.path("upper");
+    // An orphan goes to PID 1. Here the command execs `sleep`, which never reaps: without
+    // --init the orphan stays a zombie; with --init, the init reaps it.
+    const script = "sh -c 'sleep 0.1 &'; (sleep 1; ps -o stat | grep -c '^Z') & exec sleep 1.5";
+    const lower = ["--driver", "overlay", "--lower", rootfs];
+    const bare = await run([...lower, "--", "sh", "-c", script]);
+    expect([bare.code, bare.stdout]).toEqual([0, "1\n"]);
+    const init = await run([...lower, "--upper", upper, "--rm", "--init", "--", "sh", "-c", script]);
+    expect([init.code, init.stdout]).toEqual([0, "0\n"]);
+    expect(readdirSync(s.root)).not.toContain("upper");
+    expect(readdirSync(s.root)).not.toContain(".upper.work");
+    expectNothingLeft();
+  });
+
+  it("says clearly why a run cannot start, and leaves nothing", async () => {
+    const missing = await run(["--driver", "overlay", "--lower", rootfs, "--", "/no/such/command"]);
+    expect([missing.code, missing.stderrLines]).toEqual([
+      127,
+      ["unionfs: exec /no/such/command: No such file or directory"],
+    ]);
+    const cwd = await run(["--driver", "overlay", "--lower", rootfs, "-w", "/nope", "--", "true"]);
+    expect([cwd.code, cwd.stderrLines]).toEqual([125, ["unionfs: chdir /nope: No such file or directory"]]);
+    const user = await run(["--driver", "overlay", "--lower", rootfs, "--user", "ghost", "--", "true"]);
+    expect([user.code, user.stderrLines]).toEqual([125, ["unionfs: no user 'ghost' in the image's /etc/passwd"]]);
+    const lowerGone = await run(["--driver", "overlay", "--lower", scratch().path("nope"), "--", "true"]);
+    expect(lowerGone.code).toBe(125);
+    expect(lowerGone.stderrLines[0]).toMatch(/^unionfs: run: lower layer .*nope: ENOENT/);
+    expectNothingLeft();
+  });
+
+  it("switches user and directory, and gives the command only the environment it was given", async () => {
+    const r = await run([
+      "--driver",
+      "overlay",
+      "--lower",
+      rootfs,
+      "--user",
+      "nobody",
+      "-w",
+      "/tmp",
+      "-e",
+      "A=1",
+      "--",
+      "sh",
+      "-c",
+      "id; pwd; env | sort; grep CapBnd /proc/self/status",
+    ]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toBe("uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)");
+    expect(lines[1]).toBe("/tmp");
+    expect(lines.filter((l) => /^[A-Z]+=/.test(l)).map((l) => l.split("=")[0])).toEqual([
+      "A",
+      "HOME",
+      "HOSTNAME",
+      "PATH",
+      "PWD",
+      "SHLVL",
+    ]);
+    // docker's default capability set, not the full one
+    expect(lines.find((l) => l.startsWith("CapBnd:"))).toBe("CapBnd:\t00000000a80425fb");
+    expectNothingLeft();
+  });
+
+  it("takes the command and its cgroup along when unionfs run itself is SIGKILLed", async () => {
+    const r = start([
+      "--driver",
+      "overlay",
+      "--lower",
+      rootfs,
+      "--pids",
+      "16",
+      "--",
+      "sh",
+      "-c",
+      "hostname; echo ready; exec sleep 60",
+    ]);
+    await waitForLine(r.child.stdout, "ready");
+    const payload = runProcess(r.child.pid as number, 1) as number;
+    expect(payload).not.toBeNull();
+    r.child.kill("SIGKILL");
+    const result = await r.result;
+    const id = firstLineId(result);
+    expect(await waitUntil(() => !isLiveProcess(payload), 5_000)).toBe(true);
+    expect(await waitUntil(() => cgroupsNamed(`unionfs-${id}`).length === 0, 5_000)).toBe(true);
+    // what is left is the run dir in TMPDIR (the caller's to clean), never a mount on the host
+    expect(mountsUnder(scratch().root)).toEqual([]);
+  });
+
+  it("undoes the set-up when a signal comes before the command started", async () => {
+    const s = scratch();
+    const r = start(["--lower", rootfs, "--", "sh", "-c", "echo started"]);
+    // the run dir exists from the start of the set-up; the FUSE daemon takes a while to mount
+    expect(await waitUntil(() => readdirSync(s.path("tmp")).some((n) => n.startsWith("unionfs-run-")), 20_000)).toBe(
+      true,
+    );
+    r.child.kill("SIGTERM");
+    const result = await r.result;
+    expect([result.code, result.stdout]).toEqual([143, ""]);
+    expectNothingLeft();
+  });
+
+  it("gives --net none a private network with lo up, and --net host the host's", async () => {
+    const lower = ["--driver", "overlay", "--lower", rootfs];
+    const none = await run([...lower, "--", "ip", "-o", "link"]);
+    expect(none.code).toBe(0);
+    expect(none.stdout.trim().split("\n")).toEqual([expect.stringMatching(/^1: lo: <LOOPBACK,UP,LOWER_UP>/)]);
+    const host = await run([...lower, "--net", "host", "--", "ls", "/sys/class/net"]);
+    expect(host.stdout.trim().split("\n").sort()).toEqual(readdirSync("/sys/class/net").sort());
+    expectNothingLeft();
+  });
+
+  describe("rootless (as nobody)", () => {
+    const nobody = { uid: 65534, gid: 65534 };
+    function nobodyTmp(): string {
+      const dir = scratch().mkdir("tmp-nobody");
+      chownSync(dir, nobody.uid, nobody.gid);
+      return dir;
+    }
+
+    it("maps the caller to root in a user namespace and runs on kernel overlayfs", async () => {
+      const tmp = nobodyTmp();
+      const script = "id -u; echo pid=$$; cat /proc/self/uid_map; echo x > /written && cat /written";
+      const r = await run(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", script], { user: nobody, tmp });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trim().split("\n");
+      expect(lines.slice(0, 2)).toEqual(["0", "pid=1"]);
+      expect(lines[2]?.trim().split(/\s+/)).toEqual(["0", "65534", "1"]);
+      expect(lines[3]).toBe("x");
+      expectNothingLeft(undefined, tmp);
+    });
+
+    it("takes the command along when unionfs run is SIGKILLed", async () => {
+      const tmp = nobodyTmp();
+      const s = scratch();
+      const r = startCli(
+        ["run", "--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", "echo ready; exec sleep 60"],
+        {
+          env: { ...env(s), TMPDIR: tmp },
+          user: nobody,
+          timeoutMs: RUN_TIMEOUT_MS,
+        },
+      );
+      await waitForLine(r.child.stdout, "ready");
+      // setpriv execs node: the CLI is the child itself
+      const payload = runProcess(r.child.pid as number, 1) as number;
+      expect(payload).not.toBeNull();
+      r.child.kill("SIGKILL");
+      await r.result;
+      expect(await waitUntil(() => !isLiveProcess(payload), 5_000)).toBe(true);
+    });
+
+    it("refuses limits without a delegated cgroup, with a clear error", async () => {
+      const tmp = nobodyTmp();
+      const r = await run(["--driver", "overlay", "--lower", rootfs, "--memory", "64m", "--", "true"], {
+        user: nobody,
+        tmp,
+      });
+      expect(r.code).toBe(125);
+      expect(r.stderrLines).toEqual([
+        expect.stringMatching(/^unionfs: run: --memory.*need a cgroup.*--cgroup-parent$/),
+      ]);
+      expectNothingLeft(undefined, tmp);
+    });
+
+    it.skipIf(!V1_PIDS)("applies limits in a cgroup delegated to the caller (--cgroup-parent)", async () => {
+      const tmp = nobodyTmp();
+      const name = `unionfs-test-delegated-${process.pid}`;
+      const parent = join(V1_PIDS as string, name);
+      mkdirSync(parent);
+      scratch().onCleanup(() => rmdirSync(parent));
+      for (const f of ["", "cgroup.procs", "tasks"]) chownSync(join(parent, f), nobody.uid, nobody.gid);
+      const script = "grep pids /proc/self/cgroup; i=0; while [ $i -lt 20 ]; do sleep 9 & i=$((i+1)); done";
+      const r = await run(
+        [
+          "--driver",
+          "overlay",
+          "--lower",
+          rootfs,
+          "--pids",
+          "8",
+          "--cgroup-parent",
+          `/${name}`,
+          "--",
+          "sh",
+          "-c",
+          script,
+        ],
+        {
+          user: nobody,
+          tmp,
+        },
+      );
+      expect(r.stdout).toMatch(new RegExp(`:pids:/${name}/unionfs-[0-9a-f]{12}\n`));
+      expect(r.stderr).toMatch(/can't fork/);
+      expect(r.code).not.toBe(0);
+      expect(readdirSync(parent).filter((n) => n.startsWith("unionfs-"))).toEqual([]);
+      expectNothingLeft(undefined, tmp);
+    });
+
+    it("with --driver fuse needs /dev/fuse, and says so when it is out of reach", async () => {
+      const tmp = nobodyTmp();
+      const usable = (lstatSync("/dev/fuse").mode & 0o006) === 0o006; // nobody is in no group that owns it
+      const r = await run(["--lower", rootfs, "--", "sh", "-c", "id -u"], { user: nobody, tmp });
+      if (usable) {
+        expect([r.code, r.stdout]).toEqual([0, "0\n"]);
+      } else {
+        expect(r.code).toBe(125);
+        expect(r.stderrLines[0]).toMatch(
+          /--driver fuse as an unprivileged user needs read-write access to \/dev\/fuse/,
+        );
+      }
+      expectNothingLeft(undefined, tmp);
+    });
+  });
+});
+
+/** A digest of a tree: names, types, modes, sizes, contents and link targets. */
+function treeDigest(root: string): string {
+  const hash = createHash("sha256");
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const path = join(root, rel, name);
+      const st = lstatSync(path);
+      hash.update(`${rel}/${name} ${st.mode} ${st.size} ${st.mtimeMs}\n`);
+      if (st.isFile()) hash.update(readFileSync(path));
+      else if (st.isSymbolicLink()) hash.update(readlinkSync(path));
+      else if (st.isDirectory()) walk(join(rel, name));
+    }
+  };
+  walk("");
+  return hash.digest("hex");
+}
+
+/** Resolves once `stream` has produced a line equal to `line`. */
+async function waitForLine(stream: NodeJS.ReadableStream | null, line: string): Promise<void> {
+  if (stream === null) throw new Error("no stdout");
+  let seen = "";
+  const listener = (chunk: Buffer) => {
+    seen += chunk.toString("utf8");
+  };
+  stream.on("data", listener);
+  const ok = await waitUntil(() => seen.split("\n").includes(line), RUN_TIMEOUT_MS);
+  stream.off("data", listener);
+  if (!ok) throw new Error(`no line '${line}' in ${JSON.stringify(seen)}`);
+}
+
+/** Runs the CLI with `input` on its stdin. */
+function runWithInput(
+  args: string[],
+  input: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString("utf8");
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout }));
+    child.stdin.end(input);
+  });
+}
