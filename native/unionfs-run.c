@@ -12,6 +12,8 @@
  *   --ns LIST        namespaces to create, comma-separated: mount,pid,uts,ipc,net,user
  *   --map-root       with "user": map the caller's uid and gid to 0 inside (rootless runs)
  *   --cgroup FILE    a cgroup.procs file the payload joins just before exec (repeatable)
+ *   --hold DIR       keep a shared flock on DIR for the whole run (repeatable): the layer
+ *                    store then sees the layer as in use and gc leaves it alone
  *   --init           PID 1 is a reaper that forwards signals; the command runs as its child
  *   --user SPEC      uid[:gid] or name[:group], names resolved in the new root's /etc files
  *   --cwd DIR        working directory of the command, inside the new root (default /)
@@ -55,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -203,6 +206,16 @@ static int parse_ns(const char *list) {
   return flags;
 }
 
+/*
+ * The lock lives as long as this process keeps the descriptor, which it does until it exits
+ * after the command; the command itself never sees it (close-on-exec). A missing directory is
+ * left for the mount to report.
+ */
+static void hold_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) flock(fd, LOCK_SH | LOCK_NB);
+}
+
 static void parse_args(int argc, char **argv) {
   int i = 1;
   for (; i < argc && strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0'; i++) {
@@ -219,6 +232,7 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(opt, "--status-file") == 0) cfg.status_file = val;
     else if (strcmp(opt, "--cgroup") == 0 && cfg.ncgroups < MAX_LIST) cfg.cgroups[cfg.ncgroups++] = val;
     else if (strcmp(opt, "--env") == 0 && cfg.nenv < MAX_LIST) cfg.env[cfg.nenv++] = (char *)val;
+    else if (strcmp(opt, "--hold") == 0) hold_dir(val);
     else usage("unknown option or too many values");
   }
   while (i < argc && strcmp(argv[i], "--") != 0) {

@@ -119,7 +119,7 @@ describe("helperArgs", () => {
         }),
       ),
     );
-    expect(args.slice(0, 22)).toEqual([
+    expect(args.slice(0, 26)).toEqual([
       "--root",
       "/run/x/root",
       "--ns",
@@ -131,6 +131,10 @@ describe("helperArgs", () => {
       "/cg/memory/r/cgroup.procs",
       "--cgroup",
       "/cg/pids/r/cgroup.procs",
+      "--hold",
+      "/l1",
+      "--hold",
+      "/l2",
       "--user",
       "nobody",
       "--cwd",

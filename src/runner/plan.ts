@@ -235,6 +235,8 @@ export function helperArgs(plan: HelperPlan): string[] {
   if (plan.mapRoot) args.push("--map-root");
   if (input.init) args.push("--init");
   for (const file of input.cgroupProcs) args.push("--cgroup", file);
+  // a kernel overlay inside the run is invisible to the store: the helper holds its layers
+  if (input.rootfs.kind === "overlay") for (const dir of input.rootfs.lowers) args.push("--hold", dir);
   if (input.user !== undefined) args.push("--user", input.user);
   if (input.cwd !== undefined) args.push("--cwd", input.cwd);
   for (const entry of input.env) args.push("--env", entry);

@@ -369,6 +369,23 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expectNothingLeft();
   });
 
+  it("holds its layers while it runs, so the layer store sees them in use (--driver overlay)", async () => {
+    const r = start(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", "echo ready; exec sleep 60"]);
+    await waitForLine(r.child.stdout, "ready");
+    const exclusive = () => {
+      try {
+        execFileSync("flock", ["--nonblock", "--exclusive", rootfs, "true"]);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(exclusive()).toBe(false);
+    r.child.kill("SIGTERM");
+    await r.result;
+    expect(exclusive()).toBe(true);
+  });
+
   it("takes the command and its cgroup along when unionfs run itself is SIGKILLed", async () => {
     const r = start([
       "--driver",

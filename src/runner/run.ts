@@ -20,7 +20,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.js";
 import type { RunCgroup } from "./cgroup.js";
-import { holdLowers } from "./layer-hold.js";
 import { formatBytes, hasLimits } from "./limits.js";
 import { buildEnv, helperArgs, PlanError, planRun } from "./plan.js";
 import { type PreparedRootfs, prepareRootfs } from "./rootfs.js";
@@ -104,10 +103,8 @@ async function execute(
   const notes: string[] = [];
   let rootfs: PreparedRootfs | undefined;
   let cgroup: RunCgroup | undefined;
-  let releaseLowers = () => {};
   try {
     const { lowers, command, env, cwd, user } = await resolveSource(spec, id, opts.hostEnv ?? process.env);
-    releaseLowers = holdLowers(lowers);
     checkAborted();
     // The cgroup first: a limit this host cannot apply fails the run before anything slow.
     if (hasLimits(spec.limits)) {
@@ -157,7 +154,6 @@ async function execute(
       await cgroup.remove().catch((e: unknown) => notes.push((e as Error).message));
     }
     if (rootfs !== undefined) notes.push(...(await rootfs.cleanup()));
-    releaseLowers();
   }
 }
 
