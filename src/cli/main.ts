@@ -11,6 +11,7 @@ import { isDaemonChild, reportToParent } from "./daemonize.js";
 
 async function dispatch(argv: readonly string[]): Promise<number> {
   if (argv[2] === "run") return (await import("./run-command.js")).runCommand(argv.slice(3));
+  if (argv[2] === "bench") return (await import("./bench-command.js")).benchCommand(argv.slice(3));
   const program = await import("./program.js");
   return program.main(argv);
 }

@@ -1,0 +1,210 @@
+// @ts-check
+/**
+ * The storage drivers under comparison, behind one interface: `start()` gives a fresh instance
+ * (a new mount over the data set's lower layers with an empty upper and work dir, or for `bare`
+ * the flattened copy) and `teardown()` removes it.
+ *
+ *   unionfs         our FUSE mount, as users run it: `unionfs mount L1:L2:L3 UPPER MNT -w WORK`
+ *                   (daemonizes; the pid comes from its runtime record)
+ *   overlay         kernel overlayfs, the baseline every ratio is taken against
+ *   fuse-overlayfs  the reference FUSE implementation, run in the foreground as our child
+ *   bare            no union: the merged view already flattened onto the same filesystem
+ *
+ * Teardown unmounts first and removes the instance directory only once nothing is mounted
+ * below it: rm -rf through a live union would reach into the lower layers.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { kernelDev } from "./fuse-requests.mjs";
+import { firstLine, isAlive, isMounted, mountPoints, mustRun, runCommand, waitFor, which } from "./proc.mjs";
+
+const REPO = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+export const UNIONFS_CLI = join(REPO, "dist", "cli", "main.js");
+const MOUNT_TIMEOUT_MS = 30_000;
+
+/**
+ * @typedef {object} Instance
+ * @property {string} root                  where the workload runs
+ * @property {number | null} daemonPid      the process serving the mount (FUSE drivers)
+ * @property {number | null} connection    the FUSE connection (kernel dev_t) for request counts
+ * @property {() => Promise<void>} teardown
+ */
+
+/**
+ * @typedef {object} StartContext
+ * @property {import("../../tools/make-dataset.mjs").Manifest} dataset
+ * @property {string} dir        an empty directory this instance may use (same filesystem as the layers)
+ * @property {readonly string[]} mutates  parts of the merged view the workload changes (bare copies them)
+ * @property {boolean} writes    whether the workload creates files in the root
+ */
+
+/**
+ * @typedef {object} Driver
+ * @property {string} name
+ * @property {string} title
+ * @property {() => Promise<string | null>} unavailable  why it cannot run here, or null
+ * @property {(ctx: StartContext) => Promise<Instance>} start
+ */
+
+async function unionDirs(/** @type {StartContext} */ ctx) {
+  const dirs = { upper: join(ctx.dir, "upper"), work: join(ctx.dir, "work"), mnt: join(ctx.dir, "mnt") };
+  for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
+  return dirs;
+}
+
+/** Unmounts `mnt` (trying `unmount` first, then a lazy detach) and removes `dir`. */
+async function finish(
+  /** @type {string} */ mnt,
+  /** @type {string} */ dir,
+  /** @type {() => Promise<unknown>} */ unmount,
+) {
+  if (isMounted(mnt)) {
+    try {
+      await unmount();
+    } catch {}
+    if (isMounted(mnt)) await runCommand({ argv: ["umount", "-l", mnt] });
+  }
+  const still = mountPoints().filter((m) => m === dir || m.startsWith(`${dir}/`));
+  if (still.length > 0) throw new Error(`not removing ${dir}: still mounted: ${still.join(", ")}`);
+  await mustRun(["rm", "-rf", "--one-file-system", "--", dir]);
+}
+
+function fuseConnection(/** @type {string} */ mnt) {
+  return kernelDev(statSync(mnt).dev);
+}
+
+/** @type {Driver} */
+const unionfs = {
+  name: "unionfs",
+  title: "unionfs (fuse-native, libfuse 2.9)",
+  async unavailable() {
+    if (!existsSync(UNIONFS_CLI)) return `${UNIONFS_CLI} is missing (npm run build)`;
+    if (!existsSync("/dev/fuse")) return "/dev/fuse is missing";
+    return null;
+  },
+  async start(ctx) {
+    const { upper, work, mnt } = await unionDirs(ctx);
+    const env = { UNIONFS_RUNTIME_DIR: join(ctx.dir, "runtime") };
+    const argv = [process.execPath, UNIONFS_CLI, "mount", ctx.dataset.layers.join(":"), upper, mnt, "-w", work];
+    await mustRun(argv, env, MOUNT_TIMEOUT_MS);
+    /** @type {number | null} */
+    let pid = null;
+    // umount(8) and a wait for the daemon to exit is what `unionfs umount` does, without
+    // starting another Node process for every run
+    const unmount = async () => {
+      await mustRun(["umount", mnt]);
+      if (pid !== null && !(await waitFor(() => !isAlive(/** @type {number} */ (pid)), 10_000))) {
+        throw new Error(`unionfs daemon ${pid} did not exit after the unmount`);
+      }
+    };
+    const teardown = () => finish(mnt, ctx.dir, unmount);
+    try {
+      pid = daemonPid(join(ctx.dir, "runtime", "mounts"), mnt);
+      return { root: mnt, daemonPid: pid, connection: fuseConnection(mnt), teardown };
+    } catch (e) {
+      await teardown();
+      throw e;
+    }
+  },
+};
+
+function daemonPid(/** @type {string} */ recordDir, /** @type {string} */ mnt) {
+  for (const name of readdirSync(recordDir)) {
+    if (!name.endsWith(".json")) continue;
+    const record = JSON.parse(readFileSync(join(recordDir, name), "utf8"));
+    if (record.mountpoint === mnt && typeof record.pid === "number") return /** @type {number} */ (record.pid);
+  }
+  throw new Error(`no daemon record for ${mnt} in ${recordDir}`);
+}
+
+/** @type {Driver} */
+const overlay = {
+  name: "overlay",
+  title: "kernel overlayfs",
+  async unavailable() {
+    if (!readFileSync("/proc/filesystems", "utf8").includes("\toverlay\n")) {
+      const probe = await runCommand({ argv: ["modprobe", "overlay"] });
+      if (probe.code !== 0) return "the kernel has no overlay filesystem";
+    }
+    return null;
+  },
+  async start(ctx) {
+    const { upper, work, mnt } = await unionDirs(ctx);
+    const opts = `lowerdir=${ctx.dataset.layers.join(":")},upperdir=${upper},workdir=${work}`;
+    await mustRun(["mount", "-t", "overlay", "overlay", "-o", opts, mnt]);
+    return {
+      root: mnt,
+      daemonPid: null,
+      connection: null,
+      teardown: () => finish(mnt, ctx.dir, () => mustRun(["umount", mnt])),
+    };
+  },
+};
+
+/** @type {Driver} */
+const fuseOverlayfs = {
+  name: "fuse-overlayfs",
+  title: "fuse-overlayfs (libfuse 3)",
+  async unavailable() {
+    if (which("fuse-overlayfs") === null) return "fuse-overlayfs is not installed (apt-get install fuse-overlayfs)";
+    if (!existsSync("/dev/fuse")) return "/dev/fuse is missing";
+    return null;
+  },
+  async start(ctx) {
+    const { upper, work, mnt } = await unionDirs(ctx);
+    const opts = `lowerdir=${ctx.dataset.layers.join(":")},upperdir=${upper},workdir=${work}`;
+    const child = spawn("fuse-overlayfs", ["-f", "-o", opts, mnt], { stdio: ["ignore", "ignore", "pipe"], cwd: "/" });
+    let stderr = "";
+    child.stderr.on("data", (c) => {
+      if (stderr.length < 4096) stderr += c.toString("utf8");
+    });
+    const pid = child.pid ?? -1;
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    const unmount = async () => {
+      await mustRun([which("fusermount3") ?? "umount", ...(which("fusermount3") ? ["-u"] : []), mnt]);
+      const gone = await waitFor(() => child.exitCode !== null || !isAlive(pid), 10_000);
+      if (!gone) child.kill("SIGTERM");
+      await exited;
+    };
+    const teardown = () => finish(mnt, ctx.dir, unmount);
+    const up = await waitFor(() => isMounted(mnt) || child.exitCode !== null, MOUNT_TIMEOUT_MS);
+    if (!up || child.exitCode !== null) {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await teardown();
+      throw new Error(`fuse-overlayfs did not mount: ${firstLine(stderr)}`);
+    }
+    return { root: mnt, daemonPid: pid, connection: fuseConnection(mnt), teardown };
+  },
+};
+
+/** @type {Driver} */
+const bare = {
+  name: "bare",
+  title: "bare directory (flattened, no union)",
+  async unavailable() {
+    return null;
+  },
+  async start(ctx) {
+    // Reading workloads use the flattened copy itself; writing ones get a directory of their
+    // own with copies of the parts they change, so every run starts from the same data.
+    if (ctx.mutates.length === 0 && !ctx.writes) {
+      const teardown = () => mustRun(["rm", "-rf", "--one-file-system", "--", ctx.dir]).then(() => {});
+      return { root: ctx.dataset.bare, daemonPid: null, connection: null, teardown };
+    }
+    const root = join(ctx.dir, "root");
+    await mkdir(root, { recursive: true });
+    for (const part of ctx.mutates) await mustRun(["cp", "-a", join(ctx.dataset.bare, part), join(root, part)]);
+    return {
+      root,
+      daemonPid: null,
+      connection: null,
+      teardown: () => mustRun(["rm", "-rf", "--one-file-system", "--", ctx.dir]).then(() => {}),
+    };
+  },
+};
+
+export const DRIVERS = [unionfs, overlay, fuseOverlayfs, bare];
+export const BASELINE = "overlay";

@@ -1,0 +1,94 @@
+/**
+ * `unionfs bench` end to end on a tiny data set: two workloads on unionfs and kernel overlayfs,
+ * one round, cold and warm. The results folder gets results.json, report.md and chart.svg, and
+ * nothing stays mounted or on disk afterwards.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { UserError } from "../errors.js";
+import { mountsUnder } from "../testing/scratch.js";
+import { benchCommand } from "./bench-command.js";
+
+const isRoot = process.getuid?.() === 0;
+
+interface Sample {
+  workload: string;
+  mode: string;
+  driver: string;
+  seconds: number | null;
+  daemonCpuSeconds: number | null;
+  requests: { total: number } | null;
+  error: string | null;
+}
+
+/** Runs the command with stdout and stderr captured (the report and the progress lines). */
+async function bench(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    return { code: await benchCommand(argv), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe.skipIf(!isRoot)("unionfs bench", () => {
+  let dir = "";
+  afterEach(async () => {
+    if (dir === "") return;
+    const left = mountsUnder(dir);
+    if (left.length === 0) rmSync(dir, { recursive: true, force: true });
+    dir = "";
+    expect(left).toEqual([]);
+  });
+
+  it("compares unionfs with kernel overlayfs on two workloads and writes the report", async () => {
+    dir = mkdtempSync("/var/tmp/unionfs-bench-test-");
+    const out = join(dir, "out");
+    const data = join(dir, "data");
+    const args = ["--drivers", "unionfs,overlay", "--workloads", "find-type-f,stat-all", "--runs", "1"];
+    args.push("--modes", "cold,warm", "--files", "60", "--big-mib", "1", "--data", data, "--out", out, "--json");
+    const started = Date.now();
+    const { code, stdout, stderr } = await bench(args);
+    expect(code, stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+
+    const report = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    expect(JSON.parse(stdout)).toEqual(report);
+    const samples = report.samples as Sample[];
+    expect(samples).toHaveLength(2 * 2 * 2);
+    for (const s of samples) {
+      expect(s.error, `${s.workload} ${s.mode} ${s.driver}`).toBeNull();
+      expect(s.seconds).toBeGreaterThan(0);
+      expect(s.daemonCpuSeconds === null).toBe(s.driver === "overlay");
+    }
+    // a cold lstat of every file reaches the daemon once per name (when perf can count)
+    const coldStat = samples.find((s) => s.workload === "stat-all" && s.mode === "cold" && s.driver === "unionfs");
+    if (coldStat?.requests != null) expect(coldStat.requests.total).toBeGreaterThanOrEqual(60);
+    const row = report.summary.find((r: { workload: string; mode: string }) => r.workload === "find-type-f");
+    expect(row.cells.unionfs.ratio.median).toBeGreaterThan(0);
+
+    expect(readFileSync(join(out, "report.md"), "utf8")).toContain("| find -type f | cold |");
+    expect(readFileSync(join(out, "chart.svg"), "utf8")).toMatch(/^<svg [^>]*>/);
+    expect(existsSync(data)).toBe(false);
+  });
+
+  it("refuses unknown drivers, workloads and options with one line", async () => {
+    await expect(bench(["--drivers", "zfs"])).rejects.toThrow(
+      new UserError("unknown driver 'zfs' (known: unionfs, overlay, fuse-overlayfs, bare)"),
+    );
+    await expect(bench(["--workloads", "nope", "--drivers", "bare"])).rejects.toThrow(/^unknown workload 'nope'/);
+    await expect(bench(["--runs", "0"])).rejects.toThrow("--runs needs a positive integer, not '0'");
+    await expect(bench(["--modes", "hot"])).rejects.toThrow("unknown mode 'hot' (cold, warm)");
+  });
+});
