@@ -111,6 +111,9 @@ export class CopyUp {
       try {
         await copyData(from.fd, to.fd, size);
         await to.truncate(size);
+        // durable before the rename makes it visible, as overlayfs syncs a copy-up: a crash
+        // must never leave the new name pointing at missing data
+        await to.datasync();
       } finally {
         await to.close();
       }
