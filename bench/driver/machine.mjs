@@ -58,6 +58,6 @@ export async function describeMachine(/** @type {string} */ dataDir) {
 /** One line for a report header. */
 export function machineLine(/** @type {Awaited<ReturnType<typeof describeMachine>>} */ m) {
   const cpu = `${m.cpu.model ?? "unknown CPU"}${m.cpu.mhz ? ` @ ${(m.cpu.mhz / 1000).toFixed(2)} GHz` : ""}, ${m.cpu.cores} cores`;
-  const fs = m.filesystem === null ? "" : `; data on ${m.filesystem.split(" ").slice(0, 2).join(" ")}`;
+  const fs = m.filesystem === null ? "" : `; data on ${m.filesystem.split(/\s+/).slice(0, 2).join(" ")}`;
   return `${cpu}${m.cpu.virtualized ? " (virtual machine)" : ""}; ${m.memoryGiB} GiB RAM; Linux ${m.kernel}; ${m.os ?? "unknown OS"}; Node ${m.node}${fs}`;
 }

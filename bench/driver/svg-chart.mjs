@@ -23,7 +23,7 @@ function fmt(/** @type {number} */ v) {
   if (v >= 100) return v.toFixed(0);
   if (v >= 10) return v.toFixed(1);
   if (v >= 1) return v.toFixed(2);
-  return v.toPrecision(2);
+  return String(Number(v.toPrecision(2)));
 }
 
 /** @param {any} report the object harness.mjs writes as results.json */
@@ -83,7 +83,7 @@ export function renderChart(report) {
       out.push(`<line x1="${gx}" y1="${TOP - 6}" x2="${gx}" y2="${plotBottom}" stroke="${major ? "#bbb" : "#eee"}"/>`);
       if (major || hi - lo <= 2) {
         out.push(
-          `<text x="${gx}" y="${plotBottom + 14}" text-anchor="middle" fill="#444">${fmt(v)}${byRatio ? "×" : " s"}</text>`,
+          `<text x="${gx}" y="${plotBottom + 14}" text-anchor="middle" fill="#444">${String(Number(v.toPrecision(1)))}${byRatio ? "×" : " s"}</text>`,
         );
       }
     }
@@ -114,9 +114,11 @@ export function renderChart(report) {
       const cy = y + BAR_H / 2;
       if (s.min !== s.max)
         out.push(`<line x1="${x(s.min).toFixed(1)}" y1="${cy}" x2="${x(s.max).toFixed(1)}" y2="${cy}" stroke="#333"/>`);
-      const tx = Math.max(to, x(s.max)) + 4;
+      // the label goes beyond the bar and its whisker, on the side the bar grows to
+      const right = !byRatio || s.median >= 1;
+      const tx = right ? Math.max(to, x(s.max)) + 4 : Math.min(to, x(s.min)) - 4;
       out.push(
-        `<text x="${tx.toFixed(1)}" y="${y + BAR_H - 1}" font-size="10">${fmt(s.median)}${byRatio ? "×" : ""}</text>`,
+        `<text x="${tx.toFixed(1)}" y="${y + BAR_H - 1}" font-size="10" text-anchor="${right ? "start" : "end"}">${fmt(s.median)}${byRatio ? "×" : ""}</text>`,
       );
     });
   });

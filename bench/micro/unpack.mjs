@@ -5,6 +5,8 @@
  * memory, so the figure is the unpacker's (parse, digest, path checks, writes, whiteout
  * conversion, final sync and rename), not the disk's read speed.
  */
+import { execFileSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import b from "benny";
 import tar from "tar-stream";
@@ -56,6 +58,19 @@ export async function unpackSuite(opts) {
         async () => {
           // the layers stay until the end: removing them here would be timed too
           await unpackLayer(Readable.from([bytes]), `${root}/layer-${i++}`, { whiteout: style });
+        },
+        opts.slowCaseOptions,
+      ),
+      b.add(
+        "GNU tar -x of the same tar into a directory (for scale)",
+        async () => {
+          const tarFile = `${root}/layer.tar`;
+          await writeFile(tarFile, bytes);
+          return async () => {
+            const dest = `${root}/gnu-${i++}`;
+            await mkdir(dest);
+            execFileSync("tar", ["-xf", tarFile, "-C", dest]);
+          };
         },
         opts.slowCaseOptions,
       ),
