@@ -108,9 +108,6 @@ export function makeWriteOps(ctx: AdapterContext) {
     fsync(_path: string, datasync: number, fh: number, cb: Reply) {
       reply(ctx, cb, () => fs.fsync(fh, datasync !== 0), done);
     },
-    flush(_path: string, _fh: number, cb: Reply) {
-      cb(0);
-    },
     chmod(path: string, mode: number, cb: Reply) {
       reply(ctx, cb, async () => fs.chmod(await nodes.resolve(path), mode), done);
     },

@@ -53,13 +53,23 @@ function isMountpoint(path: string): boolean {
 }
 
 export async function mountOverlay(scratch: Scratch, stack: StackDirs, mountpoint: string): Promise<TestMount> {
+  return mountOverlaySync(scratch, stack, mountpoint);
+}
+
+/** Kernel overlayfs on `mountpoint`, unmounted at cleanup; `extra` options are appended. */
+export function mountOverlaySync(
+  scratch: Scratch,
+  stack: StackDirs,
+  mountpoint: string,
+  extra: readonly string[] = [],
+): TestMount {
   const opts = [`lowerdir=${stack.lowers.map((l) => escapeLayer(l, ":,")).join(":")}`];
   if (stack.upper !== undefined) opts.push(`upperdir=${escapeLayer(stack.upper, ":,")}`);
   if (stack.work !== undefined) opts.push(`workdir=${escapeLayer(stack.work, ":,")}`);
   if (stack.lowers.length < 2 && stack.upper === undefined) {
     throw new Error("kernel overlayfs needs two lower layers when there is no upper (add an empty one)");
   }
-  mount("overlay", mountpoint, "overlay", 0, opts.join(","));
+  mount("overlay", mountpoint, "overlay", 0, [...opts, ...extra].join(","));
   let done = false;
   const unmount = async () => {
     if (done) return;

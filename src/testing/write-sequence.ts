@@ -12,10 +12,10 @@
 import type { Dirent } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
+
 import { apply, DEFAULT_MTIME } from "./fixture.js";
 import { applyOp, formatOp, formatOutcome, type Op, type Outcome } from "./fs-ops.js";
-import { mountUnionfs, type TestMount } from "./mounts.js";
+import { mountOverlaySync, mountUnionfs, type TestMount } from "./mounts.js";
 import { type EntryType, OpGenerator, type ViewEntry } from "./random-ops.js";
 import { Rng } from "./rng.js";
 import { Scratch } from "./scratch.js";
@@ -58,20 +58,7 @@ export function mountKernel(
   work: string,
   mountpoint: string,
 ): TestMount {
-  const data = `lowerdir=${lowers.join(":")},upperdir=${upper},workdir=${work},${KERNEL_OPTIONS}`;
-  mount("overlay", mountpoint, "overlay", 0, data);
-  let done = false;
-  const unmount = async () => {
-    if (done) return;
-    done = true;
-    try {
-      umount2(mountpoint, 0);
-    } catch {
-      umount2(mountpoint, MNT_DETACH);
-    }
-  };
-  scratch.onCleanup(unmount);
-  return { mountpoint, unmount };
+  return mountOverlaySync(scratch, { lowers, upper, work }, mountpoint, [KERNEL_OPTIONS]);
 }
 
 /** The view operations are chosen from: every object below `root`, by lstat. */
