@@ -12,7 +12,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { copyFileRange, ficlone, seekData, seekHole } from "./copy.js";
+import { awaitWriteback, copyFileRange, ficlone, seekData, seekHole, startWriteback } from "./copy.js";
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -100,6 +100,23 @@ describe("copyFileRange", () => {
   it("throws FsError on a bad fd", () => {
     const dest = open("b", "w+");
     expect(() => copyFileRange(9999, 0, dest, 0, 1)).toThrow(expect.objectContaining({ code: "EBADF" }));
+  });
+});
+
+describe("startWriteback / awaitWriteback", () => {
+  it("writes a range back and leaves its data as it was", async () => {
+    const fd = open("f", "w+");
+    const data = Buffer.alloc(3 * MiB, 7);
+    writeSync(fd, data, 0, data.length, 0);
+    startWriteback(fd, 0, MiB);
+    await awaitWriteback(fd, 0, MiB);
+    await awaitWriteback(fd, MiB, 2 * MiB);
+    expect(readFileSync(join(dir, "f")).equals(data)).toBe(true);
+  });
+
+  it("reports a bad fd as EBADF, also from the worker thread", async () => {
+    expect(() => startWriteback(9999, 0, 1)).toThrow(expect.objectContaining({ code: "EBADF" }));
+    await expect(awaitWriteback(9999, 0, 1)).rejects.toMatchObject({ code: "EBADF", syscall: "sync_file_range" });
   });
 });
 

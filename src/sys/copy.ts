@@ -1,6 +1,7 @@
 /**
- * Data copy primitives for copy-up: reflink (FICLONE), copy_file_range, and hole discovery
- * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse.
+ * Data copy primitives for copy-up: reflink (FICLONE), copy_file_range, hole discovery
+ * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse, and range writeback
+ * (sync_file_range) so a durable copy can write to disk while it is still copying.
  *
  * Invariants: offsets and lengths are numbers (files beyond 2^53 bytes are out of scope);
  * `copyFileRange` with an explicit offset neither reads nor moves that fd's file position, and
@@ -8,13 +9,17 @@
  * return -1 at the end of data (ENXIO) instead of throwing.
  */
 
+import type { KoffiFunc } from "koffi";
 import { fsErrorFromErrno } from "../errors.js";
-import { check, ERRNO, errno, libc } from "./libc.js";
+import { callAsync, check, ERRNO, errno, libc } from "./libc.js";
 
 const FICLONE = 0x40049409;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const ENXIO = ERRNO.ENXIO ?? 6;
+const SYNC_FILE_RANGE_WAIT_BEFORE = 1;
+const SYNC_FILE_RANGE_WRITE = 2;
+const SYNC_FILE_RANGE_WAIT_AFTER = 4;
 
 const ioctl = libc.func("int ioctl(int fd, unsigned long request, ...)") as (...args: unknown[]) => number;
 const copyFileRangeFn = libc.func(
@@ -51,6 +56,27 @@ function offsetBox(off: number | null): Buffer | null {
   const box = Buffer.alloc(8);
   box.writeBigInt64LE(BigInt(off));
   return box;
+}
+
+const syncFileRangeFn = libc.func(
+  "int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)",
+) as KoffiFunc<(fd: number, offset: number, nbytes: number, flags: number) => number>;
+
+/** Starts writing a range's dirty pages to disk and returns without waiting for them. */
+export function startWriteback(fd: number, offset: number, length: number): void {
+  check(syncFileRangeFn(fd, offset, length, SYNC_FILE_RANGE_WRITE), "sync_file_range");
+}
+
+/**
+ * Resolves once a range's data is on disk (writing whatever is still dirty), waiting on a
+ * worker thread. Data only: an fdatasync afterwards still makes the size and extents durable.
+ */
+export async function awaitWriteback(fd: number, offset: number, length: number): Promise<void> {
+  const flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+  // waiting again is harmless, so a failure is repeated here to learn its errno
+  if ((await callAsync(syncFileRangeFn, fd, offset, length, flags)) < 0) {
+    check(syncFileRangeFn(fd, offset, length, flags), "sync_file_range");
+  }
 }
 
 /** The first offset >= `offset` that holds data, or -1 when there is none. */

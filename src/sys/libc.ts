@@ -10,7 +10,7 @@
  * - Paths are byte strings: a JS string is passed as UTF-8, a Buffer as its raw bytes (we append
  *   the NUL). An embedded NUL would silently truncate the path, so it is rejected with EINVAL.
  */
-import koffi from "koffi";
+import koffi, { type KoffiFunc } from "koffi";
 import { FsError, fsErrorFromErrno } from "../errors.js";
 
 export const libc = koffi.load("libc.so.6");
@@ -58,3 +58,24 @@ export function pathText(path: PathLike): string {
 }
 
 const NUL = Buffer.from([0]);
+
+/**
+ * Runs `fn` on a koffi worker; resolves with its return value. When koffi's queue is full
+ * (max_async_calls) the call is refused synchronously; we then resolve -1 so the caller takes
+ * its synchronous path, which is correct, merely blocking. The worker's errno is lost, so a
+ * caller learns why a call failed by repeating it synchronously: only calls for which that
+ * repetition is harmless belong here.
+ */
+export function callAsync<A extends unknown[]>(fn: KoffiFunc<(...args: A) => number>, ...args: A): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const done = (err: unknown, ret: number): void => {
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else resolve(ret);
+    };
+    try {
+      (fn.async as (...a: unknown[]) => void)(...args, done);
+    } catch {
+      resolve(-1);
+    }
+  });
+}

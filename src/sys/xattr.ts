@@ -15,7 +15,7 @@
  */
 import type { KoffiFunc } from "koffi";
 import { FsError, fsErrorFromErrno } from "../errors.js";
-import { check, cpath, EOPNOTSUPP, ERRNO, errno, libc, type PathLike, pathText } from "./libc.js";
+import { callAsync, check, cpath, EOPNOTSUPP, ERRNO, errno, libc, type PathLike, pathText } from "./libc.js";
 
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
@@ -115,25 +115,6 @@ export function fsetxattr(fd: number, name: string, value: Buffer, flags = 0): v
 
 export function lremovexattr(path: PathLike, name: string): void {
   check(fns.lremovexattr(cpath(path, "lremovexattr"), name), "lremovexattr", path);
-}
-
-/**
- * Runs `fn` on a koffi worker; resolves with its return value. When koffi's queue is full
- * (max_async_calls) the call is refused synchronously; we then resolve -1 so the caller takes
- * its synchronous path, which is correct, merely blocking.
- */
-function callAsync<A extends unknown[]>(fn: KoffiFunc<(...args: A) => number>, ...args: A): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const done = (err: unknown, ret: number): void => {
-      if (err) reject(err instanceof Error ? err : new Error(String(err)));
-      else resolve(ret);
-    };
-    try {
-      (fn.async as (...a: unknown[]) => void)(...args, done);
-    } catch {
-      resolve(-1);
-    }
-  });
 }
 
 export async function lgetxattrAsync(path: PathLike, name: string): Promise<Buffer | null> {
