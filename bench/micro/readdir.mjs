@@ -5,10 +5,8 @@
  * in two layers, under an empty upper.
  *
  *   cold   a fresh union: every layer listed, every name looked up (probes), every type lstat'ed
- *   warm   the same union again: listings and nodes cached; what is left per call is the merge,
- *          the sort and one lstat per entry for its type
- *   floor  the merged names and the cached nodes, without the per-entry lstat that readdir
- *          does for each entry's type: what a readdir that keeps types would cost
+ *   warm   the same union again: listings and nodes cached (each node keeps its type); what is
+ *          left per call is the merge, the sort and a node-table hit per entry
  *   merge  DirMerger.mergedNames alone, listings cached (the pure merge and sort)
  */
 import b from "benny";
@@ -56,24 +54,6 @@ export async function readdirSuite(opts) {
           };
         },
         opts.slowCaseOptions,
-      ),
-      b.add(
-        "warm, names and cached nodes only (no per-entry lstat): the floor of a fix",
-        async () => {
-          const fs = await openUnion(dirs);
-          const dir = await fs.lookup(fs.table.root, "big");
-          if (dir === null) throw new Error("no big");
-          check((await fs.readdir(dir)).length);
-          const merger = new DirMerger();
-          const branches = dir.lowers;
-          return async () => {
-            const names = await merger.mergedNames(branches);
-            let n = 2;
-            for (const name of names) if ((await fs.lookup(dir, name)) !== null) n++;
-            check(n);
-          };
-        },
-        opts.caseOptions,
       ),
       b.add(
         "merge only (DirMerger, listings cached)",

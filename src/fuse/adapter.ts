@@ -2,6 +2,7 @@
  * The fuse-native adapter: one handler per operation, each translating a path-based request
  * into node-based calls on the union and producing exactly one reply (see reply.ts).
  */
+import { constants } from "node:os";
 import type { Logger } from "../errors.js";
 import type { UnionFs } from "../union/union-fs.js";
 import type { Caller } from "./native-mount.js";
@@ -9,6 +10,8 @@ import { PathNodes } from "./path-nodes.js";
 import { type AdapterContext, type Reply, reply } from "./reply.js";
 import { direntStat, toNativeStat, toNativeStatfs } from "./stat.js";
 import { makeWriteOps } from "./write-handlers.js";
+
+const ENODATA = -constants.errno.ENODATA;
 
 export function makeReadOps(ctx: AdapterContext) {
   const { fs, nodes } = ctx;
@@ -74,7 +77,7 @@ export function makeReadOps(ctx: AdapterContext) {
         ctx,
         cb,
         async () => fs.getxattr(await nodes.resolve(path), name),
-        (value) => [0, value],
+        (value) => (value === null ? [ENODATA] : [0, value]),
       );
     },
     listxattr(path: string, cb: Reply) {

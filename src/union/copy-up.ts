@@ -68,9 +68,8 @@ export class CopyUp {
     const src = realPath(lower);
     const st = await lstat(src, { bigint: true });
     const entry = realPath(this.index.branchFor(origin));
-    const indexed = await lstatOrNull(entry);
-    const unionNlink =
-      indexed === null ? Number(st.nlink) : await HardlinkIndex.unionNlink(entry, Number(indexed.nlink));
+    const indexed = lstatOrNull(entry);
+    const unionNlink = indexed === null ? Number(st.nlink) : HardlinkIndex.unionNlink(entry, Number(indexed.nlink));
     const tmp = this.writer.work.tempPath();
     if (indexed === null) {
       await this.assemble(src, st, tmp, withData, lower.layer);

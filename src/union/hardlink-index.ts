@@ -39,14 +39,14 @@ export class HardlinkIndex {
   }
 
   /** The index entry for an origin, if that file was copied up already. */
-  async find(origin: Buffer): Promise<Branch | null> {
+  find(origin: Buffer): Branch | null {
     const branch = this.branchFor(origin);
-    return (await lstatOrNull(join(this.dir, branch.rel))) === null ? null : branch;
+    return lstatOrNull(join(this.dir, branch.rel)) === null ? null : branch;
   }
 
   /** The union's link count of an upper or index inode: its own, corrected by `overlay.nlink`. */
-  static async unionNlink(path: string, realNlink: number): Promise<number> {
-    const value = await overlayXattr(path, OverlayKey.nlink);
+  static unionNlink(path: string, realNlink: number): number {
+    const value = overlayXattr(path, OverlayKey.nlink);
     const match = value === null ? null : /^U([+-]\d+)$/.exec(value);
     return match?.[1] === undefined ? realNlink : realNlink + Number(match[1]);
   }

@@ -10,7 +10,7 @@
  * on every call.
  */
 
-import type { BigIntStats } from "node:fs";
+import { type BigIntStats, constants as fsc } from "node:fs";
 import { LRUCache } from "lru-cache";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import type { InodeMap } from "./inode-map.js";
@@ -52,7 +52,7 @@ export class Resolver {
     private readonly origins: OriginInodes | null = null,
   ) {}
 
-  async resolveChild(parent: UnionNode, name: string): Promise<Resolution | null> {
+  resolveChild(parent: UnionNode, name: string): Resolution | null {
     const res: Resolution = {
       isDir: false,
       upper: null,
@@ -66,7 +66,7 @@ export class Resolver {
     let searchLowers = true;
     let redirect: string | null = null;
     if (parent.upper !== null) {
-      const probe = await probeEntry(realPath(parent.upper), name, parent.upperXwhiteouts);
+      const probe = probeEntry(realPath(parent.upper), name, parent.upperXwhiteouts);
       if (probe.kind === "whiteout") return null;
       if (probe.kind !== "none") {
         res.upper = childBranch(parent.upper, name);
@@ -78,12 +78,12 @@ export class Resolver {
           redirect = probe.redirect;
         } else {
           searchLowers = false;
-          res.originIno = await this.readOriginIno(realPath(res.upper));
+          res.originIno = this.readOriginIno(realPath(res.upper));
         }
       }
     }
-    if (searchLowers && redirect?.startsWith("/")) await this.resolveAbsolute(redirect, res);
-    else if (searchLowers) await this.resolveLowers(parent, redirect ?? name, res);
+    if (searchLowers && redirect?.startsWith("/")) this.resolveAbsolute(redirect, res);
+    else if (searchLowers) this.resolveLowers(parent, redirect ?? name, res);
     if (res.upper === null && res.lowers.length === 0) return null;
     const lower = res.lowers[0];
     if (this.originOf !== null && res.upper === null && !res.isDir && lower !== undefined) {
@@ -93,18 +93,18 @@ export class Resolver {
   }
 
   /** Whether a lower layer shows `name` under `parent`: deleting it then needs a whiteout. */
-  async existsBelow(parent: UnionNode, name: string): Promise<boolean> {
+  existsBelow(parent: UnionNode, name: string): boolean {
     for (const dir of parent.lowers) {
-      const probe = await this.probeLower(dir, name);
+      const probe = this.probeLower(dir, name);
       if (probe.kind === "whiteout") return false;
       if (probe.kind !== "none") return true;
     }
     return false;
   }
 
-  private async resolveLowers(parent: UnionNode, name: string, res: Resolution): Promise<void> {
+  private resolveLowers(parent: UnionNode, name: string, res: Resolution): void {
     for (const dir of parent.lowers) {
-      const probe = await this.probeLower(dir, name);
+      const probe = this.probeLower(dir, name);
       if (probe.kind === "none") continue;
       if (probe.kind === "whiteout") return;
       if (probe.kind === "other") {
@@ -127,14 +127,14 @@ export class Resolver {
    * root; a layer where the path is missing, whited out or not a directory adds nothing, and a
    * layer where the path crosses or ends in an opaque directory is the last one searched.
    */
-  private async resolveAbsolute(redirect: string, res: Resolution): Promise<void> {
+  private resolveAbsolute(redirect: string, res: Resolution): void {
     const parts = redirect.split("/").filter((p) => p.length > 0);
     for (const root of this.lowerLayers) {
       let dir: LowerBranch = root;
       let stop = false;
       let found: { branch: LowerBranch; stat: BigIntStats } | null = null;
       for (const [i, part] of parts.entries()) {
-        const probe = await this.probeLower(dir, part);
+        const probe = this.probeLower(dir, part);
         if (probe.kind !== "dir") {
           stop = probe.kind !== "none";
           break;
@@ -153,18 +153,18 @@ export class Resolver {
   }
 
   /** The lower inode number an upper object's origin record names, if it can be trusted. */
-  private async readOriginIno(path: string): Promise<bigint | null> {
+  private readOriginIno(path: string): bigint | null {
     if (this.originDev === null || this.origins === null) return null;
-    const raw = await overlayXattrRaw(path, OverlayKey.origin);
+    const raw = overlayXattrRaw(path, OverlayKey.origin);
     const ino = raw === null ? null : this.origins.ino(raw);
     return ino === null ? null : this.inodes.map(this.originDev, ino);
   }
 
-  private async probeLower(dir: LowerBranch, name: string): Promise<Probe> {
+  private probeLower(dir: LowerBranch, name: string): Probe {
     const key = `${dir.layer.index}\0${dir.rel}\0${name}`;
     let probe = this.lowerProbes.get(key);
     if (probe === undefined) {
-      probe = await probeEntry(realPath(dir), name, dir.xwhiteouts);
+      probe = probeEntry(realPath(dir), name, dir.xwhiteouts);
       this.lowerProbes.set(key, probe);
     }
     return probe;
@@ -194,6 +194,7 @@ export class Resolver {
       name,
       path: parent.path === "" ? name : `${parent.path}/${name}`,
       isDir: res.isDir,
+      type: typeOf(res),
       upper: res.upper,
       upperXwhiteouts: res.upperXwhiteouts,
       lowers: res.lowers,
@@ -203,6 +204,13 @@ export class Resolver {
     table.add(node);
     return node;
   }
+}
+
+function typeOf(res: Resolution): number {
+  if (res.isDir) return fsc.S_IFDIR;
+  const st = res.upperStat ?? res.lowerStats[0];
+  if (st === undefined) throw new Error("resolution without any branch");
+  return Number(st.mode) & fsc.S_IFMT;
 }
 
 export type { Layer };

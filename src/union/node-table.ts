@@ -22,6 +22,11 @@ export interface UnionNode {
   /** mount-relative path, "" for the root */
   readonly path: string;
   readonly isDir: boolean;
+  /**
+   * the object's file type (S_IFMT bits), kept so a listing need not stat every entry: a name
+   * changes type only through the mount (delete, create, rename), which replaces the node
+   */
+  readonly type: number;
   upper: Branch | null;
   upperXwhiteouts: boolean;
   /** dirs: the lower merge set; non-dirs: [the lower object] when it lives only below, else [] */

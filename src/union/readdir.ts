@@ -33,7 +33,7 @@ export async function listLayerDir(dir: string, xwhiteouts: boolean): Promise<La
       continue;
     }
     if (entry.isCharacterDevice() || (xwhiteouts && entry.isFile())) {
-      if (await isWhiteoutEntry(join(dir, name))) {
+      if (isWhiteoutEntry(join(dir, name))) {
         whiteouts.push(name);
         continue;
       }
@@ -43,11 +43,11 @@ export async function listLayerDir(dir: string, xwhiteouts: boolean): Promise<La
   return { names, whiteouts };
 }
 
-async function isWhiteoutEntry(path: string): Promise<boolean> {
-  const st = await lstatOrNull(path);
+function isWhiteoutEntry(path: string): boolean {
+  const st = lstatOrNull(path);
   if (st === null) return false;
   if (isCharDevWhiteout(st)) return true;
-  return mayBeXattrWhiteout(st) && (await overlayXattr(path, OverlayKey.whiteout)) !== null;
+  return mayBeXattrWhiteout(st) && overlayXattr(path, OverlayKey.whiteout) !== null;
 }
 
 export interface ListedBranch extends Branch {

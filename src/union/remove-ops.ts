@@ -37,7 +37,7 @@ async function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): Prom
   const { writer, copyUp } = u.side();
   const dir = realPath(await copyUp.ensureUpper(parent));
   const unlinked = await beforeHardlinkRemoval(u, node);
-  const below = await u.resolver.existsBelow(parent, node.name);
+  const below = u.resolver.existsBelow(parent, node.name);
   if (node.upper !== null && below) {
     const moved = await writer.replaceWithWhiteout(dir, node.name);
     await rm(moved, { recursive: true, force: true });
@@ -61,6 +61,6 @@ export async function beforeHardlinkRemoval(u: UnionFs, node: UnionNode): Promis
   const { copyUp, index } = u.side();
   await copyUp.ensureUpper(node);
   const entry = realPath(index.branchFor(node.hardlinkOrigin));
-  const before = await HardlinkIndex.unionNlink(entry, Number((await lstat(entry)).nlink));
+  const before = HardlinkIndex.unionNlink(entry, Number((await lstat(entry)).nlink));
   return () => index.setUnionNlink(entry, before - 1);
 }

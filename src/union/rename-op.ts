@@ -52,8 +52,8 @@ export async function renameEntry(
 
   const replaced = dst === null ? async () => {} : await beforeHardlinkRemoval(u, dst);
   const dstPath = join(dstDir, newName);
-  const atDest = await lstatOrNull(dstPath);
-  const whiteoutAtSource = await u.resolver.existsBelow(oldParent, oldName);
+  const atDest = lstatOrNull(dstPath);
+  const whiteoutAtSource = u.resolver.existsBelow(oldParent, oldName);
   let discard: string | null = null;
   if (atDest?.isDirectory() && dst !== null) discard = await writer.clearEmptyDir(dstPath);
 

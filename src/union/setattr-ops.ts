@@ -7,7 +7,7 @@ import { chmod, lchown, truncate } from "node:fs/promises";
 import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { lutimens, type TimeSetting } from "../sys/utimens.js";
-import { lgetxattrAsync, lremovexattrAsync, lsetxattrAsync } from "../sys/xattr.js";
+import { lgetxattr, lremovexattrAsync, lsetxattrAsync } from "../sys/xattr.js";
 import { realPath } from "./layer.js";
 import type { UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
@@ -50,7 +50,7 @@ export async function setxattrNode(u: UnionFs, node: UnionNode, name: string, va
 
 export async function removexattrNode(u: UnionFs, node: UnionNode, name: string): Promise<void> {
   if (isPrivateXattr(name)) throw new FsError("ENODATA", "removexattr", node.path);
-  if (node.upper === null && (await lgetxattrAsync(realPath(await u.data(node)), name)) === null) {
+  if (node.upper === null && lgetxattr(realPath(u.data(node)), name) === null) {
     throw new FsError("ENODATA", "removexattr", node.path);
   }
   await lremovexattrAsync(await upperPath(u, node), name);

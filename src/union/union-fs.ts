@@ -6,12 +6,12 @@
  * Expected misses are values (`lookup` returns null); every other failure is thrown as an
  * errno-shaped error for the transport to turn into a reply.
  */
-import { constants as fsc } from "node:fs";
+import { constants as fsc, lstatSync } from "node:fs";
 import { type FileHandle, lstat, open, readlink, statfs } from "node:fs/promises";
 import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { checkName } from "../path/name.js";
-import { lgetxattrAsync, llistxattrAsync } from "../sys/xattr.js";
+import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { type Attr, attrFromStat } from "./attr.js";
 import type { Caller } from "./caller.js";
 import { CopyUp } from "./copy-up.js";
@@ -103,14 +103,14 @@ export class UnionFs {
     const lowers: LowerBranch[] = [];
     for (const layer of stack.lowers) {
       const branch: Branch = { layer, rel: "" };
-      const probe = await probeDir(layer.root, await lstat(layer.root, { bigint: true }));
+      const probe = probeDir(layer.root, await lstat(layer.root, { bigint: true }));
       lowers.push({ ...branch, xwhiteouts: probe.xwhiteouts });
       // The root never has a whiteout; an opaque lower root hides the layers below it.
       if (probe.opaque) break;
     }
     let upperXwhiteouts = false;
     if (stack.upper !== null) {
-      upperXwhiteouts = (await probeDir(stack.upper.root, await lstat(stack.upper.root, { bigint: true }))).xwhiteouts;
+      upperXwhiteouts = probeDir(stack.upper.root, await lstat(stack.upper.root, { bigint: true })).xwhiteouts;
     }
     const lowerDevs = new Set(stack.lowers.map((l) => l.dev));
     const originDev = lowerDevs.size === 1 ? (stack.lowers[0]?.dev ?? null) : null;
@@ -125,6 +125,7 @@ export class UnionFs {
       name: "",
       path: "",
       isDir: true,
+      type: fsc.S_IFDIR,
       upper: stack.upper === null ? null : { layer: stack.upper, rel: "" },
       upperXwhiteouts,
       lowers,
@@ -155,10 +156,10 @@ export class UnionFs {
    * Where an object's data and attributes are read: its upper copy, else the hard-link index
    * entry a sibling name's copy-up made, else its topmost lower copy.
    */
-  async data(node: UnionNode): Promise<Branch> {
+  data(node: UnionNode): Branch {
     if (node.upper !== null) return node.upper;
     if (node.hardlinkOrigin !== null && this.writeSide !== null) {
-      const indexed = await this.writeSide.index.find(node.hardlinkOrigin);
+      const indexed = this.writeSide.index.find(node.hardlinkOrigin);
       if (indexed !== null) return indexed;
     }
     const branch = node.lowers[0];
@@ -171,20 +172,20 @@ export class UnionFs {
     if (!parent.isDir) throw new FsError("ENOTDIR", "lookup", parent.path);
     const known = this.table.child(parent, name);
     if (known !== undefined) return known;
-    const res = await this.resolver.resolveChild(parent, name);
+    const res = this.resolver.resolveChild(parent, name);
     if (res === null) return null;
     return this.resolver.makeNode(this.table, parent, name, res);
   }
 
   async getattr(node: UnionNode): Promise<Attr> {
-    const branch = await this.data(node);
+    const branch = this.data(node);
     const path = realPath(branch);
-    const st = await lstat(path, { bigint: true });
+    const st = lstatSync(path, { bigint: true });
     const merged = node.isDir && node.lowers.length > 0 && (node.upper !== null || node.lowers.length > 1);
     const attr = attrFromStat(st, node.ino, merged);
     // an indexed inode has at least two links (index entry and a name) unless reached through the index
     const indexed = attr.nlink > 1 || branch.layer === this.writeSide?.index.layer;
-    if (!node.isDir && branch.layer.writable && indexed) attr.nlink = await HardlinkIndex.unionNlink(path, attr.nlink);
+    if (!node.isDir && branch.layer.writable && indexed) attr.nlink = HardlinkIndex.unionNlink(path, attr.nlink);
     return attr;
   }
 
@@ -200,20 +201,13 @@ export class UnionFs {
     ];
     const children = await Promise.all(names.map((name) => this.lookup(node, name)));
     for (const child of children) {
-      if (child === null) continue;
-      const mode = child.isDir ? fsc.S_IFDIR : await this.typeOf(child);
-      entries.push({ name: child.name, ino: child.ino, mode });
+      if (child !== null) entries.push({ name: child.name, ino: child.ino, mode: child.type });
     }
     return entries;
   }
 
-  private async typeOf(node: UnionNode): Promise<number> {
-    const st = await lstat(realPath(await this.data(node)), { bigint: true });
-    return Number(st.mode) & fsc.S_IFMT;
-  }
-
   async readlink(node: UnionNode): Promise<string> {
-    return readlink(realPath(await this.data(node)));
+    return readlink(realPath(this.data(node)));
   }
 
   /** True when the merged view of a directory holds nothing but `.` and `..`. */
@@ -224,7 +218,7 @@ export class UnionFs {
   /** Opens an existing object; opening for writing copies it up first (no data with O_TRUNC). */
   async open(node: UnionNode, flags: number): Promise<number> {
     if (node.isDir && (flags & WRITE_FLAGS) !== 0) throw new FsError("EISDIR", "open", node.path);
-    let branch = await this.data(node);
+    let branch = this.data(node);
     if ((flags & WRITE_FLAGS) !== 0) {
       branch = await this.side().copyUp.ensureUpper(node, (flags & fsc.O_TRUNC) === 0);
     }
@@ -267,15 +261,17 @@ export class UnionFs {
     if (handle !== undefined) await handle.file.close();
   }
 
-  async getxattr(node: UnionNode, name: string): Promise<Buffer> {
-    if (isPrivateXattr(name)) throw new FsError("ENODATA", "getxattr", node.path);
-    const value = await lgetxattrAsync(realPath(await this.data(node)), name);
-    if (value === null) throw new FsError("ENODATA", "getxattr", node.path);
-    return value;
+  /**
+   * An attribute's value, null when it has none: the kernel asks for security.capability
+   * before every write, so the miss is the common answer and is a value, not an exception.
+   */
+  getxattr(node: UnionNode, name: string): Buffer | null {
+    if (isPrivateXattr(name)) return null;
+    return lgetxattr(realPath(this.data(node)), name);
   }
 
-  async listxattr(node: UnionNode): Promise<string[]> {
-    const names = await llistxattrAsync(realPath(await this.data(node)));
+  listxattr(node: UnionNode): string[] {
+    const names = llistxattr(realPath(this.data(node)));
     return names.filter((n) => !isPrivateXattr(n));
   }
 
@@ -361,6 +357,6 @@ export class UnionFs {
 
   async access(node: UnionNode, mask: number): Promise<void> {
     if ((mask & fsc.W_OK) !== 0 && this.readOnly) throw new FsError("EROFS", "access", node.path);
-    await lstat(realPath(await this.data(node)));
+    await lstat(realPath(this.data(node)));
   }
 }

@@ -59,7 +59,7 @@ export class UpperWriter {
    */
   async installOverWhiteout(tmp: string, dir: string, name: string): Promise<void> {
     const dest = join(dir, name);
-    if ((await lstatOrNull(dest)) !== null) {
+    if (lstatOrNull(dest) !== null) {
       renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE);
       await rm(tmp, { recursive: true, force: true });
     } else {
@@ -70,9 +70,9 @@ export class UpperWriter {
 
   /** Whether the upper holds a whiteout for a name the merged view does not show. */
   async hasWhiteout(dir: string, name: string): Promise<boolean> {
-    if ((await lstatOrNull(join(dir, name))) !== null) return true;
+    if (lstatOrNull(join(dir, name)) !== null) return true;
     const file = whiteoutFilePath(dir, name);
-    return file !== null && (await lstatOrNull(file)) !== null;
+    return file !== null && lstatOrNull(file) !== null;
   }
 
   /** Creates a whiteout for `name` in `dir`, where nothing else is. */
