@@ -6,9 +6,23 @@
  * rename, so the lower object never shows through; a directory made there is opaque, as
  * overlayfs makes it. New objects belong to the caller (the group of a setgid parent, which a
  * new directory also inherits the setgid bit from).
+ *
+ * The metadata system calls here are synchronous, as the probes are (see probe.ts): each costs
+ * a few µs where a thread-pool round trip costs tens. The open stays asynchronous because its
+ * FileHandle serves the data reads and writes.
  */
-import { constants as fsc } from "node:fs";
-import { chmod, type FileHandle, lchown, link, lstat, mkdir, open, rm, symlink } from "node:fs/promises";
+import {
+  chmodSync,
+  fchmodSync,
+  fchownSync,
+  constants as fsc,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  symlinkSync,
+} from "node:fs";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
@@ -37,7 +51,7 @@ async function placeNew(u: UnionFs, parent: UnionNode, name: string, caller: Cal
   if ((await u.lookup(parent, name)) !== null) throw new FsError("EEXIST", "create", name);
   const { writer, copyUp } = u.side();
   const dir = realPath(await copyUp.ensureUpper(parent));
-  const owner = await ownerIn(dir, caller);
+  const owner = ownerIn(dir, caller);
   if (await writer.hasWhiteout(dir, name)) {
     const tmp = writer.work.tempPath();
     try {
@@ -55,8 +69,8 @@ async function placeNew(u: UnionFs, parent: UnionNode, name: string, caller: Cal
   return node;
 }
 
-async function ownerIn(dir: string, caller: Caller): Promise<Owner> {
-  const st = await lstat(dir);
+function ownerIn(dir: string, caller: Caller): Owner {
+  const st = lstatSync(dir);
   const setgidDir = (st.mode & S_ISGID) !== 0;
   return { uid: caller.uid, gid: setgidDir ? st.gid : caller.gid, setgidDir };
 }
@@ -74,8 +88,8 @@ export async function createFile(
     const node = await placeNew(u, parent, name, caller, async (path, _over, owner) => {
       file = await open(path, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, 0o600);
       // chown before chmod: chown clears set-id bits
-      await file.chown(owner.uid, owner.gid);
-      await file.chmod(mode & 0o7777);
+      fchownSync(file.fd, owner.uid, owner.gid);
+      fchmodSync(file.fd, mode & 0o7777);
     });
     if (file === undefined) throw new FsError("EIO", "create", name);
     return { node, file };
@@ -88,25 +102,25 @@ export async function createFile(
 export async function makeNod(u: UnionFs, parent: UnionNode, name: string, mode: number, rdev: number, caller: Caller) {
   return placeNew(u, parent, name, caller, async (path, _over, owner) => {
     mknod(path, mode, rdev);
-    await lchown(path, owner.uid, owner.gid);
-    await chmod(path, mode & 0o7777);
+    lchownSync(path, owner.uid, owner.gid);
+    chmodSync(path, mode & 0o7777);
   });
 }
 
 export async function makeDir(u: UnionFs, parent: UnionNode, name: string, mode: number, caller: Caller) {
   const { writer } = u.side();
   return placeNew(u, parent, name, caller, async (path, overWhiteout, owner) => {
-    await mkdir(path, 0o700);
+    mkdirSync(path, 0o700);
     if (overWhiteout) writer.setOpaque(path);
-    await lchown(path, owner.uid, owner.gid);
-    await chmod(path, (mode & 0o7777) | (owner.setgidDir ? S_ISGID : 0));
+    lchownSync(path, owner.uid, owner.gid);
+    chmodSync(path, (mode & 0o7777) | (owner.setgidDir ? S_ISGID : 0));
   });
 }
 
 export async function makeSymlink(u: UnionFs, parent: UnionNode, name: string, target: string, caller: Caller) {
   return placeNew(u, parent, name, caller, async (path, _over, owner) => {
-    await symlink(target, path);
-    await lchown(path, owner.uid, owner.gid);
+    symlinkSync(target, path);
+    lchownSync(path, owner.uid, owner.gid);
   });
 }
 
@@ -116,7 +130,7 @@ export async function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode,
   const { copyUp, writer } = u.side();
   const upper = await copyUp.ensureUpper(source);
   const node = await placeNew(u, parent, name, caller, async (path) => {
-    await link(realPath(upper), path);
+    linkSync(realPath(upper), path);
   });
   // the new name may carry a lower origin: the kernel then reads its d_ino from the origin
   if (node.parent?.upper) writer.setImpure(realPath(node.parent.upper));

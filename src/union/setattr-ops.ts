@@ -3,7 +3,8 @@
  * object up first (truncation to zero copies no data); the change then applies to the upper
  * copy. Removing an xattr the object does not have fails without a copy-up, as in overlayfs.
  */
-import { chmod, lchown, truncate } from "node:fs/promises";
+import { chmodSync, lchownSync } from "node:fs";
+import { truncate } from "node:fs/promises";
 import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { lutimens, type TimeSetting } from "../sys/utimens.js";
@@ -24,12 +25,12 @@ async function upperPath(u: UnionFs, node: UnionNode, withData = true): Promise<
 }
 
 export async function chmodNode(u: UnionFs, node: UnionNode, mode: number): Promise<void> {
-  await chmod(await upperPath(u, node), mode & 0o7777);
+  chmodSync(await upperPath(u, node), mode & 0o7777);
 }
 
 export async function chownNode(u: UnionFs, node: UnionNode, uid: number, gid: number): Promise<void> {
   const path = await upperPath(u, node);
-  await lchown(path, uid === UNCHANGED_ID ? -1 : uid, gid === UNCHANGED_ID ? -1 : gid);
+  lchownSync(path, uid === UNCHANGED_ID ? -1 : uid, gid === UNCHANGED_ID ? -1 : gid);
 }
 
 export async function utimensNode(u: UnionFs, node: UnionNode, atime: TimeSpec, mtime: TimeSpec): Promise<void> {

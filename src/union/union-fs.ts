@@ -357,6 +357,6 @@ export class UnionFs {
 
   async access(node: UnionNode, mask: number): Promise<void> {
     if ((mask & fsc.W_OK) !== 0 && this.readOnly) throw new FsError("EROFS", "access", node.path);
-    await lstat(realPath(this.data(node)));
+    lstatSync(realPath(this.data(node)));
   }
 }
