@@ -32,6 +32,10 @@ describe("parseOverlayOptions", () => {
     expect(opts.workdir).toBe("/w");
     expect(opts.passthrough).toEqual(["ro"]);
     expect(opts.unknown).toEqual(["frobnicate=3"]);
+    expect(opts.volatile).toBe(false);
+  });
+  it("reads volatile, which changes what is synced", () => {
+    expect(parseOverlayOptions(["lowerdir=/l,volatile"])).toMatchObject({ volatile: true, unknown: [] });
   });
   it("honours escaped commas inside paths", () => {
     expect(parseOverlayOptions(["lowerdir=/a\\,b:/c"]).lowerdir).toEqual(["/a,b", "/c"]);

@@ -40,6 +40,8 @@ export interface OverlayOptions {
   upperdir?: string;
   workdir?: string;
   whiteout?: string;
+  /** overlayfs's `volatile`: no syncs */
+  volatile: boolean;
   /** options passed on to FUSE as they are (ro, allow_other, ...) */
   passthrough: string[];
   /** options unionfs does not know: warned about and ignored */
@@ -63,7 +65,6 @@ const IGNORED = new Set([
   "metacopy",
   "xino",
   "userxattr",
-  "volatile",
   "squash_to_root",
   "squash_to_uid",
   "squash_to_gid",
@@ -92,7 +93,7 @@ const IGNORED = new Set([
 const PASSTHROUGH = new Set(["ro", "nosuid", "nodev", "noexec"]);
 
 export function parseOverlayOptions(optionStrings: readonly string[]): OverlayOptions {
-  const out: OverlayOptions = { passthrough: [], unknown: [] };
+  const out: OverlayOptions = { volatile: false, passthrough: [], unknown: [] };
   for (const text of optionStrings) {
     for (const opt of splitEscaped(text, ",")) {
       if (opt.length === 0) continue;
@@ -103,6 +104,7 @@ export function parseOverlayOptions(optionStrings: readonly string[]): OverlayOp
       else if (key === "upperdir") out.upperdir = value;
       else if (key === "workdir") out.workdir = value;
       else if (key === "whiteout") out.whiteout = value;
+      else if (key === "volatile") out.volatile = true;
       else if (PASSTHROUGH.has(key)) out.passthrough.push(opt);
       else if (!IGNORED.has(key) && !key.startsWith("x-")) out.unknown.push(opt);
     }

@@ -17,6 +17,7 @@ export interface MountRequest {
   debug: boolean;
   extraOptions: string[];
   whiteout: WhiteoutChoice;
+  volatile: boolean;
   /** the argv to re-run in a daemon child */
   argv: readonly string[];
 }
@@ -61,6 +62,7 @@ export async function runMount(req: MountRequest): Promise<number> {
       debug: req.debug,
       extraOptions: req.extraOptions,
       whiteout: req.whiteout,
+      volatile: req.volatile,
       log: warn,
     });
   } catch (e) {

@@ -56,6 +56,7 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
         .choices(["auto", "chardev", "file"])
         .default("auto"),
     )
+    .option("--volatile", "never sync copy-ups or fsync (overlayfs's volatile: faster, not crash-safe)", false)
     .action(async (dirs: string[], opts: MountFlags) => {
       const layers = await mountLayers(dirs, opts);
       setExit(
@@ -65,6 +66,7 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
           debug: opts.debug,
           extraOptions: opts.options === undefined ? [] : opts.options.split(",").filter((o) => o.length > 0),
           whiteout: opts.whiteout,
+          volatile: opts.volatile,
           argv,
         }),
       );
@@ -94,6 +96,7 @@ interface MountFlags extends StoreFlags {
   debug: boolean;
   options?: string;
   whiteout: WhiteoutChoice;
+  volatile: boolean;
 }
 
 /** The layer directories of a mount: from the command line, or from the store. */
@@ -142,6 +145,7 @@ async function runFuseOverlayfsForm(argv: readonly string[]): Promise<number> {
     debug: args.debug,
     extraOptions: args.options.passthrough,
     whiteout: "auto",
+    volatile: args.options.volatile,
     argv: daemonArgv,
   });
 }

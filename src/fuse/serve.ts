@@ -27,6 +27,8 @@ export interface ServeSpec {
   debug: boolean;
   extraOptions: readonly string[];
   whiteout: WhiteoutChoice;
+  /** overlayfs's `volatile`: no syncs (see UnionOptions) */
+  volatile: boolean;
   log: Logger;
 }
 
@@ -85,7 +87,7 @@ export class Daemon {
 export async function serve(spec: ServeSpec): Promise<Daemon> {
   const stack = await openStack(spec.stack);
   holdLayerLocks(stack);
-  const fs = await UnionFs.create(stack, { whiteout: spec.whiteout });
+  const fs = await UnionFs.create(stack, { whiteout: spec.whiteout, volatile: spec.volatile });
   const isRoot = process.getuid?.() === 0;
   const options: MountOptions = {
     readOnly: stack.upper === null,

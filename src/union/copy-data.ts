@@ -3,7 +3,7 @@
  * else copy_file_range over the data segments only, so holes stay holes. Work is done in
  * slices with a yield in between, so one large copy-up does not stall every other request.
  *
- * Copy-up syncs its copy before making it visible. Syncing only at the end would write the
+ * A durable copy-up syncs its copy before making it visible. Syncing only at the end would write the
  * whole file after copying it (the two take about as long); instead each slice's writeback is
  * started as soon as it is copied and waited for after the next one, so the disk writes while
  * the copy runs and the final sync finds at most one slice left.
@@ -14,7 +14,8 @@ const SLICE = 16 * 1024 * 1024;
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export async function copyData(srcFd: number, destFd: number, size: number): Promise<void> {
+/** `writeBack`: the caller syncs the copy afterwards, so start writing it to disk meanwhile. */
+export async function copyData(srcFd: number, destFd: number, size: number, writeBack: boolean): Promise<void> {
   if (size === 0) return;
   try {
     ficlone(destFd, srcFd);
@@ -27,22 +28,22 @@ export async function copyData(srcFd: number, destFd: number, size: number): Pro
     const data = seekData(srcFd, offset);
     if (data < 0 || data >= size) break;
     const hole = Math.min(seekHole(srcFd, data), size);
-    await copyRange(srcFd, destFd, data, hole);
+    await copyRange(srcFd, destFd, data, hole, writeBack);
     offset = hole;
   }
 }
 
-async function copyRange(srcFd: number, destFd: number, start: number, end: number): Promise<void> {
+async function copyRange(srcFd: number, destFd: number, start: number, end: number, writeBack: boolean) {
   let pos = start;
   let writing: { offset: number; length: number } | null = null;
   while (pos < end) {
     const n = copyFileRange(srcFd, pos, destFd, pos, Math.min(SLICE, end - pos));
     if (n === 0) return;
-    startWriteback(destFd, pos, n);
+    if (writeBack) startWriteback(destFd, pos, n);
     // bounded: one slice on its way to disk while the next is copied
     if (writing !== null) await awaitWriteback(destFd, writing.offset, writing.length);
     else await yieldToLoop();
-    writing = { offset: pos, length: n };
+    if (writeBack) writing = { offset: pos, length: n };
     pos += n;
   }
 }

@@ -29,6 +29,8 @@ export class CopyUp {
     private readonly writer: UpperWriter,
     private readonly index: HardlinkIndex,
     private readonly origins: OriginRecords,
+    /** sync each copy before it becomes visible (false on a volatile mount) */
+    private readonly durable = true,
   ) {}
 
   /**
@@ -108,11 +110,11 @@ export class CopyUp {
     try {
       const to = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       try {
-        await copyData(from.fd, to.fd, size);
+        await copyData(from.fd, to.fd, size, this.durable);
         await to.truncate(size);
         // durable before the rename makes it visible, as overlayfs syncs a copy-up: a crash
         // must never leave the new name pointing at missing data
-        await to.datasync();
+        if (this.durable) await to.datasync();
       } finally {
         await to.close();
       }

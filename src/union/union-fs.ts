@@ -45,11 +45,18 @@ export interface WriteSide {
   readonly writer: UpperWriter;
   readonly copyUp: CopyUp;
   readonly index: HardlinkIndex;
+  /** false on a volatile mount: nothing is synced */
+  readonly durable: boolean;
 }
 
 export interface UnionOptions {
   /** how whiteouts and opaque marks are written: "auto" picks chardev when mknod works */
   whiteout: WhiteoutChoice;
+  /**
+   * overlayfs's `volatile`: copy-up and fsync do not sync, trading crash safety for speed
+   * (fuse-overlayfs never syncs a copy-up); the work dir is marked so it is not reused
+   */
+  volatile?: boolean;
 }
 
 export interface DirEntry {
@@ -95,10 +102,11 @@ export class UnionFs {
     const origins = new OriginRecords();
     if (stack.upper !== null) {
       if (stack.work === null) throw new Error("a writable stack needs a work directory");
-      const work = await WorkDir.prepare(stack.work, stack.upper);
+      const work = await WorkDir.prepare(stack.work, stack.upper, options.volatile === true);
       const writer = new UpperWriter(work, chooseWhiteoutStyle(options.whiteout, work));
       const index = await HardlinkIndex.open(stack.work, writer.xattrNamespace);
-      writeSide = { writer, copyUp: new CopyUp(writer, index, origins), index };
+      const durable = options.volatile !== true;
+      writeSide = { writer, copyUp: new CopyUp(writer, index, origins, durable), index, durable };
     }
     const lowers: LowerBranch[] = [];
     for (const layer of stack.lowers) {
@@ -248,6 +256,7 @@ export class UnionFs {
 
   async fsync(fh: number, dataOnly: boolean): Promise<void> {
     const file = this.handle(fh, "fsync");
+    if (this.writeSide?.durable === false) return; // volatile: fsync is a no-op, as in overlayfs
     await (dataOnly ? file.datasync() : file.sync());
   }
 

@@ -3,6 +3,11 @@
  * visible, so a crash leaves only work-dir garbage and never a partial object in the upper.
  * It must be on the upper's filesystem (rename cannot cross filesystems). Temps live in
  * `<workdir>/work`, the same subdirectory kernel overlayfs uses, and are removed at mount.
+ *
+ * A volatile mount (overlayfs's `volatile`: no syncs) leaves `work/incompat/volatile/dirty`
+ * behind, in the kernel's layout, and any later mount of that work dir is refused, by the
+ * kernel and by us: after a crash its upper may have lost any write, so it should be thrown
+ * away; who knows the system did not crash removes the marker.
  */
 import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
@@ -10,14 +15,20 @@ import { join } from "node:path";
 import { UserError } from "../errors.js";
 import type { Layer } from "./layer.js";
 
+/** where overlayfs records features an older mount must not ignore */
+const INCOMPAT = "incompat";
+
 export class WorkDir {
   private counter = 0;
   private readonly prefix = `#${process.pid.toString(16)}-${randomBytes(3).toString("hex")}-`;
 
   private constructor(readonly dir: string) {}
 
-  /** Checks the work dir is on the upper's filesystem and clears what a crash left behind. */
-  static async prepare(workdir: string, upper: Layer): Promise<WorkDir> {
+  /**
+   * Checks the work dir is on the upper's filesystem and was not left by a volatile mount,
+   * clears what a crash left behind, and marks it when this mount is volatile.
+   */
+  static async prepare(workdir: string, upper: Layer, volatile = false): Promise<WorkDir> {
     const st = await lstat(workdir, { bigint: true });
     if (st.dev !== upper.dev) {
       throw new UserError(`work directory ${workdir} is not on the upper directory's filesystem`);
@@ -27,7 +38,15 @@ export class WorkDir {
     }
     const dir = join(workdir, "work");
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    const incompat = await readdir(join(dir, INCOMPAT)).catch(() => []);
+    if (incompat.length > 0) {
+      throw new UserError(
+        `work directory ${workdir} was mounted with '${incompat.join(",")}' and may hold a damaged upper: ` +
+          `start from a new upper and work directory, or remove ${join(dir, INCOMPAT)} if that mount ended cleanly`,
+      );
+    }
     for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
+    if (volatile) await mkdir(join(dir, INCOMPAT, "volatile", "dirty"), { recursive: true, mode: 0o700 });
     return new WorkDir(dir);
   }
 

@@ -1,0 +1,111 @@
+/**
+ * `--volatile` (overlayfs's `volatile`): copy-ups and fsync skip their syncs, and the work dir
+ * is marked in the kernel's layout so that neither the kernel nor unionfs mounts it again
+ * until someone who knows there was no crash removes the mark. The daemon runs in a child.
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CliTestDir, mountAt, runCli, runCommand } from "../testing/cli-run.js";
+
+const isRoot = process.getuid?.() === 0;
+
+describe.skipIf(!isRoot)("unionfs mount --volatile", () => {
+  let t: CliTestDir;
+  let lower: string;
+  let upper: string;
+  let work: string;
+  let mnt: string;
+  beforeEach(() => {
+    t = CliTestDir.create();
+    lower = t.dir("lower");
+    upper = t.dir("upper");
+    work = t.dir("work");
+    mnt = t.dir("mnt");
+    writeFileSync(join(lower, "f"), "lower\n");
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  const marker = () => join(work, "work", "incompat", "volatile", "dirty");
+  const mountArgs = (...extra: string[]) => ["mount", "-w", work, ...extra, lower, upper, mnt];
+
+  async function unmount(): Promise<void> {
+    expect(await runCli(["umount", mnt], { env: t.env })).toMatchObject({ code: 0 });
+  }
+
+  it("copies up, answers fsync, and marks the work dir as overlayfs does", async () => {
+    expect(await runCli(mountArgs("--volatile"), { env: t.env })).toMatchObject({ code: 0, stderr: "" });
+    expect(existsSync(marker())).toBe(true);
+    // dd's conv=fsync sends FSYNC after the write: answered without error
+    const dd = await runCommand("dd", ["if=/dev/zero", `of=${join(mnt, "new")}`, "bs=4k", "count=4", "conv=fsync"]);
+    expect(dd.code).toBe(0);
+    writeFileSync(join(mnt, "f"), "changed\n", { flag: "a" });
+    expect(readFileSync(join(mnt, "f"), "utf8")).toBe("lower\nchanged\n");
+    await unmount();
+    expect(readFileSync(join(upper, "f"), "utf8")).toBe("lower\nchanged\n");
+    expect(readFileSync(join(lower, "f"), "utf8")).toBe("lower\n");
+    expect(existsSync(marker()), "the mark outlives the mount, as the kernel's does").toBe(true);
+  });
+
+  it("a work dir a volatile mount used is refused, by unionfs and by the kernel, and kept", async () => {
+    expect(await runCli(mountArgs("--volatile"), { env: t.env })).toMatchObject({ code: 0 });
+    writeFileSync(join(mnt, "kept"), "upper data\n");
+    await unmount();
+
+    for (const extra of [[], ["--volatile"]]) {
+      const again = await runCli(mountArgs(...extra), { env: t.env });
+      expect(again.code).not.toBe(0);
+      expect(again.stderrLines).toHaveLength(1);
+      expect(again.stderrLines[0]).toMatch(/^unionfs: work directory .* was mounted with 'volatile'/);
+      expect(mountAt(mnt)).toBeNull();
+    }
+    const kernel = await runCommand("mount", [
+      "-t",
+      "overlay",
+      "overlay",
+      "-o",
+      `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+      mnt,
+    ]);
+    expect(kernel.code, "the kernel refuses it too").not.toBe(0);
+    expect(mountAt(mnt)).toBeNull();
+    expect(readFileSync(join(upper, "kept"), "utf8")).toBe("upper data\n");
+    expect(existsSync(marker())).toBe(true);
+
+    // removing the mark is how a user who knows the mount ended cleanly reuses the dirs
+    await runCommand("rm", ["-r", join(work, "work", "incompat")]);
+    expect(await runCli(mountArgs(), { env: t.env })).toMatchObject({ code: 0, stderr: "" });
+    expect(readFileSync(join(mnt, "kept"), "utf8")).toBe("upper data\n");
+    await unmount();
+  });
+
+  it("refuses a work dir that a kernel volatile mount left, without clearing it", async () => {
+    const opts = `lowerdir=${lower},upperdir=${upper},workdir=${work},volatile`;
+    expect((await runCommand("mount", ["-t", "overlay", "overlay", "-o", opts, mnt])).code).toBe(0);
+    writeFileSync(join(mnt, "kept"), "kernel upper\n");
+    expect((await runCommand("umount", [mnt])).code).toBe(0);
+
+    const result = await runCli(mountArgs(), { env: t.env });
+    expect(result.code).not.toBe(0);
+    expect(result.stderrLines).toEqual([expect.stringMatching(/was mounted with 'volatile'/)]);
+    expect(readdirSync(join(work, "work", "incompat"))).toEqual(["volatile"]);
+    expect(readFileSync(join(upper, "kept"), "utf8")).toBe("kernel upper\n");
+  });
+
+  it("a mount without --volatile leaves no mark", async () => {
+    expect(await runCli(mountArgs(), { env: t.env })).toMatchObject({ code: 0 });
+    writeFileSync(join(mnt, "f"), "x", { flag: "a" });
+    await unmount();
+    expect(existsSync(join(work, "work", "incompat"))).toBe(false);
+  });
+
+  it("takes volatile in the fuse-overlayfs option form", async () => {
+    const opts = `lowerdir=${lower},upperdir=${upper},workdir=${work},volatile`;
+    const result = await runCli(["-o", opts, mnt], { env: t.env });
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    expect(existsSync(marker())).toBe(true);
+    await unmount();
+  });
+});
