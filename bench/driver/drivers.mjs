@@ -9,6 +9,9 @@
  *   overlay         kernel overlayfs, the baseline every ratio is taken against
  *   fuse-overlayfs  the reference FUSE implementation, run in the foreground as our child
  *   bare            no union: the merged view already flattened onto the same filesystem
+ *   unionfs-volatile, overlay-volatile
+ *                   the same with overlayfs's `volatile` option: copy-ups are not synced, as
+ *                   fuse-overlayfs never syncs them; only run when asked for with --drivers
  *
  * Teardown unmounts first and removes the instance directory only once nothing is mounted
  * below it: rm -rf through a live union would reach into the lower layers.
@@ -45,6 +48,7 @@ const MOUNT_TIMEOUT_MS = 30_000;
  * @typedef {object} Driver
  * @property {string} name
  * @property {string} title
+ * @property {boolean} [optional]   run only when named in --drivers
  * @property {() => Promise<string | null>} unavailable  why it cannot run here, or null
  * @property {(ctx: StartContext) => Promise<Instance>} start
  */
@@ -76,10 +80,11 @@ function fuseConnection(/** @type {string} */ mnt) {
   return kernelDev(statSync(mnt).dev);
 }
 
-/** @type {Driver} */
-const unionfs = {
-  name: "unionfs",
-  title: "unionfs (fuse-native, libfuse 2.9)",
+/** @returns {Driver} */
+const unionfsDriver = (/** @type {boolean} */ volatile) => ({
+  name: volatile ? "unionfs-volatile" : "unionfs",
+  title: volatile ? "unionfs --volatile (copy-ups not synced)" : "unionfs (fuse-native, libfuse 2.9)",
+  optional: volatile,
   async unavailable() {
     if (!existsSync(UNIONFS_CLI)) return `${UNIONFS_CLI} is missing (npm run build)`;
     if (!existsSync("/dev/fuse")) return "/dev/fuse is missing";
@@ -89,6 +94,7 @@ const unionfs = {
     const { upper, work, mnt } = await unionDirs(ctx);
     const env = { UNIONFS_RUNTIME_DIR: join(ctx.dir, "runtime") };
     const argv = [process.execPath, UNIONFS_CLI, "mount", ctx.dataset.layers.join(":"), upper, mnt, "-w", work];
+    if (volatile) argv.push("--volatile");
     await mustRun(argv, env, MOUNT_TIMEOUT_MS);
     /** @type {number | null} */
     let pid = null;
@@ -109,7 +115,7 @@ const unionfs = {
       throw e;
     }
   },
-};
+});
 
 function daemonPid(/** @type {string} */ recordDir, /** @type {string} */ mnt) {
   for (const name of readdirSync(recordDir)) {
@@ -120,10 +126,11 @@ function daemonPid(/** @type {string} */ recordDir, /** @type {string} */ mnt) {
   throw new Error(`no daemon record for ${mnt} in ${recordDir}`);
 }
 
-/** @type {Driver} */
-const overlay = {
-  name: "overlay",
-  title: "kernel overlayfs",
+/** @returns {Driver} */
+const overlayDriver = (/** @type {boolean} */ volatile) => ({
+  name: volatile ? "overlay-volatile" : "overlay",
+  title: volatile ? "kernel overlayfs, volatile" : "kernel overlayfs",
+  optional: volatile,
   async unavailable() {
     if (!readFileSync("/proc/filesystems", "utf8").includes("\toverlay\n")) {
       const probe = await runCommand({ argv: ["modprobe", "overlay"] });
@@ -133,7 +140,7 @@ const overlay = {
   },
   async start(ctx) {
     const { upper, work, mnt } = await unionDirs(ctx);
-    const opts = `lowerdir=${ctx.dataset.layers.join(":")},upperdir=${upper},workdir=${work}`;
+    const opts = `lowerdir=${ctx.dataset.layers.join(":")},upperdir=${upper},workdir=${work}${volatile ? ",volatile" : ""}`;
     await mustRun(["mount", "-t", "overlay", "overlay", "-o", opts, mnt]);
     return {
       root: mnt,
@@ -142,7 +149,7 @@ const overlay = {
       teardown: () => finish(mnt, ctx.dir, () => mustRun(["umount", mnt])),
     };
   },
-};
+});
 
 /** @type {Driver} */
 const fuseOverlayfs = {
@@ -206,5 +213,12 @@ const bare = {
   },
 };
 
-export const DRIVERS = [unionfs, overlay, fuseOverlayfs, bare];
+export const DRIVERS = [
+  unionfsDriver(false),
+  overlayDriver(false),
+  fuseOverlayfs,
+  bare,
+  unionfsDriver(true),
+  overlayDriver(true),
+];
 export const BASELINE = "overlay";

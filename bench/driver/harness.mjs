@@ -73,8 +73,13 @@ export function listWorkloads() {
   return WORKLOADS.map((w) => ({ id: w.id, title: w.title }));
 }
 
-function pick(/** @type {string[] | null} */ names, /** @type {string[]} */ known, /** @type {string} */ kind) {
-  if (names === null) return known;
+function pick(
+  /** @type {string[] | null} */ names,
+  /** @type {string[]} */ known,
+  /** @type {string} */ kind,
+  /** @type {string[]} */ byDefault = known,
+) {
+  if (names === null) return byDefault;
   for (const n of names)
     if (!known.includes(n)) throw new BenchSetupError(`unknown ${kind} '${n}' (known: ${known.join(", ")})`);
   return known.filter((k) => names.includes(k));
@@ -90,6 +95,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
     opts.drivers,
     DRIVERS.map((d) => d.name),
     "driver",
+    DRIVERS.filter((d) => d.optional !== true).map((d) => d.name),
   );
   const drivers = [];
   for (const d of DRIVERS.filter((x) => driverNames.includes(x.name))) {

@@ -85,7 +85,9 @@ describe.skipIf(!isRoot)("unionfs bench", () => {
 
   it("refuses unknown drivers, workloads and options with one line", async () => {
     await expect(bench(["--drivers", "zfs"])).rejects.toThrow(
-      new UserError("unknown driver 'zfs' (known: unionfs, overlay, fuse-overlayfs, bare)"),
+      new UserError(
+        "unknown driver 'zfs' (known: unionfs, overlay, fuse-overlayfs, bare, unionfs-volatile, overlay-volatile)",
+      ),
     );
     await expect(bench(["--workloads", "nope", "--drivers", "bare"])).rejects.toThrow(/^unknown workload 'nope'/);
     await expect(bench(["--runs", "0"])).rejects.toThrow("--runs needs a positive integer, not '0'");

@@ -47,7 +47,8 @@ const HARNESS = new URL("../../bench/driver/harness.mjs", import.meta.url);
 const RESULTS = new URL("../../bench/results/", import.meta.url);
 
 const USAGE = `usage: unionfs bench [options]
-  --drivers LIST     unionfs,overlay,fuse-overlayfs,bare (default: all that can run here)
+  --drivers LIST     unionfs,overlay,fuse-overlayfs,bare (default: all that can run here);
+                     unionfs-volatile,overlay-volatile on request (copy-ups not synced)
   --workloads LIST   workload ids (default: all; --list shows them)
   --runs N           rounds; every driver runs every workload once per round (default ${FULL.runs}, --quick ${QUICK.runs})
   --modes LIST       cold,warm (default both, --quick warm)
