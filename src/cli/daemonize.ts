@@ -2,20 +2,15 @@
  * Background mounts: the CLI re-runs itself detached with a pipe on fd 3, and exits only when
  * the child reports "ready" (the mount is live) or an error line. The child's stdio is detached
  * from the caller (logs go to $UNIONFS_LOG when set), so a caller reading our output is not kept
- * waiting by the daemon.
+ * waiting by the daemon. The child's side of the exchange is daemon-report.ts.
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { UserError } from "../errors.js";
+import { DAEMON_CHILD_ENV, READY_FD } from "./daemon-report.js";
 
-const CHILD_ENV = "UNIONFS_DAEMON_CHILD";
-const READY_FD = 3;
 /** how long a child that reported an error may take to exit before it is killed */
 const FAILED_EXIT_WAIT_MS = 5_000;
-
-export function isDaemonChild(): boolean {
-  return process.env[CHILD_ENV] === "1";
-}
 
 /** Starts the daemon child and waits for its verdict; resolves with its pid once ready. */
 export function startDaemon(argv: readonly string[]): Promise<number> {
@@ -24,7 +19,7 @@ export function startDaemon(argv: readonly string[]): Promise<number> {
   const child = spawn(process.execPath, [...process.execArgv, ...argv], {
     detached: true,
     stdio: ["ignore", log, log, "pipe"],
-    env: { ...process.env, [CHILD_ENV]: "1" },
+    env: { ...process.env, [DAEMON_CHILD_ENV]: "1" },
   });
   if (typeof log === "number") closeSync(log);
   const pipe = child.stdio[READY_FD];
@@ -54,15 +49,4 @@ export function startDaemon(argv: readonly string[]): Promise<number> {
       }
     });
   });
-}
-
-/** In the daemon child: tell the waiting parent how it went, then let go of the pipe. */
-export function reportToParent(outcome: { ready: true } | { error: string }): void {
-  if (!isDaemonChild()) return;
-  try {
-    writeSync(READY_FD, "ready" in outcome ? "ready\n" : `error: ${outcome.error}\n`);
-    closeSync(READY_FD);
-  } catch {
-    // the parent is gone; nobody to tell
-  }
 }

@@ -6,7 +6,8 @@ import { resolve } from "node:path";
 import { UserError } from "../errors.js";
 import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
 import type { WhiteoutChoice } from "../fuse/serve.js";
-import { isDaemonChild, reportToParent, startDaemon } from "./daemonize.js";
+import { isDaemonChild, reportToParent } from "./daemon-report.js";
+import { startDaemon } from "./daemonize.js";
 
 export interface MountRequest {
   lowers: string[];

@@ -1,10 +1,10 @@
 /**
  * `unionfs run`: parse, start the run, pass our signals on, print what the run reports, return
- * its status. Loaded on its own (main.ts imports it lazily) and importing only the runner's
- * start-up path, so `unionfs run` costs little more than Node's own start.
+ * its status. Imports only the runner's start-up path, so `unionfs run` costs little more than
+ * Node's own start (run-main.ts is the entry that loads it).
  */
 import { UserError } from "../errors.js";
-import { EXIT_SETUP, startRun } from "../runner/run.js";
+import { EXIT_SETUP, type RunOptions, startRun } from "../runner/run.js";
 import { parseRunArgs, RUN_USAGE } from "../runner/run-spec.js";
 
 /** Signals `unionfs run` passes on to the command. */
@@ -19,14 +19,14 @@ const FORWARDED: readonly NodeJS.Signals[] = [
   "SIGCONT",
 ];
 
-export async function runCommand(argv: string[]): Promise<number> {
+export async function runCommand(argv: string[], opts: RunOptions = {}): Promise<number> {
   try {
     const spec = parseRunArgs(argv);
     if (spec === null) {
       process.stdout.write(RUN_USAGE);
       return 0;
     }
-    const run = startRun(spec);
+    const run = startRun(spec, opts);
     const handlers = FORWARDED.map((sig) => {
       const handler = () => run.signal(sig);
       process.on(sig, handler);

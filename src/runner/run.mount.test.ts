@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildBusyboxRootfs, busyboxMissing, ROOTFS_HOSTNAME_FILE } from "../testing/busybox-rootfs.js";
-import { CLI_MAIN, type RunResult, startCli, waitUntil } from "../testing/cli-run.js";
+import { CLI_BIN, CLI_MAIN, type RunResult, startCommand, waitUntil } from "../testing/cli-run.js";
 import {
   cgroupsNamed,
   cpuSeconds,
@@ -76,7 +76,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     const s = scratch();
     const e = env(s);
     if (opts.tmp !== undefined) e.TMPDIR = opts.tmp;
-    return startCli(["run", ...args], { env: e, timeoutMs: RUN_TIMEOUT_MS, ...(opts.user ? { user: opts.user } : {}) });
+    return startRun(["run", ...args], { env: e, timeoutMs: RUN_TIMEOUT_MS, ...(opts.user ? { user: opts.user } : {}) });
   }
 
   async function run(args: string[], opts: { user?: { uid: number; gid: number }; tmp?: string } = {}) {
@@ -172,6 +172,13 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     it("passes exit codes, signals and stdin/stdout/stderr through", async () => {
       const exit3 = await run([...lower(), "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
       expect([exit3.code, exit3.stdout, exit3.stderr]).toEqual([3, "out\n", "err\n"]);
+      // the ES module CLI, without the launcher and its bundle, runs it alike
+      const viaMain = await startCommand(
+        process.execPath,
+        [CLI_MAIN, "run", ...lower(), "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
+        { env: env(scratch()), timeoutMs: RUN_TIMEOUT_MS },
+      ).result;
+      expect([viaMain.code, viaMain.stdout, viaMain.stderr]).toEqual([3, "out\n", "err\n"]);
       // killed by a signal inside: 128+15 (with --init, so the command is not PID 1, which
       // the kernel protects from signals it has no handler for)
       const term = await run([...lower(), "--init", "--", "sh", "-c", "echo pid=$$; kill -TERM $$; sleep 5"]);
@@ -458,7 +465,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     it("takes the command along when unionfs run is SIGKILLed", async () => {
       const tmp = nobodyTmp();
       const s = scratch();
-      const r = startCli(
+      const r = startRun(
         ["run", "--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", "echo ready; exec sleep 60"],
         {
           env: { ...env(s), TMPDIR: tmp },
@@ -570,6 +577,11 @@ async function waitForLine(stream: NodeJS.ReadableStream | null, line: string): 
   if (!ok) throw new Error(`no line '${line}' in ${JSON.stringify(seen)}`);
 }
 
+/** Starts `unionfs ARGS...` as installed: the launcher, which runs `run` from its bundle. */
+function startRun(args: string[], opts: Parameters<typeof startCommand>[2] = {}) {
+  return startCommand(process.execPath, [CLI_BIN, ...args], opts);
+}
+
 /** Runs the CLI with `input` on its stdin. */
 function runWithInput(
   args: string[],
@@ -577,7 +589,7 @@ function runWithInput(
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+    const child = spawn(process.execPath, [CLI_BIN, ...args], {
       env: { ...process.env, ...env },
       stdio: ["pipe", "pipe", "inherit"],
     });

@@ -19,6 +19,8 @@ import { fileURLToPath } from "node:url";
 import { type MountEntry, parseMountInfo } from "../fuse/mount-table.js";
 
 export const CLI_MAIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+/** The installed command (package.json "bin"): a launcher that runs `run` from its own bundle. */
+export const CLI_BIN = fileURLToPath(new URL("../../dist/cli/unionfs.cjs", import.meta.url));
 
 export interface RunOptions {
   /** set on top of this process's environment; `undefined` removes a variable */

@@ -1,0 +1,69 @@
+/**
+ * Loads a CommonJS bundle as require() would, but with V8's code cache: the bytecode of the
+ * bundle's functions, saved at build time after a run through them, so that start-up neither
+ * parses nor compiles them again. (Node 20 has no compile cache of its own; module.enableCompileCache
+ * arrived in Node 22.)
+ *
+ * Invariant: a cache is used only with the build of the bundle it was made from. V8 itself
+ * refuses data from another V8 version or other flags (`cachedDataRejected`), but it checks the
+ * source only by its length, and bytecode run against the wrong source is wrong code. So the
+ * bundle's first line carries an id (a hash of the rest, written by tools/bundle-run.mjs), the
+ * cache file starts with "<id>\n", and a cache with another id is not handed to V8 at all.
+ * A missing, foreign or refused cache costs only speed: the bundle is compiled as usual.
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname } from "node:path";
+import { Script } from "node:vm";
+
+export interface LoadedBundle {
+  /** the bundle's module.exports */
+  exports: unknown;
+  /** "used": V8 took the cache; "refused": V8 did not; "none": missing or of another build */
+  cache: "used" | "refused" | "none";
+  /** the code cache of everything compiled so far, with this bundle's id in front */
+  makeCache(): Buffer;
+}
+
+/** Where the code cache of `bundle` lives. */
+export function cacheFileOf(bundle: string): string {
+  return `${bundle}.cache`;
+}
+
+/** The id on the bundle's first line (`// bundle <id>`), or "" when there is none. */
+export function bundleId(source: string): string {
+  const firstLine = source.slice(0, source.indexOf("\n"));
+  return firstLine.startsWith("// bundle ") ? firstLine.slice("// bundle ".length) : "";
+}
+
+export function loadBundle(file: string): LoadedBundle {
+  const source = readFileSync(file, "utf8");
+  const id = bundleId(source);
+  const cachedData = id === "" ? undefined : readCache(cacheFileOf(file), id);
+  // The wrapper require() puts around a CommonJS module, so the bundle sees the same names.
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    cachedData,
+  });
+  const module = { exports: {} as unknown };
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+  wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
+  return {
+    exports: module.exports,
+    cache: cachedData === undefined ? "none" : script.cachedDataRejected === true ? "refused" : "used",
+    makeCache: () => Buffer.concat([Buffer.from(`${id}\n`), script.createCachedData()]),
+  };
+}
+
+/** V8's data from `path` when its header names the build `id`; otherwise undefined. */
+function readCache(path: string, id: string): Buffer | undefined {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch {
+    return undefined;
+  }
+  const header = `${id}\n`;
+  if (data.length <= header.length || data.toString("latin1", 0, header.length) !== header) return undefined;
+  return data.subarray(header.length);
+}

@@ -1,0 +1,80 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { bundleId, cacheFileOf, loadBundle } from "./bundle-loader.cjs";
+
+const BUILT_RUN_BUNDLE = fileURLToPath(new URL("../../dist/cli/run.cjs", import.meta.url));
+
+/** A small CommonJS bundle with a function that is compiled only when called. */
+const SOURCE = [
+  "// bundle 0123456789abcdef",
+  '"use strict";',
+  "function twice(x) { return x * 2; }",
+  "module.exports = { twice, strict: (function () { return this; })() === undefined,",
+  "  names: [typeof require, typeof module, typeof exports, __filename, __dirname] };",
+  "",
+].join("\n");
+
+describe("loadBundle", () => {
+  let dir = "";
+  let file = "";
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "unionfs-bundle-loader-"));
+    file = join(dir, "b.cjs");
+    writeFileSync(file, SOURCE);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  function saveCache(): void {
+    const loaded = loadBundle(file);
+    (loaded.exports as { twice(x: number): number }).twice(2);
+    writeFileSync(cacheFileOf(file), loaded.makeCache());
+  }
+
+  it("runs the bundle as a strict CommonJS module", () => {
+    const loaded = loadBundle(file);
+    expect(loaded.cache).toBe("none");
+    expect(loaded.exports).toEqual({
+      twice: expect.any(Function),
+      strict: true,
+      names: ["function", "object", "object", file, dir],
+    });
+  });
+
+  it("uses a cache made from the same build", () => {
+    saveCache();
+    const loaded = loadBundle(file);
+    expect(loaded.cache).toBe("used");
+    expect((loaded.exports as { twice(x: number): number }).twice(21)).toBe(42);
+  });
+
+  it("never hands V8 the cache of another build, even of the same length", () => {
+    saveCache();
+    writeFileSync(file, SOURCE.replace("0123456789abcdef", "fedcba9876543210").replace("x * 2", "x + x"));
+    const loaded = loadBundle(file);
+    expect(loaded.cache).toBe("none");
+    expect((loaded.exports as { twice(x: number): number }).twice(21)).toBe(42);
+  });
+
+  it("compiles as usual when V8 refuses the cache", () => {
+    writeFileSync(cacheFileOf(file), Buffer.concat([Buffer.from("0123456789abcdef\n"), Buffer.alloc(256, 7)]));
+    const loaded = loadBundle(file);
+    expect(loaded.cache).toBe("refused");
+    expect((loaded.exports as { twice(x: number): number }).twice(4)).toBe(8);
+  });
+
+  it("ignores a cache for a bundle without an id", () => {
+    writeFileSync(file, SOURCE.replace("// bundle 0123456789abcdef", "// no id"));
+    writeFileSync(cacheFileOf(file), "\nwhatever");
+    expect(loadBundle(file).cache).toBe("none");
+    expect(bundleId("// no id\n")).toBe("");
+  });
+});
+
+describe.skipIf(!existsSync(BUILT_RUN_BUNDLE))("the built run bundle", () => {
+  it("has a code cache this Node accepts (npm run build makes it)", () => {
+    expect(loadBundle(BUILT_RUN_BUNDLE).cache).toBe("used");
+  });
+});

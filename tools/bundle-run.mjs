@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Builds what the `unionfs` launcher (src/cli/unionfs.cts) starts `unionfs run` from, after tsc
+// has built dist/:
+//   dist/cli/run.cjs        dist/cli/run-main.js and all it may load, as one CommonJS file
+//                           (npm packages stay outside), first line "// bundle <id>"
+//   dist/cli/run.cjs.cache  V8's code cache of it, made after a run through it, so that the
+//                           functions a run calls are in it and start-up compiles none of them
+// CommonJS, because an ES module entry costs Node's ES module loader (~12 M instructions); one
+// file, because one script is what V8 caches; the same JS tsc made, so both entries behave alike.
+//
+// The training run is a real `unionfs run --driver overlay` on an empty lower with /bin/true as
+// the native helper: the same code as a run, without namespaces or privileges. The cache is then
+// valid for this Node's V8 and flags; with another Node, V8 refuses it and the bundle compiles as
+// usual (slower, never wrong) until the next build.
+//
+// usage: node tools/bundle-run.mjs   (npm run build runs it)
+import { createHash } from "node:crypto";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
+const ENTRY = join(REPO, "dist/cli/run-main.js");
+/** in dist/cli/, beside main.js: the modules' URLs relative to import.meta.url stay right */
+const BUNDLE = join(REPO, "dist/cli/run.cjs");
+const IMPORT_META_URL = join(REPO, "tools/bundle-run-import-meta.mjs");
+
+const { loadBundle, cacheFileOf } = createRequire(import.meta.url)(join(REPO, "dist/cli/bundle-loader.cjs"));
+
+const result = await build({
+  entryPoints: [ENTRY],
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  packages: "external",
+  // the modules find the helper and the CLI relative to themselves (a banner would come before
+  // "use strict" and leave the bundle in sloppy mode; an injected module comes after it)
+  inject: [IMPORT_META_URL],
+  define: { "import.meta.url": "import_meta_url" },
+  write: false,
+  logLevel: "warning",
+});
+const code = result.outputFiles[0]?.text;
+if (code === undefined) throw new Error("bundle-run: esbuild produced no output");
+const id = createHash("sha256").update(code).digest("hex").slice(0, 16);
+writeAtomically(BUNDLE, `// bundle ${id}\n${code}`);
+rmSync(cacheFileOf(BUNDLE), { force: true });
+
+const loaded = loadBundle(BUNDLE);
+const status = await train(loaded.exports.runMain);
+if (status !== 0) console.error(`bundle-run: warning: the training run exited ${status}; the code cache covers less`);
+writeAtomically(cacheFileOf(BUNDLE), loaded.makeCache());
+
+async function train(runMain) {
+  const scratch = mkdtempSync(join(tmpdir(), "unionfs-bundle-run-"));
+  try {
+    return await runMain(["--driver", "overlay", "--lower", scratch, "--", "/bin/true"], { helper: "/bin/true" });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function writeAtomically(path, data) {
+  const temp = `${path}.tmp-${process.pid}`;
+  writeFileSync(temp, data);
+  renameSync(temp, path);
+}
