@@ -1,7 +1,8 @@
 /**
  * Data copy primitives for copy-up: reflink (FICLONE), copy_file_range, hole discovery
- * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse, and range writeback
- * (sync_file_range) so a durable copy can write to disk while it is still copying.
+ * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse, read-ahead hints
+ * (posix_fadvise WILLNEED) and range writeback (sync_file_range), so a durable copy reads,
+ * copies and writes to disk at the same time.
  *
  * Invariants: offsets and lengths are numbers (files beyond 2^53 bytes are out of scope);
  * `copyFileRange` with an explicit offset neither reads nor moves that fd's file position, and
@@ -17,6 +18,7 @@ const FICLONE = 0x40049409;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const ENXIO = ERRNO.ENXIO ?? 6;
+const POSIX_FADV_WILLNEED = 3;
 const SYNC_FILE_RANGE_WAIT_BEFORE = 1;
 const SYNC_FILE_RANGE_WRITE = 2;
 const SYNC_FILE_RANGE_WAIT_AFTER = 4;
@@ -61,6 +63,21 @@ function offsetBox(off: number | null): Buffer | null {
 const syncFileRangeFn = libc.func(
   "int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)",
 ) as KoffiFunc<(fd: number, offset: number, nbytes: number, flags: number) => number>;
+
+const posixFadvise = libc.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)") as (
+  fd: number,
+  offset: number,
+  len: number,
+  advice: number,
+) => number;
+
+/**
+ * Starts reading a range into the page cache in the background. Only a hint: it returns an
+ * errno instead of setting one, and a range it cannot prefetch is simply read when copied.
+ */
+export function prefetch(fd: number, offset: number, length: number): void {
+  posixFadvise(fd, offset, length, POSIX_FADV_WILLNEED);
+}
 
 /** Starts writing a range's dirty pages to disk and returns without waiting for them. */
 export function startWriteback(fd: number, offset: number, length: number): void {
