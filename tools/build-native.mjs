@@ -1,37 +1,70 @@
 #!/usr/bin/env node
-// Builds the native helper of `unionfs run` (native/unionfs-run.c -> native/build/unionfs-run)
-// with the C compiler alone: no node-gyp, no headers beyond libc's and the kernel's.
-// Runs at `npm ci` (postinstall) and is cheap to re-run: it rebuilds only when the source is
-// newer than the binary. Without a compiler it warns and exits 0, so the rest of unionfs
-// installs; `unionfs run` then says how to build the helper.
+// Builds the native parts of `unionfs run` with the C compiler alone (no node-gyp):
+//   native/unionfs-run.c    -> native/build/unionfs-run         the helper (libc and kernel headers)
+//   native/unionfs-spawn.c  -> native/build/unionfs-spawn.node  posix_spawn for Node (N-API;
+//                              needs Node's headers, which Node's own packages ship)
+// Runs at `npm ci` (postinstall, before the TypeScript build) and is cheap to re-run: it
+// rebuilds only what is older than its source. Without a compiler it warns and exits 0, so the
+// rest of unionfs installs; `unionfs run` then says how to build the helper. Without Node's
+// headers only the addon is skipped: `unionfs run` then starts the helper with child_process,
+// which works the same and starts slower.
 //
 // usage: node tools/build-native.mjs [--force]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
-const SOURCE = join(REPO, "native", "unionfs-run.c");
-const OUTPUT = join(REPO, "native", "build", "unionfs-run");
 const CC = process.env.CC ?? "cc";
 const FLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"];
 
 const force = process.argv.includes("--force");
-if (!force && existsSync(OUTPUT) && statSync(OUTPUT).mtimeMs >= statSync(SOURCE).mtimeMs) process.exit(0);
 
-mkdirSync(dirname(OUTPUT), { recursive: true });
-const temp = `${OUTPUT}.tmp-${process.pid}`;
-try {
-  execFileSync(CC, [...FLAGS, "-o", temp, SOURCE], { stdio: ["ignore", "inherit", "inherit"] });
-} catch (e) {
-  rmSync(temp, { force: true });
-  const reason = e.code === "ENOENT" ? `no C compiler (${CC})` : `${CC} failed`;
-  console.error(
-    `unionfs: warning: could not build the native helper of 'unionfs run': ${reason}; ` +
-      "install gcc and run 'node tools/build-native.mjs'",
-  );
-  process.exit(0);
+const helper = build("unionfs-run.c", "unionfs-run", [], "the native helper of 'unionfs run'");
+if (helper) {
+  const headers = nodeHeaders();
+  if (headers === null) {
+    warn(
+      "Node's headers (node_api.h) were not found: 'unionfs run' will start its helper with child_process " +
+        "(slower start); set npm_config_nodedir to the directory holding include/node to build unionfs-spawn.node",
+    );
+  } else {
+    build("unionfs-spawn.c", "unionfs-spawn.node", ["-shared", "-fPIC", "-I", headers], "the spawn addon");
+  }
 }
-renameSync(temp, OUTPUT);
-console.error(`unionfs: built ${OUTPUT.slice(REPO.length + 1)}`);
+
+/** Compiles native/SOURCE into native/build/OUTPUT unless it is up to date; false if it could not. */
+function build(source, output, extraFlags, what) {
+  const src = join(REPO, "native", source);
+  const out = join(REPO, "native", "build", output);
+  if (!force && existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return true;
+  mkdirSync(dirname(out), { recursive: true });
+  const temp = `${out}.tmp-${process.pid}`;
+  try {
+    execFileSync(CC, [...FLAGS, ...extraFlags, "-o", temp, src], { stdio: ["ignore", "inherit", "inherit"] });
+  } catch (e) {
+    rmSync(temp, { force: true });
+    const reason = e.code === "ENOENT" ? `no C compiler (${CC})` : `${CC} failed`;
+    warn(`could not build ${what}: ${reason}; install gcc and run 'node tools/build-native.mjs'`);
+    return false;
+  }
+  renameSync(temp, out);
+  console.error(`unionfs: built ${out.slice(REPO.length + 1)}`);
+  return true;
+}
+
+/** The include/node directory of the running Node: next to it, npm's nodedir, or node-gyp's cache. */
+function nodeHeaders() {
+  const candidates = [
+    process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, "include", "node"),
+    join(dirname(process.execPath), "..", "include", "node"),
+    join(homedir(), ".cache", "node-gyp", process.versions.node, "include", "node"),
+  ];
+  return candidates.find((dir) => dir && existsSync(join(dir, "node_api.h"))) ?? null;
+}
+
+function warn(message) {
+  console.error(`unionfs: warning: ${message}`);
+}

@@ -20,13 +20,12 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { build, formatMessages } from "esbuild";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ENTRY = join(REPO, "dist/cli/run-main.js");
 /** in dist/cli/, beside main.js: the modules' URLs relative to import.meta.url stay right */
 const BUNDLE = join(REPO, "dist/cli/run.cjs");
-const IMPORT_META_URL = join(REPO, "tools/bundle-run-import-meta.mjs");
 
 const { loadBundle, cacheFileOf } = createRequire(import.meta.url)(join(REPO, "dist/cli/bundle-loader.cjs"));
 
@@ -37,13 +36,19 @@ const result = await build({
   format: "cjs",
   target: "node20",
   packages: "external",
-  // the modules find the helper and the CLI relative to themselves (a banner would come before
-  // "use strict" and leave the bundle in sloppy mode; an injected module comes after it)
-  inject: [IMPORT_META_URL],
-  define: { "import.meta.url": "import_meta_url" },
+  // import() as require(): a vm.Script (how the launcher runs the bundle, for its code cache)
+  // has no loader for import()
+  supported: { "dynamic-import": false },
+  // the modules find the helper, the addon and the CLI relative to themselves
+  define: { "import.meta.dirname": "__dirname", "import.meta.filename": "__filename" },
   write: false,
-  logLevel: "warning",
+  logLevel: "silent",
 });
+// e.g. an import.meta.url, which a CommonJS bundle would leave undefined
+if (result.warnings.length > 0 || result.errors.length > 0) {
+  const messages = await formatMessages([...result.errors, ...result.warnings], { kind: "warning" });
+  throw new Error(`bundle-run: esbuild warned; the bundle would not run as the modules do:\n${messages.join("")}`);
+}
 const code = result.outputFiles[0]?.text;
 if (code === undefined) throw new Error("bundle-run: esbuild produced no output");
 const id = createHash("sha256").update(code).digest("hex").slice(0, 16);

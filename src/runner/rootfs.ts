@@ -17,25 +17,15 @@
  * cannot be unmounted leaves the dir in place (and says so) rather than have rm descend into
  * the layers through it.
  */
-import { spawn } from "node:child_process";
-import {
-  accessSync,
-  chmodSync,
-  constants as fsc,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from "node:fs";
+import { accessSync, chmodSync, constants as fsc, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.js";
 import type { RootMount } from "./plan.js";
+import { removeTree } from "./remove-tree.js";
 import type { Driver } from "./run-spec.js";
 
-const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+const CLI = join(import.meta.dirname, "../cli/main.js");
 const CLI_TIMEOUT_MS = 60_000;
 
 export interface RootfsRequest {
@@ -139,8 +129,10 @@ function checkFuseAccess(): void {
 /**
  * Runs the unionfs CLI. In a session of its own: a terminal's Ctrl-C must not kill a `mount`
  * half-way (its daemon would then mount after we gave up), we decide what to undo.
+ * child_process is loaded here only: a run with --driver overlay does without it.
  */
-function cli(args: string[]): Promise<{ ok: boolean; stderr: string }> {
+async function cli(args: string[]): Promise<{ ok: boolean; stderr: string }> {
+  const { spawn } = await import("node:child_process");
   return new Promise((done) => {
     const child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
@@ -187,34 +179,4 @@ function mountsUnder(dir: string): string[] {
     if (mountpoint === dir || mountpoint.startsWith(`${dir}/`)) out.push(mountpoint);
   }
   return out;
-}
-
-/**
- * rm -rf that also copes with what a rootless overlay leaves (work/work with mode 000 owned by
- * the caller): on EACCES it makes the directories searchable and tries again.
- */
-function removeTree(path: string): string | null {
-  try {
-    rmSync(path, { recursive: true, force: true });
-    return null;
-  } catch {
-    try {
-      makeWritable(path);
-      rmSync(path, { recursive: true, force: true });
-      return null;
-    } catch (e) {
-      return `cannot remove ${path}: ${(e as Error).message}`;
-    }
-  }
-}
-
-function makeWritable(dir: string): void {
-  try {
-    chmodSync(dir, 0o700);
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.isDirectory()) makeWritable(join(dir, entry.name));
-    }
-  } catch {
-    // best effort; the rm that follows reports what is left
-  }
 }

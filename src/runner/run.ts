@@ -13,19 +13,18 @@
  *   session so a terminal's signals are not delivered twice); the third INT/TERM/HUP/QUIT
  *   kills it, for commands that ignore signals as PID 1 without --init.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants as fsc, readFileSync } from "node:fs";
 import { constants as osc } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.js";
 import type { RunCgroup } from "./cgroup.js";
+import { type HelperSpawner, runHelperProcess } from "./helper-process.js";
 import { formatBytes, hasLimits } from "./limits.js";
 import { buildEnv, helperArgs, PlanError, planRun } from "./plan.js";
 import { type PreparedRootfs, prepareRootfs } from "./rootfs.js";
 import type { RunSpec } from "./run-spec.js";
 
-export const HELPER = fileURLToPath(new URL("../../native/build/unionfs-run", import.meta.url));
+export const HELPER = join(import.meta.dirname, "../../native/build/unionfs-run");
 
 /** Set-up failed (docker's 125). */
 export const EXIT_SETUP = 125;
@@ -53,6 +52,8 @@ export interface RunOptions {
   hostEnv?: Readonly<Record<string, string | undefined>>;
   /** the native helper; default native/build/unionfs-run */
   helper?: string;
+  /** how to start it; default posix_spawn when its addon is built (see helper-process.ts) */
+  spawner?: HelperSpawner;
 }
 
 class Aborted extends Error {
@@ -62,7 +63,7 @@ class Aborted extends Error {
 }
 
 export function startRun(spec: RunSpec, opts: RunOptions = {}): RunHandle {
-  let child: ChildProcess | undefined;
+  let helperPid: number | undefined;
   let aborted: NodeJS.Signals | undefined;
   let terminations = 0;
   const checkAborted = () => {
@@ -70,18 +71,18 @@ export function startRun(spec: RunSpec, opts: RunOptions = {}): RunHandle {
   };
   const signal = (sig: NodeJS.Signals) => {
     if (TERMINATING.has(sig)) terminations++;
-    if (child?.pid === undefined) {
+    if (helperPid === undefined) {
       if (TERMINATING.has(sig)) aborted ??= sig;
       return;
     }
     try {
-      process.kill(child.pid, terminations >= KILL_AFTER ? "SIGKILL" : sig);
+      process.kill(helperPid, terminations >= KILL_AFTER ? "SIGKILL" : sig);
     } catch {
       // the helper is already gone; its exit is on its way
     }
   };
-  const done = execute(spec, opts, checkAborted, (c) => {
-    child = c;
+  const done = execute(spec, opts, checkAborted, (pid) => {
+    helperPid = pid;
   });
   return { signal, done };
 }
@@ -90,7 +91,7 @@ async function execute(
   spec: RunSpec,
   opts: RunOptions,
   checkAborted: () => void,
-  started: (child: ChildProcess) => void,
+  started: (pid: number) => void,
 ): Promise<RunOutcome> {
   const helper = opts.helper ?? HELPER;
   try {
@@ -135,7 +136,8 @@ async function execute(
       command,
       statusFile: join(rootfs.runDir, "status"),
     });
-    const status = await runHelper(helper, helperArgs(plan), join(rootfs.runDir, "status"), started);
+    const exit = await runHelperProcess(helper, helperArgs(plan), started, opts.spawner);
+    const status = helperStatus(readStatusFile(join(rootfs.runDir, "status")), exit.code, exit.signal);
     const outcome: RunOutcome = { code: status.code, notes };
     if (status.error !== undefined) outcome.error = explain(status.error, rootfs.upper);
     const kills = cgroup?.oomKills() ?? 0;
@@ -209,31 +211,13 @@ interface HelperStatus {
   error?: string;
 }
 
-/**
- * Runs the helper with our stdin/stdout/stderr, in a session of its own; resolves once it has
- * exited, with what it wrote to its status file.
- */
-function runHelper(
-  helper: string,
-  args: string[],
-  statusFile: string,
-  started: (child: ChildProcess) => void,
-): Promise<HelperStatus> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(helper, args, { stdio: "inherit", detached: true });
-    child.on("error", (e) => reject(new UserError(`run: cannot start ${helper}: ${e.message}`)));
-    child.on("exit", (code, sig) => {
-      let report = "";
-      try {
-        report = readFileSync(statusFile, "utf8");
-      } catch {
-        // killed before it could open it: its exit status is all there is
-      }
-      resolve(helperStatus(report, code, sig));
-    });
-    // From here on, signals go to the helper (before, they abandoned the set-up).
-    if (child.pid !== undefined) started(child);
-  });
+/** What the helper wrote to its status file; nothing when it was killed before it could open it. */
+function readStatusFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 /** The status from the helper's report lines, or from how it exited when it could not say. */

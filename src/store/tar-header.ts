@@ -157,7 +157,7 @@ export function rawPaxXattrs(block: Buffer): Map<string, Buffer> {
 }
 
 function keepRawXattrs(): void {
-  const require = createRequire(import.meta.url);
+  const require = createRequire(import.meta.filename);
   let headers: { decodePax?: unknown };
   try {
     headers = require(join(dirname(require.resolve("tar-stream")), "headers.js")) as { decodePax?: unknown };

@@ -10,4 +10,5 @@ export * from "./mknod.js";
 export * from "./mount.js";
 export * from "./openat2.js";
 export * from "./rename.js";
+export * from "./spawn.js";
 export * from "./xattr.js";

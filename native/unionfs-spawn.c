@@ -1,0 +1,198 @@
+/*
+ * unionfs-spawn.node: posix_spawn for Node, so that `unionfs run` can start its native helper
+ * without node:child_process (src/sys/spawn.ts is the only user).
+ *
+ * Why: loading child_process costs ~15 M instructions (it brings net and streams along), a
+ * third of what `unionfs run` adds to Node's start-up; and libuv starts a child with fork(),
+ * which copies the page tables of the whole Node process, where posix_spawn vforks.
+ *
+ *   spawn(file, argv, onExit) -> pid, or -errno when the program could not be started;
+ *                                onExit(status) once it has exited: its wait status, or -errno
+ *
+ * The child gets what child_process.spawn(file, args, { stdio: "inherit", detached: true })
+ * gives: a new session, no blocked signals, every signal at its default action, Node's
+ * stdin/stdout/stderr and environment; of other descriptors only those Node itself inherited
+ * without close-on-exec (Node opens all of its own close-on-exec), as with libuv.
+ *
+ * A thread per child waits for it (waitpid on its pid only: libuv reaps the children of
+ * child_process by pid too, so both work in one process) and reports through a thread-safe
+ * function, which also keeps Node's event loop alive until then.
+ *
+ * N-API only (no V8, no libuv): its ABI is stable across Node versions.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 4
+#include <errno.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+/* One started child; its waiter thread reports its status through `report`. */
+struct child {
+  pid_t pid;
+  int status; /* wait status, or -errno */
+  napi_threadsafe_function report;
+};
+
+static napi_value int_value(napi_env env, int32_t n) {
+  napi_value v;
+  napi_create_int32(env, n, &v);
+  return v;
+}
+
+/* A JS string as a malloc'ed C string; NULL if it is not a string or has a NUL inside. */
+static char *c_string(napi_env env, napi_value value) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  if (s == NULL) return NULL;
+  napi_get_value_string_utf8(env, value, s, len + 1, &len);
+  if (strlen(s) != len) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void free_strings(char **strings, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) free(strings[i]);
+  free(strings);
+}
+
+static int spawn_session(pid_t *pid, const char *file, char **argv) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  int err = posix_spawn_file_actions_init(&actions);
+  if (err != 0) return err;
+  err = posix_spawnattr_init(&attr);
+  if (err != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return err;
+  }
+  /* dup2 onto itself clears close-on-exec: our stdio is the child's whatever flag it has */
+  for (int fd = 0; fd <= 2 && err == 0; fd++) err = posix_spawn_file_actions_adddup2(&actions, fd, fd);
+  sigset_t none, every;
+  sigemptyset(&none);
+  /* Every bit, not sigfillset(): that leaves out glibc's internal signals (32, 33), which
+     posix_spawn would then leave ignored in the child and, through exec, in the command. */
+  memset(&every, 0xff, sizeof every);
+  if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
+  if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &every);
+  if (err == 0) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  if (err == 0) err = posix_spawn(pid, file, &actions, &attr, argv, environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  return err;
+}
+
+/* On the waiter thread: wait for the child (and nothing else), then hand the status to JS. */
+static void *wait_for_child(void *arg) {
+  struct child *child = arg;
+  int status = 0;
+  pid_t got;
+  do got = waitpid(child->pid, &status, 0);
+  while (got < 0 && errno == EINTR);
+  child->status = got < 0 ? -errno : status;
+  napi_call_threadsafe_function(child->report, child, napi_tsfn_blocking);
+  napi_release_threadsafe_function(child->report, napi_tsfn_release);
+  return NULL;
+}
+
+/* On Node's thread: onExit(status). The pending report kept the event loop alive until now. */
+static void call_on_exit(napi_env env, napi_value on_exit, void *context, void *data) {
+  (void)context;
+  struct child *child = data;
+  if (env == NULL) return; /* Node is shutting down */
+  napi_value undefined, status = int_value(env, child->status);
+  napi_get_undefined(env, &undefined);
+  napi_call_function(env, undefined, on_exit, 1, &status, NULL);
+}
+
+static void free_child(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* A detached thread with every signal blocked: Node's signal handling stays on Node's threads. */
+static int start_waiter(struct child *child) {
+  pthread_attr_t attr;
+  pthread_t thread;
+  sigset_t all, old;
+  int err = pthread_attr_init(&attr);
+  if (err != 0) return err;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  err = pthread_create(&thread, &attr, wait_for_child, child);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  return err;
+}
+
+/* spawn(file: string, argv: string[], onExit: (status: number) => void): number */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  uint32_t n = 0;
+  napi_valuetype on_exit_type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 3 ||
+      napi_get_array_length(env, args[1], &n) != napi_ok || n == 0 ||
+      napi_typeof(env, args[2], &on_exit_type) != napi_ok || on_exit_type != napi_function) {
+    napi_throw_type_error(env, NULL, "spawn(file, argv, onExit): a non-empty argv and a function expected");
+    return NULL;
+  }
+  char **argv = calloc(n + 1, sizeof *argv);
+  char *file = c_string(env, args[0]);
+  int ok = argv != NULL && file != NULL;
+  for (uint32_t i = 0; ok && i < n; i++) {
+    napi_value item;
+    ok = napi_get_element(env, args[1], i, &item) == napi_ok && (argv[i] = c_string(env, item)) != NULL;
+  }
+  struct child *child = ok ? calloc(1, sizeof *child) : NULL;
+  if (child == NULL) {
+    free(file);
+    if (argv != NULL) free_strings(argv, n);
+    napi_throw_type_error(env, NULL, "spawn(file, argv, onExit): strings without NUL expected");
+    return NULL;
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "unionfs-spawn", NAPI_AUTO_LENGTH, &name);
+  int err = 0;
+  pid_t pid = 0;
+  if (napi_create_threadsafe_function(env, args[2], NULL, name, 0, 1, child, free_child, NULL, call_on_exit,
+                                      &child->report) != napi_ok) {
+    free(child);
+    err = EAGAIN;
+  } else {
+    err = spawn_session(&pid, file, argv);
+    if (err == 0) {
+      child->pid = pid;
+      err = start_waiter(child);
+      if (err != 0) {
+        /* nothing could report its exit: take it back before it does anything */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
+      }
+    }
+    /* without a waiter, nothing else releases the function (which then frees `child`) */
+    if (err != 0) napi_release_threadsafe_function(child->report, napi_tsfn_abort);
+  }
+  free(file);
+  free_strings(argv, n);
+  return int_value(env, err == 0 ? pid : -err);
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, js_spawn, NULL, &fn);
+  napi_set_named_property(env, exports, "spawn", fn);
+  return exports;
+}

@@ -1,0 +1,85 @@
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { UserError } from "../errors.js";
+import { loadSpawnSession } from "../sys/spawn.js";
+import { type HelperSpawner, runHelperProcess } from "./helper-process.js";
+
+const ADDON_BUILT = loadSpawnSession() !== null;
+
+// The same table against both ways of starting the helper: they must not differ in anything
+// the helper (and, through its exec, the command) can see.
+describe.each([
+  ["posix_spawn", !ADDON_BUILT],
+  ["child_process", false],
+] as const)("runHelperProcess via %s", (spawner: HelperSpawner, skip) => {
+  let dir = "";
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "unionfs-helper-process-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const sh = (script: string, started: (pid: number) => void = () => {}) =>
+    runHelperProcess("/bin/sh", ["-c", script], started, spawner);
+
+  it.skipIf(skip)("reports the exit code and the pid it started", async () => {
+    let pid = 0;
+    const exit = await sh("echo $$ > $0; exit 3".replace("$0", join(dir, "pid")), (p) => {
+      pid = p;
+    });
+    expect(exit).toEqual({ code: 3, signal: null });
+    expect(readFileSync(join(dir, "pid"), "utf8").trim()).toBe(String(pid));
+  });
+
+  it.skipIf(skip)("reports a signal that ended it, and signals sent to its pid reach it", async () => {
+    expect(await sh("kill -TERM $$")).toEqual({ code: null, signal: "SIGTERM" });
+    const exit = await sh("exec sleep 30", (pid) => process.kill(pid, "SIGINT"));
+    expect(exit).toEqual({ code: null, signal: "SIGINT" });
+  });
+
+  it.skipIf(skip)("starts it in a session of its own, signals unblocked and at their defaults", async () => {
+    // read by cat and grep, the shell's children: the shell blocks signals while it waits for
+    // them, and gives them the signal state it was started with
+    const out = join(dir, "state");
+    await sh(`{ echo $$; cat /proc/self/stat; grep -E '^Sig(Blk|Ign)' /proc/self/status; } > ${out}`);
+    const [shell, stat, blocked, ignored] = readFileSync(out, "utf8").trim().split("\n");
+    const session = (stat ?? "").slice((stat ?? "").lastIndexOf(")") + 2).split(" ")[3];
+    expect(session).toBe(shell);
+    expect(blocked).toMatch(/^SigBlk:\s+0+$/);
+    expect(ignored).toMatch(/^SigIgn:\s+0+$/);
+  });
+
+  it.skipIf(skip)("passes our stdin, stdout, stderr and environment on", async () => {
+    const out = join(dir, "io");
+    process.env.UNIONFS_HELPER_PROCESS_TEST = "passed on";
+    try {
+      // read before any redirection: the shell redirects its own descriptors for a moment
+      await sh(
+        `fds=$(readlink /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2); echo "$fds\n$UNIONFS_HELPER_PROCESS_TEST" > ${out}`,
+      );
+    } finally {
+      delete process.env.UNIONFS_HELPER_PROCESS_TEST;
+    }
+    const ours = [0, 1, 2].map((fd) => readlinkSync(`/proc/self/fd/${fd}`));
+    expect(readFileSync(out, "utf8").trim().split("\n")).toEqual([...ours, "passed on"]);
+  });
+
+  it.skipIf(skip)("says which program could not be started", async () => {
+    const missing = join(dir, "no-such-helper");
+    const started = runHelperProcess(missing, [], () => {}, spawner);
+    await expect(started).rejects.toThrow(UserError);
+    await expect(started).rejects.toThrow(`run: cannot start ${missing}: ENOENT`);
+  });
+});
+
+describe.skipIf(!ADDON_BUILT)("posix_spawn next to child_process", () => {
+  it("each reaps only its own children (a --driver fuse run uses both)", async () => {
+    const [viaAddon, viaNode] = await Promise.all([
+      runHelperProcess("/bin/sh", ["-c", "sleep 0.3; exit 4"], () => {}, "posix_spawn"),
+      runHelperProcess("/bin/sh", ["-c", "exit 2"], () => {}, "child_process"),
+    ]);
+    expect(viaAddon).toEqual({ code: 4, signal: null });
+    expect(viaNode).toEqual({ code: 2, signal: null });
+  });
+});
