@@ -3,8 +3,9 @@
 // has built dist/:
 //   dist/cli/run.cjs        dist/cli/run-main.js and all it may load, as one CommonJS file
 //                           (npm packages stay outside), first line "// bundle <id>"
-//   dist/cli/run.cjs.cache  V8's code cache of it, made after a run through it, so that the
-//                           functions a run calls are in it and start-up compiles none of them
+//   dist/cli/run.cjs.<id>.cache  V8's code cache of that build of it, made after a run through
+//                           it, so that the functions a run calls are in it and start-up
+//                           compiles none of them
 // CommonJS, because an ES module entry costs Node's ES module loader (~12 M instructions); one
 // file, because one script is what V8 caches; the same JS tsc made, so both entries behave alike.
 //
@@ -15,10 +16,10 @@
 //
 // usage: node tools/bundle-run.mjs   (npm run build runs it)
 import { createHash } from "node:crypto";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, formatMessages } from "esbuild";
 
@@ -53,12 +54,15 @@ const code = result.outputFiles[0]?.text;
 if (code === undefined) throw new Error("bundle-run: esbuild produced no output");
 const id = createHash("sha256").update(code).digest("hex").slice(0, 16);
 writeAtomically(BUNDLE, `// bundle ${id}\n${code}`);
-rmSync(cacheFileOf(BUNDLE), { force: true });
+// the caches of earlier builds: never used again
+for (const name of readdirSync(dirname(BUNDLE))) {
+  if (name.startsWith(`${basename(BUNDLE)}.`) && name.endsWith(".cache")) rmSync(join(dirname(BUNDLE), name));
+}
 
 const loaded = loadBundle(BUNDLE);
 const status = await train(loaded.exports.runMain);
 if (status !== 0) console.error(`bundle-run: warning: the training run exited ${status}; the code cache covers less`);
-writeAtomically(cacheFileOf(BUNDLE), loaded.makeCache());
+writeAtomically(cacheFileOf(BUNDLE, id), loaded.makeCache());
 
 async function train(runMain) {
   const scratch = mkdtempSync(join(tmpdir(), "unionfs-bundle-run-"));

@@ -7,9 +7,9 @@
  * Invariant: a cache is used only with the build of the bundle it was made from. V8 itself
  * refuses data from another V8 version or other flags (`cachedDataRejected`), but it checks the
  * source only by its length, and bytecode run against the wrong source is wrong code. So the
- * bundle's first line carries an id (a hash of the rest, written by tools/bundle-run.mjs), the
- * cache file starts with "<id>\n", and a cache with another id is not handed to V8 at all.
- * A missing, foreign or refused cache costs only speed: the bundle is compiled as usual.
+ * bundle's first line carries an id (a hash of the rest, written by tools/bundle-run.mjs) and
+ * the cache file is named after it: a cache of another build is never even read. A missing or
+ * refused cache costs only speed: the bundle is compiled as usual.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -21,13 +21,15 @@ export interface LoadedBundle {
   exports: unknown;
   /** "used": V8 took the cache; "refused": V8 did not; "none": missing or of another build */
   cache: "used" | "refused" | "none";
-  /** the code cache of everything compiled so far, with this bundle's id in front */
+  /** where the code cache of this build of the bundle belongs; null without an id */
+  cacheFile: string | null;
+  /** V8's code cache of everything compiled so far */
   makeCache(): Buffer;
 }
 
-/** Where the code cache of `bundle` lives. */
-export function cacheFileOf(bundle: string): string {
-  return `${bundle}.cache`;
+/** Where the code cache of the build `id` of `bundle` lives. */
+export function cacheFileOf(bundle: string, id: string): string {
+  return `${bundle}.${id}.cache`;
 }
 
 /** The id on the bundle's first line (`// bundle <id>`), or "" when there is none. */
@@ -39,7 +41,8 @@ export function bundleId(source: string): string {
 export function loadBundle(file: string): LoadedBundle {
   const source = readFileSync(file, "utf8");
   const id = bundleId(source);
-  const cachedData = id === "" ? undefined : readCache(cacheFileOf(file), id);
+  const cacheFile = id === "" ? null : cacheFileOf(file, id);
+  const cachedData = cacheFile === null ? undefined : readCache(cacheFile);
   // The wrapper require() puts around a CommonJS module, so the bundle sees the same names.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
@@ -51,19 +54,15 @@ export function loadBundle(file: string): LoadedBundle {
   return {
     exports: module.exports,
     cache: cachedData === undefined ? "none" : script.cachedDataRejected === true ? "refused" : "used",
-    makeCache: () => Buffer.concat([Buffer.from(`${id}\n`), script.createCachedData()]),
+    cacheFile,
+    makeCache: () => script.createCachedData(),
   };
 }
 
-/** V8's data from `path` when its header names the build `id`; otherwise undefined. */
-function readCache(path: string, id: string): Buffer | undefined {
-  let data: Buffer;
+function readCache(path: string): Buffer | undefined {
   try {
-    data = readFileSync(path);
+    return readFileSync(path);
   } catch {
     return undefined;
   }
-  const header = `${id}\n`;
-  if (data.length <= header.length || data.toString("latin1", 0, header.length) !== header) return undefined;
-  return data.subarray(header.length);
 }

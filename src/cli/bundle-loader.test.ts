@@ -8,8 +8,9 @@ import { bundleId, cacheFileOf, loadBundle } from "./bundle-loader.cjs";
 const BUILT_RUN_BUNDLE = fileURLToPath(new URL("../../dist/cli/run.cjs", import.meta.url));
 
 /** A small CommonJS bundle with a function that is compiled only when called. */
+const ID = "0123456789abcdef";
 const SOURCE = [
-  "// bundle 0123456789abcdef",
+  `// bundle ${ID}`,
   '"use strict";',
   "function twice(x) { return x * 2; }",
   "module.exports = { twice, strict: (function () { return this; })() === undefined,",
@@ -30,7 +31,7 @@ describe("loadBundle", () => {
   function saveCache(): void {
     const loaded = loadBundle(file);
     (loaded.exports as { twice(x: number): number }).twice(2);
-    writeFileSync(cacheFileOf(file), loaded.makeCache());
+    writeFileSync(cacheFileOf(file, ID), loaded.makeCache());
   }
 
   it("runs the bundle as a strict CommonJS module", () => {
@@ -52,23 +53,25 @@ describe("loadBundle", () => {
 
   it("never hands V8 the cache of another build, even of the same length", () => {
     saveCache();
-    writeFileSync(file, SOURCE.replace("0123456789abcdef", "fedcba9876543210").replace("x * 2", "x + x"));
+    writeFileSync(file, SOURCE.replace(ID, "fedcba9876543210").replace("x * 2", "x + x"));
     const loaded = loadBundle(file);
     expect(loaded.cache).toBe("none");
+    expect(loaded.cacheFile).toBe(cacheFileOf(file, "fedcba9876543210"));
     expect((loaded.exports as { twice(x: number): number }).twice(21)).toBe(42);
   });
 
   it("compiles as usual when V8 refuses the cache", () => {
-    writeFileSync(cacheFileOf(file), Buffer.concat([Buffer.from("0123456789abcdef\n"), Buffer.alloc(256, 7)]));
+    writeFileSync(cacheFileOf(file, ID), Buffer.alloc(256, 7));
     const loaded = loadBundle(file);
     expect(loaded.cache).toBe("refused");
     expect((loaded.exports as { twice(x: number): number }).twice(4)).toBe(8);
   });
 
   it("ignores a cache for a bundle without an id", () => {
-    writeFileSync(file, SOURCE.replace("// bundle 0123456789abcdef", "// no id"));
-    writeFileSync(cacheFileOf(file), "\nwhatever");
-    expect(loadBundle(file).cache).toBe("none");
+    writeFileSync(file, SOURCE.replace(`// bundle ${ID}`, "// no id"));
+    const loaded = loadBundle(file);
+    expect(loaded.cache).toBe("none");
+    expect(loaded.cacheFile).toBeNull();
     expect(bundleId("// no id\n")).toBe("");
   });
 });
