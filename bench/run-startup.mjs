@@ -7,8 +7,8 @@
 // hits every command alike; the report gives medians, p10/p90 and ratios to `node -e 0`.
 //
 // With --instructions (and valgrind installed) it also counts the user-space instructions the
-// Node process executes (callgrind; the helper and the kernel are not counted): a measure a busy
-// machine does not disturb, for what the JS side costs.
+// Node process executes (callgrind, median of INSTRUCTION_RUNS; the helper and the kernel are not
+// counted): a measure a busy machine does not disturb, for what the JS side costs.
 //
 // usage: node bench/run-startup.mjs [--runs N] [--instructions] [--write bench/RUN-STARTUP.md]   (as root)
 import { execFileSync, spawnSync } from "node:child_process";
@@ -19,7 +19,10 @@ import { fileURLToPath } from "node:url";
 import { buildRootfs, busyboxMissing } from "../tools/build-rootfs.mjs";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = join(REPO, "dist/cli/main.js");
+/** the installed command (package.json "bin"), which starts `run` from its bundle and code cache */
+const CLI = join(REPO, "dist/cli/unionfs.cjs");
+/** the ES module CLI, which runs the same code without the bundle */
+const CLI_ESM = join(REPO, "dist/cli/main.js");
 const HELPER = join(REPO, "native/build/unionfs-run");
 
 const args = process.argv.slice(2);
@@ -32,6 +35,8 @@ const WRITE = flag("--write", undefined);
 const WARMUP = 3;
 /** also count the Node process's user-space instructions under callgrind (slow, load-independent) */
 const INSTRUCTIONS = args.includes("--instructions");
+/** callgrind runs per command: a run varies by a few M instructions (seeds, thread timing) */
+const INSTRUCTION_RUNS = 5;
 
 if (process.getuid?.() !== 0) {
   console.error("run-startup: run as root (the peers need it, and so does a fair comparison)");
@@ -197,32 +202,47 @@ function instructionTable(rootfs) {
   if (which("valgrind") === null) return ["(valgrind is not installed: no instruction counts)", ""];
   const empty = join(work, "empty.mjs");
   writeFileSync(empty, "");
+  const run = ["run", "--driver", "overlay", "--lower", rootfs, "--", "/bin/true"];
   const rows = [
     ["node -e 0", [process.execPath, "-e", "0"]],
     ["node empty.mjs (the ES module loader)", [process.execPath, empty]],
     ["unionfs run --help (start-up: modules only)", [process.execPath, CLI, "run", "--help"]],
-    [
-      "unionfs run --driver overlay -- /bin/true",
-      [process.execPath, CLI, "run", "--driver", "overlay", "--lower", rootfs, "--", "/bin/true"],
-    ],
+    ["unionfs run --driver overlay -- /bin/true", [process.execPath, CLI, ...run]],
+    ["the same through dist/cli/main.js (ES modules, no bundle)", [process.execPath, CLI_ESM, ...run]],
   ].map(([name, argv]) => {
-    const r = spawnSync("valgrind", ["--tool=callgrind", "--callgrind-out-file=/dev/null", ...argv], {
-      encoding: "utf8",
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    const m = /Collected : (\d+)/.exec(r.stderr);
-    return { name, mi: m === null ? Number.NaN : Number(m[1]) / 1e6 };
+    const counts = [];
+    for (let i = 0; i < INSTRUCTION_RUNS; i++) {
+      const r = spawnSync("valgrind", ["--tool=callgrind", "--callgrind-out-file=/dev/null", ...argv], {
+        encoding: "utf8",
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      const m = /Collected : (\d+)/.exec(r.stderr);
+      counts.push(m === null ? Number.NaN : Number(m[1]) / 1e6);
+    }
+    return { name, mi: median(counts), min: Math.min(...counts), max: Math.max(...counts) };
   });
   const base = rows[0]?.mi ?? Number.NaN;
   return [
-    "User-space instructions of the Node process (callgrind, one run each; the helper, the",
-    "kernel and Node's fork are not in these):",
+    `User-space instructions of the Node process (callgrind, median of ${INSTRUCTION_RUNS} runs each; the helper,`,
+    `the kernel and Node's spawn are not in these). The run bundle's code cache under valgrind: ${codeCacheState()}.`,
     "",
-    "| command | M instructions | over node -e 0 |",
-    "| --- | ---: | ---: |",
-    ...rows.map((r) => `| ${r.name} | ${r.mi.toFixed(1)} | ${(r.mi - base).toFixed(1)} |`),
+    "| command | M instructions | min / max | over node -e 0 |",
+    "| --- | ---: | ---: | ---: |",
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.mi.toFixed(1)} | ${r.min.toFixed(1)} / ${r.max.toFixed(1)} | ${(r.mi - base).toFixed(1)} |`,
+    ),
     "",
   ];
+}
+
+/** Whether V8 takes the bundle's code cache under valgrind (else the counts above include its compile). */
+function codeCacheState() {
+  const script =
+    `const { loadBundle } = require(${JSON.stringify(join(REPO, "dist/cli/bundle-loader.cjs"))});` +
+    `require("node:fs").writeSync(2, "cache=" + loadBundle(${JSON.stringify(join(REPO, "dist/cli/run.cjs"))}).cache);`;
+  const r = spawnSync("valgrind", ["--tool=none", process.execPath, "-e", script], { encoding: "utf8" });
+  return /cache=(\w+)/.exec(r.stderr)?.[1] ?? "unknown";
 }
 
 /** The native helper alone, with the plan `unionfs run --driver overlay` gives it. */

@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { buildRootfs, busyboxMissing } from "./build-rootfs.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const cli = join(root, "dist", "cli", "main.js");
+// the installed command (package.json "bin")
+const cli = join(root, "dist", "cli", "unionfs.cjs");
 const app = join(root, "testdata", "sample", "app");
 const base = join(root, "testdata", "sample", "base");
 
