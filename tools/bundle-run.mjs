@@ -25,7 +25,7 @@ import { build, formatMessages } from "esbuild";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ENTRY = join(REPO, "dist/cli/run-main.js");
-/** in dist/cli/, beside main.js: the modules' URLs relative to import.meta.url stay right */
+/** in dist/cli/, beside main.js: paths relative to import.meta.dirname stay right */
 const BUNDLE = join(REPO, "dist/cli/run.cjs");
 
 const { loadBundle, cacheFileOf } = createRequire(import.meta.url)(join(REPO, "dist/cli/bundle-loader.cjs"));

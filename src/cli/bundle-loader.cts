@@ -1,8 +1,8 @@
 /**
  * Loads a CommonJS bundle as require() would, but with V8's code cache: the bytecode of the
  * bundle's functions, saved at build time after a run through them, so that start-up neither
- * parses nor compiles them again. (Node 20 has no compile cache of its own; module.enableCompileCache
- * arrived in Node 22.)
+ * parses nor compiles them again. (Node 20 has no compile cache of its own:
+ * module.enableCompileCache arrived in Node 22.)
  *
  * Invariant: a cache is used only with the build of the bundle it was made from. V8 itself
  * refuses data from another V8 version or other flags (`cachedDataRejected`), but it checks the

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bundleId, cacheFileOf, loadBundle } from "./bundle-loader.cjs";
 
 const BUILT_RUN_BUNDLE = fileURLToPath(new URL("../../dist/cli/run.cjs", import.meta.url));
+const BUILT_RUN_MAIN = fileURLToPath(new URL("../../dist/cli/run-main.js", import.meta.url));
 
 /** A small CommonJS bundle with a function that is compiled only when called. */
 const ID = "0123456789abcdef";
@@ -79,5 +80,11 @@ describe("loadBundle", () => {
 describe.skipIf(!existsSync(BUILT_RUN_BUNDLE))("the built run bundle", () => {
   it("has a code cache this Node accepts (npm run build makes it)", () => {
     expect(loadBundle(BUILT_RUN_BUNDLE).cache).toBe("used");
+  });
+
+  // tsc alone rebuilds dist/ but not the bundle, and `unionfs run` (and the runner's tests)
+  // would then run the old code
+  it("is not older than the modules tsc built: build with npm run build", () => {
+    expect(statSync(BUILT_RUN_BUNDLE).mtimeMs).toBeGreaterThanOrEqual(statSync(BUILT_RUN_MAIN).mtimeMs);
   });
 });
