@@ -33,10 +33,9 @@
 
 extern char **environ;
 
-/* One started child; its waiter thread reports its status through `report`. */
+/* One started child, owned by its waiter thread, which reports its status through `report`. */
 struct child {
   pid_t pid;
-  int status; /* wait status, or -errno */
   napi_threadsafe_function report;
 };
 
@@ -91,33 +90,38 @@ static int spawn_session(pid_t *pid, const char *file, char **argv) {
   return err;
 }
 
-/* On the waiter thread: wait for the child (and nothing else), then hand the status to JS. */
+/*
+ * On the waiter thread: wait for the child (and nothing else), then hand the status to JS. The
+ * status travels in its own allocation, freed by whoever ends up with it, so that nothing the
+ * main thread touches is freed here, and nothing this thread touches is freed there (as Node
+ * would when it exits while the child still runs).
+ */
 static void *wait_for_child(void *arg) {
   struct child *child = arg;
   int status = 0;
   pid_t got;
   do got = waitpid(child->pid, &status, 0);
   while (got < 0 && errno == EINTR);
-  child->status = got < 0 ? -errno : status;
-  napi_call_threadsafe_function(child->report, child, napi_tsfn_blocking);
+  int *report = malloc(sizeof *report);
+  if (report != NULL) {
+    *report = got < 0 ? -errno : status;
+    if (napi_call_threadsafe_function(child->report, report, napi_tsfn_blocking) != napi_ok) free(report);
+  }
   napi_release_threadsafe_function(child->report, napi_tsfn_release);
+  free(child);
   return NULL;
 }
 
 /* On Node's thread: onExit(status). The pending report kept the event loop alive until now. */
 static void call_on_exit(napi_env env, napi_value on_exit, void *context, void *data) {
   (void)context;
-  struct child *child = data;
-  if (env == NULL) return; /* Node is shutting down */
-  napi_value undefined, status = int_value(env, child->status);
-  napi_get_undefined(env, &undefined);
-  napi_call_function(env, undefined, on_exit, 1, &status, NULL);
-}
-
-static void free_child(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  free(data);
+  int *report = data;
+  if (env != NULL) { /* else Node is shutting down */
+    napi_value undefined, status = int_value(env, *report);
+    napi_get_undefined(env, &undefined);
+    napi_call_function(env, undefined, on_exit, 1, &status, NULL);
+  }
+  free(report);
 }
 
 /* A detached thread with every signal blocked: Node's signal handling stays on Node's threads. */
@@ -167,7 +171,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "unionfs-spawn", NAPI_AUTO_LENGTH, &name);
   int err = 0;
   pid_t pid = 0;
-  if (napi_create_threadsafe_function(env, args[2], NULL, name, 0, 1, child, free_child, NULL, call_on_exit,
+  if (napi_create_threadsafe_function(env, args[2], NULL, name, 0, 1, NULL, NULL, NULL, call_on_exit,
                                       &child->report) != napi_ok) {
     free(child);
     err = EAGAIN;
@@ -182,8 +186,11 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
       }
     }
-    /* without a waiter, nothing else releases the function (which then frees `child`) */
-    if (err != 0) napi_release_threadsafe_function(child->report, napi_tsfn_abort);
+    /* without a waiter, nothing else releases the function or frees `child` */
+    if (err != 0) {
+      napi_release_threadsafe_function(child->report, napi_tsfn_abort);
+      free(child);
+    }
   }
   free(file);
   free_strings(argv, n);
