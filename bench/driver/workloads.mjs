@@ -52,6 +52,36 @@ const LSTAT_ALL = existsSync(PYTHON)
 
 const sh = (/** @type {string} */ script, /** @type {string[]} */ ...args) => ["/bin/sh", "-c", script, "sh", ...args];
 
+/**
+ * `dd` of the big file's size from /dev/zero into a new file, synced at the end.
+ * @param {string} id
+ * @param {string} label  the block size as the title shows it
+ * @param {string} bs     dd's block size
+ * @param {number} perMiB blocks per MiB
+ * @returns {Workload}
+ */
+function sequentialWrite(id, label, bs, perMiB) {
+  return {
+    id,
+    title: `sequential write, ${label} blocks`,
+    uses: [],
+    mutates: [],
+    writes: true,
+    needs: ["dd"],
+    command: (c) => ({
+      argv: [
+        "dd",
+        "if=/dev/zero",
+        `of=${join(c.root, `${id}-${c.tag}`)}`,
+        `bs=${bs}`,
+        `count=${c.bigMiB * perMiB}`,
+        "conv=fsync",
+        "status=none",
+      ],
+    }),
+  };
+}
+
 /** @type {Workload[]} */
 export const WORKLOADS = [
   {
@@ -103,44 +133,8 @@ export const WORKLOADS = [
     // through a pipe: GNU tar skips reading file data when its archive is /dev/null itself
     command: (c) => ({ argv: sh('tar -cf - -C "$1" tree | cat >/dev/null', c.root) }),
   },
-  {
-    id: "write-1m",
-    title: "sequential write, 1 MiB blocks",
-    uses: [],
-    mutates: [],
-    writes: true,
-    needs: ["dd"],
-    command: (c) => ({
-      argv: [
-        "dd",
-        "if=/dev/zero",
-        `of=${join(c.root, `write-1m-${c.tag}`)}`,
-        "bs=1M",
-        `count=${c.bigMiB}`,
-        "conv=fsync",
-        "status=none",
-      ],
-    }),
-  },
-  {
-    id: "write-4k",
-    title: "sequential write, 4 KiB blocks",
-    uses: [],
-    mutates: [],
-    writes: true,
-    needs: ["dd"],
-    command: (c) => ({
-      argv: [
-        "dd",
-        "if=/dev/zero",
-        `of=${join(c.root, `write-4k-${c.tag}`)}`,
-        "bs=4k",
-        `count=${c.bigMiB * 256}`,
-        "conv=fsync",
-        "status=none",
-      ],
-    }),
-  },
+  sequentialWrite("write-1m", "1 MiB", "1M", 1),
+  sequentialWrite("write-4k", "4 KiB", "4k", 256),
   {
     id: "untar",
     title: "untar of the small files into the mount",

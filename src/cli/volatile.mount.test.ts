@@ -94,6 +94,17 @@ describe.skipIf(!isRoot)("unionfs mount --volatile", () => {
     expect(readFileSync(join(upper, "kept"), "utf8")).toBe("kernel upper\n");
   });
 
+  it("refuses a work dir whose incompat mark it cannot read, and wipes nothing", async () => {
+    t.dir("work/work");
+    writeFileSync(join(work, "work", "incompat"), "not a directory\n");
+    writeFileSync(join(work, "work", "leftover"), "kept\n");
+    const result = await runCli(mountArgs(), { env: t.env });
+    expect(result.code).not.toBe(0);
+    expect(result.stderrLines).toEqual([expect.stringMatching(/^unionfs: cannot read .*incompat: ENOTDIR$/)]);
+    expect(mountAt(mnt)).toBeNull();
+    expect(readFileSync(join(work, "work", "leftover"), "utf8")).toBe("kept\n");
+  });
+
   it("a mount without --volatile leaves no mark", async () => {
     expect(await runCli(mountArgs(), { env: t.env })).toMatchObject({ code: 0 });
     writeFileSync(join(mnt, "f"), "x", { flag: "a" });

@@ -12,7 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { UserError } from "../errors.js";
+import { errorCode, hasCode, UserError } from "../errors.js";
 import type { Layer } from "./layer.js";
 
 /** where overlayfs records features an older mount must not ignore */
@@ -38,7 +38,11 @@ export class WorkDir {
     }
     const dir = join(workdir, "work");
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const incompat = await readdir(join(dir, INCOMPAT)).catch(() => []);
+    const incompat = await readdir(join(dir, INCOMPAT)).catch((e: unknown) => {
+      // only a missing mark means none: anything else must not lead to the wipe below
+      if (hasCode(e, "ENOENT")) return [];
+      throw new UserError(`cannot read ${join(dir, INCOMPAT)}: ${errorCode(e) ?? String(e)}`);
+    });
     if (incompat.length > 0) {
       throw new UserError(
         `work directory ${workdir} was mounted with '${incompat.join(",")}' and may hold a damaged upper: ` +
