@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildBusyboxRootfs, busyboxMissing, ROOTFS_HOSTNAME_FILE } from "../testing/busybox-rootfs.js";
-import { CLI_BIN, CLI_MAIN, type RunResult, startCommand, waitUntil } from "../testing/cli-run.js";
+import { CLI_BIN, CLI_MAIN, type Running, type RunResult, startCommand, waitUntil } from "../testing/cli-run.js";
 import {
   cgroupsNamed,
   cpuSeconds,
@@ -59,12 +59,14 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
   beforeEach(() => {
     testStart = Date.now() - 1_000;
   });
-  afterEach(async () => {
+  afterEach(async (ctx) => {
     const ids = seenIds;
     seenIds = [];
     const swept: string[] = [];
     for (const id of ids) swept.push(...(await sweepCgroups(`unionfs-${id}`)));
-    swept.push(...sweepEmptyRunCgroups(testStart));
+    // Only after a failure: a run of another suite that is still setting up has an empty
+    // cgroup too, and removing it would fail that run.
+    if (ctx.task.result?.state === "fail") swept.push(...sweepEmptyRunCgroups(testStart));
     if (swept.length > 0) throw new Error(`cgroups left behind and removed: ${swept.join(", ")}`);
   });
 
@@ -202,13 +204,13 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
         "-c",
         "trap 'echo caught; exit 42' TERM; echo ready; while :; do sleep 1; done",
       ]);
-      await waitForLine(trap.child.stdout, "ready");
+      await waitForLine(trap, "ready");
       trap.child.kill("SIGTERM");
       const trapped = await trap.result;
       expect([trapped.code, trapped.stdout]).toEqual([42, "ready\ncaught\n"]);
       // with --init, the init passes it on to a command without a handler: 128+15
       const init = start([...lower(), "--init", "--", "sh", "-c", "echo ready; exec sleep 60"]);
-      await waitForLine(init.child.stdout, "ready");
+      await waitForLine(init, "ready");
       init.child.kill("SIGTERM");
       expect((await init.result).code).toBe(143);
       expectNothingLeft();
@@ -216,7 +218,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
 
     it("reports 137 for a SIGKILLed command and cleans up all the same", async () => {
       const r = start([...lower(), "--pids", "64", "--", "sh", "-c", "hostname; echo ready; exec sleep 60"]);
-      await waitForLine(r.child.stdout, "ready");
+      await waitForLine(r, "ready");
       const pid = runProcess(r.child.pid as number, 1);
       expect(pid).not.toBeNull();
       process.kill(pid as number, "SIGKILL");
@@ -255,7 +257,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       "-c",
       "hostname; echo ready; while :; do :; done",
     ]);
-    await waitForLine(r.child.stdout, "ready");
+    await waitForLine(r, "ready");
     const pid = runProcess(r.child.pid as number, 1) as number;
     expect(pid).not.toBeNull();
     expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toMatch(/:cpu[,:].*unionfs-/);
@@ -377,8 +379,19 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
   });
 
   it("holds its layers while it runs, so the layer store sees them in use (--driver overlay)", async () => {
-    const r = start(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", "echo ready; exec sleep 60"]);
-    await waitForLine(r.child.stdout, "ready");
+    // --init: as PID 1 the sleep would ignore the SIGTERM that ends the run below
+    const r = start([
+      "--driver",
+      "overlay",
+      "--init",
+      "--lower",
+      rootfs,
+      "--",
+      "sh",
+      "-c",
+      "echo ready; exec sleep 60",
+    ]);
+    await waitForLine(r, "ready");
     const exclusive = () => {
       try {
         execFileSync("flock", ["--nonblock", "--exclusive", rootfs, "true"]);
@@ -389,7 +402,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     };
     expect(exclusive()).toBe(false);
     r.child.kill("SIGTERM");
-    await r.result;
+    expect((await r.result).code).toBe(143);
     expect(exclusive()).toBe(true);
   });
 
@@ -406,7 +419,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       "-c",
       "hostname; echo ready; exec sleep 60",
     ]);
-    await waitForLine(r.child.stdout, "ready");
+    await waitForLine(r, "ready");
     const payload = runProcess(r.child.pid as number, 1) as number;
     expect(payload).not.toBeNull();
     r.child.kill("SIGKILL");
@@ -473,7 +486,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
           timeoutMs: RUN_TIMEOUT_MS,
         },
       );
-      await waitForLine(r.child.stdout, "ready");
+      await waitForLine(r, "ready");
       // setpriv execs node: the CLI is the child itself
       const payload = runProcess(r.child.pid as number, 1) as number;
       expect(payload).not.toBeNull();
@@ -564,17 +577,34 @@ function treeDigest(root: string): string {
   return hash.digest("hex");
 }
 
-/** Resolves once `stream` has produced a line equal to `line`. */
-async function waitForLine(stream: NodeJS.ReadableStream | null, line: string): Promise<void> {
+/**
+ * Resolves once the run has printed a line equal to `line` on stdout. A run that exits first,
+ * or prints nothing in time, fails the test at once with its status and stderr: a run that
+ * failed to start shows why instead of a bare timeout.
+ */
+async function waitForLine(run: Running, line: string): Promise<void> {
+  const stream = run.child.stdout;
   if (stream === null) throw new Error("no stdout");
   let seen = "";
   const listener = (chunk: Buffer) => {
     seen += chunk.toString("utf8");
   };
   stream.on("data", listener);
-  const ok = await waitUntil(() => seen.split("\n").includes(line), RUN_TIMEOUT_MS);
+  let exited = false;
+  run.result.then(
+    () => (exited = true),
+    () => (exited = true),
+  );
+  const saw = () => seen.split("\n").includes(line);
+  await waitUntil(() => saw() || exited, RUN_TIMEOUT_MS);
   stream.off("data", listener);
-  if (!ok) throw new Error(`no line '${line}' in ${JSON.stringify(seen)}`);
+  if (saw()) return;
+  // SIGTERM: the runner passes it on and still cleans up after itself
+  run.child.kill("SIGTERM");
+  const r = await run.result;
+  throw new Error(
+    `no line '${line}' in ${JSON.stringify(seen)}; the run ended with ${r.code ?? r.signal}, stderr ${JSON.stringify(r.stderr)}`,
+  );
 }
 
 /** Starts `unionfs ARGS...` as installed: the launcher, which runs `run` from its bundle. */

@@ -142,8 +142,9 @@ export async function sweepCgroups(name: string): Promise<string[]> {
 
 /**
  * Removes run cgroups (`unionfs-<id>`) made since `sinceMs` that hold no process: what a run
- * killed before its own cleanup (a test timeout) leaves. Empty ones only, so a run of someone
- * else's that is still going is never touched.
+ * killed before its own cleanup (a test timeout) leaves. Empty ones only, so a running command
+ * is never touched; but a concurrent run between making its cgroup and joining it has an empty
+ * one too, so call this only after a test failed.
  */
 export function sweepEmptyRunCgroups(sinceMs: number): string[] {
   const swept: string[] = [];
