@@ -5,7 +5,7 @@
  */
 import { FsError } from "../errors.js";
 import { splitPath } from "../path/name.js";
-import type { UnionNode } from "../union/node-table.js";
+import { isDirNode, type UnionNode } from "../union/node-table.js";
 import type { UnionFs } from "../union/union-fs.js";
 
 export class PathNodes {
@@ -15,7 +15,7 @@ export class PathNodes {
   async resolve(path: string): Promise<UnionNode> {
     let node = this.fs.table.root;
     for (const name of splitPath(path)) {
-      if (!node.isDir) throw new FsError("ENOTDIR", "lookup", path);
+      if (!isDirNode(node)) throw new FsError("ENOTDIR", "lookup", path);
       const child = await this.fs.lookup(node, name);
       if (child === null) throw new FsError("ENOENT", "lookup", path);
       node = child;
@@ -29,7 +29,7 @@ export class PathNodes {
     const name = parts.pop();
     if (name === undefined) throw new FsError("EBUSY", "lookup", path);
     const parent = await this.resolve(parts.join("/"));
-    if (!parent.isDir) throw new FsError("ENOTDIR", "lookup", path);
+    if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", path);
     return { parent, name };
   }
 }

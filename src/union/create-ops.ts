@@ -29,7 +29,7 @@ import { checkName } from "../path/name.js";
 import { mknod } from "../sys/mknod.js";
 import type { Caller } from "./caller.js";
 import { realPath } from "./layer.js";
-import type { UnionNode } from "./node-table.js";
+import { isDirNode, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
 
 const S_ISGID = 0o2000;
@@ -47,7 +47,7 @@ type Build = (path: string, overWhiteout: boolean, owner: Owner) => Promise<void
 /** Places a new object at parent/name and returns its node. */
 async function placeNew(u: UnionFs, parent: UnionNode, name: string, caller: Caller, build: Build): Promise<UnionNode> {
   checkName(name, "create");
-  if (!parent.isDir) throw new FsError("ENOTDIR", "create", parent.path);
+  if (!isDirNode(parent)) throw new FsError("ENOTDIR", "create", parent.path);
   if ((await u.lookup(parent, name)) !== null) throw new FsError("EEXIST", "create", name);
   const { writer, copyUp } = u.side();
   const dir = realPath(await copyUp.ensureUpper(parent));
@@ -126,7 +126,7 @@ export async function makeSymlink(u: UnionFs, parent: UnionNode, name: string, t
 
 /** link(2): the source is copied up first, so both names share one upper inode. */
 export async function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode, name: string, caller: Caller) {
-  if (source.isDir) throw new FsError("EPERM", "link", source.path);
+  if (isDirNode(source)) throw new FsError("EPERM", "link", source.path);
   const { copyUp, writer } = u.side();
   const upper = await copyUp.ensureUpper(source);
   const node = await placeNew(u, parent, name, caller, async (path) => {

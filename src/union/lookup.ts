@@ -193,7 +193,6 @@ export class Resolver {
       parent,
       name,
       path: parent.path === "" ? name : `${parent.path}/${name}`,
-      isDir: res.isDir,
       type: typeOf(res),
       upper: res.upper,
       upperXwhiteouts: res.upperXwhiteouts,

@@ -8,6 +8,7 @@
  * the write operations that change it. This is the mutable state behind a small interface, so a
  * shared implementation can replace the Map later.
  */
+import { constants as fsc } from "node:fs";
 import type { Branch } from "./layer.js";
 
 export interface LowerBranch extends Branch {
@@ -21,10 +22,10 @@ export interface UnionNode {
   readonly name: string;
   /** mount-relative path, "" for the root */
   readonly path: string;
-  readonly isDir: boolean;
   /**
    * the object's file type (S_IFMT bits), kept so a listing need not stat every entry: a name
-   * changes type only through the mount (delete, create, rename), which replaces the node
+   * changes type only through the mount (delete, create, rename), which replaces the node.
+   * The one record of whether the node is a directory: see isDirNode.
    */
   readonly type: number;
   upper: Branch | null;
@@ -39,6 +40,11 @@ export interface UnionNode {
   readonly hardlinkOrigin: Buffer | null;
   /** st_ino reported for this object, fixed when the node is created */
   readonly ino: bigint;
+}
+
+/** Whether a node is a directory, read from its file type. */
+export function isDirNode(node: UnionNode): boolean {
+  return node.type === fsc.S_IFDIR;
 }
 
 export interface NodeTable {

@@ -10,7 +10,7 @@ import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { realPath } from "./layer.js";
-import type { UnionNode } from "./node-table.js";
+import { isDirNode, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
 
 async function existing(u: UnionFs, parent: UnionNode, name: string, syscall: string): Promise<UnionNode> {
@@ -22,13 +22,13 @@ async function existing(u: UnionFs, parent: UnionNode, name: string, syscall: st
 
 export async function unlinkEntry(u: UnionFs, parent: UnionNode, name: string): Promise<void> {
   const node = await existing(u, parent, name, "unlink");
-  if (node.isDir) throw new FsError("EISDIR", "unlink", node.path);
+  if (isDirNode(node)) throw new FsError("EISDIR", "unlink", node.path);
   await removeEntry(u, parent, node);
 }
 
 export async function removeDir(u: UnionFs, parent: UnionNode, name: string): Promise<void> {
   const node = await existing(u, parent, name, "rmdir");
-  if (!node.isDir) throw new FsError("ENOTDIR", "rmdir", node.path);
+  if (!isDirNode(node)) throw new FsError("ENOTDIR", "rmdir", node.path);
   if (!(await u.isEmptyDir(node))) throw new FsError("ENOTEMPTY", "rmdir", node.path);
   await removeEntry(u, parent, node);
 }
@@ -43,7 +43,7 @@ async function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): Prom
     await rm(moved, { recursive: true, force: true });
   } else if (node.upper !== null) {
     // an upper-only directory that is empty in the merged view holds at most whiteouts
-    await rm(join(dir, node.name), { recursive: node.isDir });
+    await rm(join(dir, node.name), { recursive: isDirNode(node) });
   } else if (below) {
     await writer.writeWhiteout(dir, node.name);
   }
@@ -57,7 +57,7 @@ async function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): Prom
  * union's link count is recorded one lower. Returns what to do once the name is gone.
  */
 export async function beforeHardlinkRemoval(u: UnionFs, node: UnionNode): Promise<() => Promise<void>> {
-  if (node.isDir || node.upper !== null || node.hardlinkOrigin === null) return async () => {};
+  if (isDirNode(node) || node.upper !== null || node.hardlinkOrigin === null) return async () => {};
   const { copyUp, index } = u.side();
   await copyUp.ensureUpper(node);
   const entry = realPath(index.branchFor(node.hardlinkOrigin));

@@ -17,7 +17,7 @@ import { checkName } from "../path/name.js";
 import { AT_FDCWD } from "../sys/libc.js";
 import { RENAME_EXCHANGE, renameat2 } from "../sys/rename.js";
 import { realPath } from "./layer.js";
-import type { UnionNode } from "./node-table.js";
+import { isDirNode, type UnionNode } from "./node-table.js";
 import { lstatOrNull } from "./probe.js";
 import { beforeHardlinkRemoval } from "./remove-ops.js";
 import type { UnionFs } from "./union-fs.js";
@@ -33,22 +33,22 @@ export async function renameEntry(
   checkName(newName, "rename");
   const src = await u.lookup(oldParent, oldName);
   if (src === null) throw new FsError("ENOENT", "rename", oldName);
-  if (!newParent.isDir) throw new FsError("ENOTDIR", "rename", newParent.path);
+  if (!isDirNode(newParent)) throw new FsError("ENOTDIR", "rename", newParent.path);
   const dst = await u.lookup(newParent, newName);
   if (dst !== null) {
     // rename onto itself, or onto another name of the same file: nothing to do (POSIX)
-    if (dst === src || (!dst.isDir && !src.isDir && dst.ino === src.ino)) return;
-    if (src.isDir && !dst.isDir) throw new FsError("ENOTDIR", "rename", dst.path);
-    if (!src.isDir && dst.isDir) throw new FsError("EISDIR", "rename", dst.path);
-    if (dst.isDir && !(await u.isEmptyDir(dst))) throw new FsError("ENOTEMPTY", "rename", dst.path);
+    if (dst === src || (!isDirNode(dst) && !isDirNode(src) && dst.ino === src.ino)) return;
+    if (isDirNode(src) && !isDirNode(dst)) throw new FsError("ENOTDIR", "rename", dst.path);
+    if (!isDirNode(src) && isDirNode(dst)) throw new FsError("EISDIR", "rename", dst.path);
+    if (isDirNode(dst) && !(await u.isEmptyDir(dst))) throw new FsError("ENOTEMPTY", "rename", dst.path);
   }
   const { writer, copyUp } = u.side();
   const srcDir = realPath(await copyUp.ensureUpper(oldParent));
   const dstDir = realPath(await copyUp.ensureUpper(newParent));
   const srcPath = realPath(await copyUp.ensureUpper(src));
   const lowerOrigin = src.lowers[0];
-  if (src.isDir && lowerOrigin !== undefined) writer.setRedirect(srcPath, lowerOrigin.rel);
-  else if (src.isDir && newParent.lowers.length > 0) writer.setOpaque(srcPath);
+  if (isDirNode(src) && lowerOrigin !== undefined) writer.setRedirect(srcPath, lowerOrigin.rel);
+  else if (isDirNode(src) && newParent.lowers.length > 0) writer.setOpaque(srcPath);
 
   const replaced = dst === null ? async () => {} : await beforeHardlinkRemoval(u, dst);
   const dstPath = join(dstDir, newName);
@@ -57,7 +57,7 @@ export async function renameEntry(
   let discard: string | null = null;
   if (atDest?.isDirectory() && dst !== null) discard = await writer.clearEmptyDir(dstPath);
 
-  if (atDest !== null && !atDest.isDirectory() && dst === null && src.isDir) {
+  if (atDest !== null && !atDest.isDirectory() && dst === null && isDirNode(src)) {
     // The upper holds a whiteout there, which a directory cannot replace: swap the two, then
     // the whiteout stays at the source if a lower name needs hiding there.
     renameat2(AT_FDCWD, srcPath, AT_FDCWD, dstPath, RENAME_EXCHANGE);

@@ -10,7 +10,7 @@ import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { lutimens, type TimeSetting } from "../sys/utimens.js";
 import { lgetxattr, lremovexattrAsync, lsetxattrAsync } from "../sys/xattr.js";
 import { realPath } from "./layer.js";
-import type { UnionNode } from "./node-table.js";
+import { isDirNode, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
 
 const NS_PER_MS = 1_000_000n;
@@ -40,7 +40,7 @@ export async function utimensNode(u: UnionFs, node: UnionNode, atime: TimeSpec, 
 }
 
 export async function truncateNode(u: UnionFs, node: UnionNode, size: number): Promise<void> {
-  if (node.isDir) throw new FsError("EISDIR", "truncate", node.path);
+  if (isDirNode(node)) throw new FsError("EISDIR", "truncate", node.path);
   await truncate(await upperPath(u, node, size > 0), size);
 }
 

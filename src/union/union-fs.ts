@@ -21,7 +21,7 @@ import { HardlinkIndex } from "./hardlink-index.js";
 import { SameFsInodeMap } from "./inode-map.js";
 import { type Branch, type Layer, type LayerStack, realPath } from "./layer.js";
 import { Resolver } from "./lookup.js";
-import { type LowerBranch, MapNodeTable, type NodeTable, ROOT_ID, type UnionNode } from "./node-table.js";
+import { isDirNode, type LowerBranch, MapNodeTable, type NodeTable, ROOT_ID, type UnionNode } from "./node-table.js";
 import { OriginInodes } from "./origin-inodes.js";
 import { OriginRecords } from "./origin-record.js";
 import { probeDir } from "./probe.js";
@@ -132,7 +132,6 @@ export class UnionFs {
       parent: null,
       name: "",
       path: "",
-      isDir: true,
       type: fsc.S_IFDIR,
       upper: stack.upper === null ? null : { layer: stack.upper, rel: "" },
       upperXwhiteouts,
@@ -177,7 +176,7 @@ export class UnionFs {
 
   async lookup(parent: UnionNode, name: string): Promise<UnionNode | null> {
     checkName(name, "lookup");
-    if (!parent.isDir) throw new FsError("ENOTDIR", "lookup", parent.path);
+    if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", parent.path);
     const known = this.table.child(parent, name);
     if (known !== undefined) return known;
     const res = this.resolver.resolveChild(parent, name);
@@ -189,16 +188,16 @@ export class UnionFs {
     const branch = this.data(node);
     const path = realPath(branch);
     const st = lstatSync(path, { bigint: true });
-    const merged = node.isDir && node.lowers.length > 0 && (node.upper !== null || node.lowers.length > 1);
+    const merged = isDirNode(node) && node.lowers.length > 0 && (node.upper !== null || node.lowers.length > 1);
     const attr = attrFromStat(st, node.ino, merged);
     // an indexed inode has at least two links (index entry and a name) unless reached through the index
     const indexed = attr.nlink > 1 || branch.layer === this.writeSide?.index.layer;
-    if (!node.isDir && branch.layer.writable && indexed) attr.nlink = HardlinkIndex.unionNlink(path, attr.nlink);
+    if (!isDirNode(node) && branch.layer.writable && indexed) attr.nlink = HardlinkIndex.unionNlink(path, attr.nlink);
     return attr;
   }
 
   async readdir(node: UnionNode): Promise<DirEntry[]> {
-    if (!node.isDir) throw new FsError("ENOTDIR", "readdir", node.path);
+    if (!isDirNode(node)) throw new FsError("ENOTDIR", "readdir", node.path);
     const branches =
       node.upper === null ? node.lowers : [{ ...node.upper, xwhiteouts: node.upperXwhiteouts }, ...node.lowers];
     const names = await this.merger.mergedNames(branches);
@@ -225,7 +224,7 @@ export class UnionFs {
 
   /** Opens an existing object; opening for writing copies it up first (no data with O_TRUNC). */
   async open(node: UnionNode, flags: number): Promise<number> {
-    if (node.isDir && (flags & WRITE_FLAGS) !== 0) throw new FsError("EISDIR", "open", node.path);
+    if (isDirNode(node) && (flags & WRITE_FLAGS) !== 0) throw new FsError("EISDIR", "open", node.path);
     let branch = this.data(node);
     if ((flags & WRITE_FLAGS) !== 0) {
       branch = await this.side().copyUp.ensureUpper(node, (flags & fsc.O_TRUNC) === 0);
