@@ -51,9 +51,10 @@ export function buildRootfs(dir) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const dir = process.argv[2];
-  if (dir === undefined) {
+  // an option is never a directory name: `--help` used to build a rootfs called "--help"
+  if (dir === undefined || dir.startsWith("-") || process.argv.length > 3) {
     console.error("usage: node tools/build-rootfs.mjs DIR");
-    process.exit(2);
+    process.exit(dir === "--help" || dir === "-h" ? 0 : 2);
   }
   try {
     buildRootfs(dir);
