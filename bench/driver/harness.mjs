@@ -21,6 +21,7 @@ import { ensureDataset, removeDataset, removeTree } from "../../tools/make-datas
 import { BASELINE, DRIVERS } from "./drivers.mjs";
 import { counterUnavailable, startRequestCounter } from "./fuse-requests.mjs";
 import { describeMachine } from "./machine.mjs";
+import { holdPageReporting } from "./page-reporting.mjs";
 import { dropCaches, firstLine, mountPoints, processCpuSeconds, runCommand, syncAll } from "./proc.mjs";
 import { renderMarkdown, summarize } from "./report.mjs";
 import { renderChart } from "./svg-chart.mjs";
@@ -122,6 +123,8 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
     countRequests = why === null;
     if (why !== null) notes.push(`FUSE requests not counted: ${why}`);
   }
+  const reporting = holdPageReporting();
+  if (reporting !== null) notes.push(reporting.note);
   for (const n of notes) log(n);
 
   const interrupted = { flag: false };
@@ -157,6 +160,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
       }
     }
   } finally {
+    reporting?.restore();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     await cleanup(scratch, log);
