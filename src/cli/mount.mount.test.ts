@@ -3,7 +3,7 @@
  * a daemon that is live when the command returns, foreground mode and its signals, and the
  * fuse-overlayfs and `mount -t fuse.unionfs` forms. The daemon always runs in a child process.
  */
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -36,6 +36,14 @@ function twoLowers(t: CliTestDir): Stack {
   return { top, bottom, mnt: t.dir("mnt") };
 }
 
+/** A process to own a mount, killed by the test (and by the cleanup, should the test fail first). */
+function startCommandDetached(argv: string[]) {
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: "ignore" });
+  owners.push(child);
+  return child;
+}
+const owners: ChildProcess[] = [];
+
 function listing(dir: string): string[] {
   return readdirSync(dir).sort();
 }
@@ -46,6 +54,7 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
     t = CliTestDir.create();
   });
   afterEach(async () => {
+    for (const owner of owners.splice(0)) owner.kill("SIGKILL");
     await t.cleanup();
   });
 
@@ -96,6 +105,27 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
     const pid = t.daemonPid(mnt);
     expect(pid).not.toBeNull();
     expect(processAlive(pid as number)).toBe(true);
+  });
+
+  it("--exit-with PID unmounts and ends the daemon once that process has exited", async () => {
+    const { top, bottom, mnt } = twoLowers(t);
+    const owner = startCommandDetached(["sleep", "60"]);
+    await mount(["mount", "--exit-with", String(owner.pid), `${top}:${bottom}`, mnt]);
+    const pid = t.daemonPid(mnt) as number;
+    expect(pid).not.toBeNull();
+    // the owner still runs: the mount stays
+    await new Promise((r) => setTimeout(r, 600));
+    expect(listing(mnt)).toEqual(["a", "b"]);
+    owner.kill("SIGKILL");
+    expect(await waitUntil(() => mountAt(mnt) === null && !processAlive(pid), 5_000)).toBe(true);
+  });
+
+  it("refuses an --exit-with that is not a process id, with one line", async () => {
+    const { top, bottom, mnt } = twoLowers(t);
+    const result = await runCli(["mount", "--exit-with", "12ab", `${top}:${bottom}`, mnt], { env: t.env });
+    expect(result.code).not.toBe(0);
+    expect(result.stderrLines).toEqual(["unionfs: --exit-with needs a process id, not '12ab'"]);
+    expect(mountAt(mnt)).toBeNull();
   });
 
   it("does not keep the caller's working directory busy", async () => {

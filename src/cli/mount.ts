@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { UserError } from "../errors.js";
 import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
 import type { WhiteoutChoice } from "../fuse/serve.js";
+import { watchProcess } from "../sys/process-watch.js";
 import { isDaemonChild, reportToParent } from "./daemon-report.js";
 import { startDaemon } from "./daemonize.js";
 
@@ -19,6 +20,8 @@ export interface MountRequest {
   extraOptions: string[];
   whiteout: WhiteoutChoice;
   volatile: boolean;
+  /** unmount and exit once this process has exited: a mount that lives only as long as its user */
+  exitWith?: number | undefined;
   /** the argv to re-run in a daemon child */
   argv: readonly string[];
 }
@@ -50,12 +53,12 @@ export async function runMount(req: MountRequest): Promise<number> {
   // still unmount, not kill the process and leave a dead mount behind.
   let daemon: Awaited<ReturnType<typeof serve>> | undefined;
   let stopRequested = false;
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.on(signal, () => {
-      stopRequested = true;
-      daemon?.stop().catch(() => {});
-    });
-  }
+  const stop = () => {
+    stopRequested = true;
+    daemon?.stop().catch(() => {});
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, stop);
+  if (req.exitWith !== undefined) watchProcess(req.exitWith, stop);
   try {
     daemon = await serve({
       stack,

@@ -57,6 +57,7 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
         .default("auto"),
     )
     .option("--volatile", "never sync copy-ups or fsync (overlayfs's volatile: faster, not crash-safe)", false)
+    .option("--exit-with <pid>", "unmount and exit once process PID has exited (as unionfs run uses it)")
     .action(async (dirs: string[], opts: MountFlags) => {
       const layers = await mountLayers(dirs, opts);
       setExit(
@@ -67,6 +68,7 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
           extraOptions: opts.options === undefined ? [] : opts.options.split(",").filter((o) => o.length > 0),
           whiteout: opts.whiteout,
           volatile: opts.volatile,
+          exitWith: opts.exitWith === undefined ? undefined : parsePid(opts.exitWith),
           argv,
         }),
       );
@@ -97,6 +99,15 @@ interface MountFlags extends StoreFlags {
   options?: string;
   whiteout: WhiteoutChoice;
   volatile: boolean;
+  exitWith?: string;
+}
+
+function parsePid(text: string): number {
+  const pid = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 0) {
+    throw new UserError(`--exit-with needs a process id, not '${text}'`);
+  }
+  return pid;
 }
 
 /** The layer directories of a mount: from the command line, or from the store. */

@@ -3,44 +3,21 @@
  * exited, so the layer directories can be reused as soon as this returns. A busy mount is an
  * error (nothing is detached behind the user's back).
  */
-import { readFileSync } from "node:fs";
 import { hasCode, UserError } from "../errors.js";
 import { canonicalMountpoint, findMount } from "../fuse/mount-table.js";
 import { readDaemonRecord } from "../fuse/runtime-state.js";
 import { unmountPath } from "../fuse/unmount.js";
+import { isAlive } from "../sys/process-watch.js";
 
 const EXIT_WAIT_MS = 10_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return hasCode(e, "EPERM");
-  }
-  return !isZombie(pid);
-}
-
-/**
- * A zombie has exited and let go of everything; only its parent's wait() is missing. A daemon's
- * parent is init, which may reap late or, in some containers, never.
- */
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat[stat.lastIndexOf(")") + 2];
-    return state === "Z" || state === "X";
-  } catch (e) {
-    return hasCode(e, "ENOENT");
-  }
-}
 
 async function waitForExit(pid: number): Promise<boolean> {
   const deadline = Date.now() + EXIT_WAIT_MS;
   while (Date.now() < deadline) {
-    if (!alive(pid)) return true;
+    if (!isAlive(pid)) return true;
     await new Promise((r) => setTimeout(r, 10));
   }
-  return !alive(pid);
+  return !isAlive(pid);
 }
 
 export async function runUmount(path: string, lazy: boolean): Promise<number> {
@@ -63,7 +40,7 @@ export async function runUmount(path: string, lazy: boolean): Promise<number> {
       throw new UserError(`${path} is busy (files are open or a process uses it as its directory)`);
     throw new UserError(`cannot unmount ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (record !== null && alive(record.pid)) {
+  if (record !== null && isAlive(record.pid)) {
     process.kill(record.pid, "SIGTERM");
     if (!(await waitForExit(record.pid)))
       throw new UserError(`unmounted ${path}, but daemon ${record.pid} did not exit`);

@@ -153,7 +153,8 @@ async function cli(args: string[]): Promise<{ ok: boolean; stderr: string }> {
 
 async function mountFuse(lowers: readonly string[], upper: string, work: string, mountpoint: string): Promise<void> {
   const list = lowers.map((l) => l.replace(/[\\:]/g, (c) => `\\${c}`)).join(":");
-  const result = await cli(["mount", "-w", work, list, upper, mountpoint]);
+  // --exit-with: should this process be SIGKILLed, the mount goes with it rather than stay
+  const result = await cli(["mount", "--exit-with", String(process.pid), "-w", work, list, upper, mountpoint]);
   if (!result.ok) {
     const reason = result.stderr.replace(/^unionfs: /, "") || "unionfs mount failed";
     throw new UserError(`run: cannot mount the union with --driver fuse: ${reason}`);

@@ -406,30 +406,34 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expect(exclusive()).toBe(true);
   });
 
-  it("takes the command and its cgroup along when unionfs run itself is SIGKILLed", async () => {
-    const r = start([
-      "--driver",
-      "overlay",
-      "--lower",
-      rootfs,
-      "--pids",
-      "16",
-      "--",
-      "sh",
-      "-c",
-      "hostname; echo ready; exec sleep 60",
-    ]);
-    await waitForLine(r, "ready");
-    const payload = runProcess(r.child.pid as number, 1) as number;
-    expect(payload).not.toBeNull();
-    r.child.kill("SIGKILL");
-    const result = await r.result;
-    const id = firstLineId(result);
-    expect(await waitUntil(() => !isLiveProcess(payload), 5_000)).toBe(true);
-    expect(await waitUntil(() => cgroupsNamed(`unionfs-${id}`).length === 0, 5_000)).toBe(true);
-    // what is left is the run dir in TMPDIR (the caller's to clean), never a mount on the host
-    expect(mountsUnder(scratch().root)).toEqual([]);
-  });
+  it.each(["overlay", "fuse"] as const)(
+    "--driver %s: takes the command, its cgroup and its mount along when unionfs run itself is SIGKILLed",
+    async (driver) => {
+      const r = start([
+        "--driver",
+        driver,
+        "--lower",
+        rootfs,
+        "--pids",
+        "16",
+        "--",
+        "sh",
+        "-c",
+        "hostname; echo ready; exec sleep 60",
+      ]);
+      await waitForLine(r, "ready");
+      const payload = runProcess(r.child.pid as number, 1) as number;
+      expect(payload).not.toBeNull();
+      r.child.kill("SIGKILL");
+      const result = await r.result;
+      const id = firstLineId(result);
+      expect(await waitUntil(() => !isLiveProcess(payload), 5_000)).toBe(true);
+      expect(await waitUntil(() => cgroupsNamed(`unionfs-${id}`).length === 0, 5_000)).toBe(true);
+      // what is left is the run dir in TMPDIR (the caller's to clean), never a mount on the host:
+      // the FUSE daemon of --driver fuse watches the runner and unmounts when it is gone
+      expect(await waitUntil(() => mountsUnder(scratch().root).length === 0, 5_000)).toBe(true);
+    },
+  );
 
   it("undoes the set-up when a signal comes before the command started", async () => {
     const s = scratch();
