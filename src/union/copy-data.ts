@@ -7,9 +7,19 @@
  * whole file after copying it (the two take about as long); instead each slice's writeback is
  * started as soon as it is copied and waited for after the next one, so the disk writes while
  * the copy runs and the final sync finds at most one slice left. The next slice of the source
- * is prefetched meanwhile: copy_file_range reads a cold file with little read-ahead.
+ * is prefetched meanwhile, unless it is cached already: copy_file_range reads a cold file with
+ * little read-ahead.
  */
-import { awaitWriteback, copyFileRange, ficlone, prefetch, seekData, seekHole, startWriteback } from "../sys/copy.js";
+import {
+  awaitWriteback,
+  copyFileRange,
+  ficlone,
+  isCached,
+  prefetch,
+  seekData,
+  seekHole,
+  startWriteback,
+} from "../sys/copy.js";
 
 const SLICE = 16 * 1024 * 1024;
 
@@ -38,7 +48,9 @@ async function copyRange(srcFd: number, destFd: number, start: number, end: numb
   let pos = start;
   let writing: { offset: number; length: number } | null = null;
   while (pos < end) {
-    if (pos + SLICE < end) prefetch(srcFd, pos + SLICE, Math.min(SLICE, end - pos - SLICE));
+    const next = pos + SLICE;
+    // a hint for a cached range still walks its pages: 6 ms per GiB, 2% of a warm copy-up
+    if (next < end && !isCached(srcFd, next)) prefetch(srcFd, next, Math.min(SLICE, end - next));
     const n = copyFileRange(srcFd, pos, destFd, pos, Math.min(SLICE, end - pos));
     if (n === 0) return;
     if (writeBack) startWriteback(destFd, pos, n);
