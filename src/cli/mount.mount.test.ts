@@ -36,13 +36,14 @@ function twoLowers(t: CliTestDir): Stack {
   return { top, bottom, mnt: t.dir("mnt") };
 }
 
-/** A process to own a mount, killed by the test (and by the cleanup, should the test fail first). */
-function startCommandDetached(argv: string[]) {
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: "ignore" });
+const owners: ChildProcess[] = [];
+
+/** A process to own a mount (`sleep 60`), killed by the test, or by the cleanup if the test fails first. */
+function startOwner(): ChildProcess {
+  const child = spawn("sleep", ["60"], { stdio: "ignore" });
   owners.push(child);
   return child;
 }
-const owners: ChildProcess[] = [];
 
 function listing(dir: string): string[] {
   return readdirSync(dir).sort();
@@ -109,7 +110,7 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
 
   it("--exit-with PID unmounts and ends the daemon once that process has exited", async () => {
     const { top, bottom, mnt } = twoLowers(t);
-    const owner = startCommandDetached(["sleep", "60"]);
+    const owner = startOwner();
     await mount(["mount", "--exit-with", String(owner.pid), `${top}:${bottom}`, mnt]);
     const pid = t.daemonPid(mnt) as number;
     expect(pid).not.toBeNull();
