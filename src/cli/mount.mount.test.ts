@@ -7,16 +7,8 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  CLI_MAIN,
-  CliTestDir,
-  mountAt,
-  processAlive,
-  runCli,
-  runCommand,
-  startCli,
-  waitUntil,
-} from "../testing/cli-run.js";
+import { isAlive } from "../sys/process-watch.js";
+import { CLI_MAIN, CliTestDir, mountAt, runCli, runCommand, startCli, waitUntil } from "../testing/cli-run.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -105,7 +97,7 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
     expect(listing(mnt)).toEqual(["a", "b"]);
     const pid = t.daemonPid(mnt);
     expect(pid).not.toBeNull();
-    expect(processAlive(pid as number)).toBe(true);
+    expect(isAlive(pid as number)).toBe(true);
   });
 
   it("--exit-with PID unmounts and ends the daemon once that process has exited", async () => {
@@ -118,7 +110,7 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
     await new Promise((r) => setTimeout(r, 600));
     expect(listing(mnt)).toEqual(["a", "b"]);
     owner.kill("SIGKILL");
-    expect(await waitUntil(() => mountAt(mnt) === null && !processAlive(pid), 5_000)).toBe(true);
+    expect(await waitUntil(() => mountAt(mnt) === null && !isAlive(pid), 5_000)).toBe(true);
   });
 
   it("refuses an --exit-with that is not a process id, with one line", async () => {

@@ -5,7 +5,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CLI_MAIN, CliTestDir, mountAt, processAlive, runCli, runCommand } from "../testing/cli-run.js";
+import { isAlive } from "../sys/process-watch.js";
+import { CLI_MAIN, CliTestDir, mountAt, runCli, runCommand } from "../testing/cli-run.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -34,7 +35,7 @@ describe.skipIf(!isRoot)("unionfs umount", () => {
       const pid = t.daemonPid(mnt);
       expect(pid).not.toBeNull();
       expect(await runCli(["umount", mnt], { env: t.env })).toMatchObject({ code: 0, stderr: "", stdout: "" });
-      expect(processAlive(pid as number)).toBe(false);
+      expect(isAlive(pid as number)).toBe(false);
       expect(mountAt(mnt)).toBeNull();
       expect(t.daemonPid(mnt)).toBeNull();
     }

@@ -18,6 +18,7 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { isAlive } from "../sys/process-watch.js";
 import { buildBusyboxRootfs, busyboxMissing, ROOTFS_HOSTNAME_FILE } from "../testing/busybox-rootfs.js";
 import { CLI_BIN, CLI_MAIN, type Running, type RunResult, startCommand, waitUntil } from "../testing/cli-run.js";
 import {
@@ -28,7 +29,7 @@ import {
   sweepCgroups,
   sweepEmptyRunCgroups,
 } from "../testing/run-fixture.js";
-import { isLiveProcess, mountsUnder, Scratch, useScratch } from "../testing/scratch.js";
+import { mountsUnder, Scratch, useScratch } from "../testing/scratch.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const SAMPLE = fileURLToPath(new URL("../../testdata/sample", import.meta.url));
@@ -427,7 +428,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       r.child.kill("SIGKILL");
       const result = await r.result;
       const id = firstLineId(result);
-      expect(await waitUntil(() => !isLiveProcess(payload), 5_000)).toBe(true);
+      expect(await waitUntil(() => !isAlive(payload), 5_000)).toBe(true);
       expect(await waitUntil(() => cgroupsNamed(`unionfs-${id}`).length === 0, 5_000)).toBe(true);
       // what is left is the run dir in TMPDIR (the caller's to clean), never a mount on the host:
       // the FUSE daemon of --driver fuse watches the runner and unmounts when it is gone
@@ -496,7 +497,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       expect(payload).not.toBeNull();
       r.child.kill("SIGKILL");
       await r.result;
-      expect(await waitUntil(() => !isLiveProcess(payload), 5_000)).toBe(true);
+      expect(await waitUntil(() => !isAlive(payload), 5_000)).toBe(true);
     });
 
     it("refuses limits without a delegated cgroup, with a clear error", async () => {

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type MountEntry, parseMountInfo } from "../fuse/mount-table.js";
+import { isAlive } from "../sys/process-watch.js";
 
 export const CLI_MAIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 /** The installed command (package.json "bin"): a launcher that runs `run` from its own bundle. */
@@ -168,21 +169,6 @@ export async function waitUntil(check: () => boolean, timeoutMs = 5_000): Promis
   }
 }
 
-/**
- * True while `pid` runs. A zombie counts as gone: it has exited and released everything; only
- * its parent's wait() is missing, and a daemon's parent is init, which may reap lazily.
- */
-export function processAlive(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return false;
-  }
-  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-  return state !== "Z" && state !== "X";
-}
-
 /** Live processes (other than this one) whose command line or working directory is under `dir`. */
 export function processesUsing(dir: string): number[] {
   const pids: number[] = [];
@@ -199,7 +185,7 @@ export function processesUsing(dir: string): number[] {
       }
       // includes, not startsWith: `-o lowerdir=DIR/l1` and `sh -c SCRIPT` name it mid-argument
       const under = (p: string) => p === dir || p.includes(`${dir}/`);
-      if ((args.some(under) || under(cwd)) && processAlive(pid)) pids.push(pid);
+      if ((args.some(under) || under(cwd)) && isAlive(pid)) pids.push(pid);
     } catch {
       // exited while we looked
     }
@@ -227,9 +213,9 @@ export async function unmountAllUnder(dir: string): Promise<void> {
 export async function killProcessesUsing(dir: string): Promise<number[]> {
   const pids = processesUsing(dir);
   for (const pid of pids) signal(pid, "SIGTERM");
-  if (!(await waitUntil(() => pids.every((p) => !processAlive(p)), 2_000))) {
+  if (!(await waitUntil(() => pids.every((p) => !isAlive(p)), 2_000))) {
     for (const pid of pids) signal(pid, "SIGKILL");
-    await waitUntil(() => pids.every((p) => !processAlive(p)), 2_000);
+    await waitUntil(() => pids.every((p) => !isAlive(p)), 2_000);
   }
   return pids;
 }

@@ -22,7 +22,8 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { ficlone } from "../sys/copy.js";
 import { MNT_DETACH, umount2 } from "../sys/mount.js";
-import { processAlive, waitUntil } from "./cli-run.js";
+import { isAlive } from "../sys/process-watch.js";
+import { waitUntil } from "./cli-run.js";
 import { Rng } from "./rng.js";
 import { mountsUnder } from "./scratch.js";
 
@@ -48,7 +49,7 @@ export async function killHard(pid: number): Promise<void> {
   } catch {
     return; // already gone
   }
-  if (!(await waitUntil(() => !processAlive(pid), 5_000))) throw new Error(`process ${pid} survived SIGKILL`);
+  if (!(await waitUntil(() => !isAlive(pid), 5_000))) throw new Error(`process ${pid} survived SIGKILL`);
 }
 
 /** Lazily detaches a mount whose daemon died (stat on it fails with ENOTCONN). */

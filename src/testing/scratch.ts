@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach } from "vitest";
 import { parseMountInfo } from "../fuse/mount-table.js";
 import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
+import { isAlive } from "../sys/process-watch.js";
 
 export type Cleanup = () => void | Promise<void>;
 
@@ -134,23 +135,12 @@ function killRecordedDaemons(runtimeDir: string, errors: unknown[]): void {
   for (const name of names.filter((n) => n.endsWith(".json"))) {
     try {
       const record = JSON.parse(readFileSync(join(runtimeDir, "mounts", name), "utf8")) as { pid?: number };
-      if (typeof record.pid !== "number" || !isLiveProcess(record.pid)) continue;
+      if (typeof record.pid !== "number" || !isAlive(record.pid)) continue;
       process.kill(record.pid, "SIGKILL");
       errors.push(new Error(`daemon ${record.pid} was still running after its unmount; killed it`));
     } catch (e) {
       errors.push(e);
     }
-  }
-}
-
-/** True if `pid` runs and is not a zombie (a zombie has exited; only its reaper is late). */
-export function isLiveProcess(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
   }
 }
 
