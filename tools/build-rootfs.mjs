@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Builds a tiny root file system from Debian's busybox-static: /bin/busybox with all its applets
 // as symlinks, /etc/passwd, /etc/group, /etc/hostname and empty /dev /proc /sys /tmp /root.
-// `npm start` (tools/demo.mjs) and bench/run-startup.mjs build one at start time; the runner
-// tests use the same layout (src/testing/busybox-rootfs.ts).
+// `npm start` (tools/demo.mjs) and bench/run-startup.mjs build one at start time, and the
+// runner tests import it (types in build-rootfs.d.mts).
 //
 // usage: node tools/build-rootfs.mjs DIR
 import { execFileSync } from "node:child_process";
@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const BUSYBOX = "/bin/busybox";
+/** What the rootfs's /etc/hostname says, so a test can tell it from the host's. */
+export const ROOTFS_HOSTNAME_FILE = "busybox-rootfs\n";
 
 /** Why no rootfs can be built here, or null. */
 export function busyboxMissing() {
@@ -45,7 +47,7 @@ export function buildRootfs(dir) {
     "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
   );
   writeFileSync(join(dir, "etc/group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");
-  writeFileSync(join(dir, "etc/hostname"), "busybox-rootfs\n");
+  writeFileSync(join(dir, "etc/hostname"), ROOTFS_HOSTNAME_FILE);
   return dir;
 }
 

@@ -18,8 +18,8 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { buildRootfs, busyboxMissing, ROOTFS_HOSTNAME_FILE } from "../../tools/build-rootfs.mjs";
 import { isAlive } from "../sys/process-watch.js";
-import { buildBusyboxRootfs, busyboxMissing, ROOTFS_HOSTNAME_FILE } from "../testing/busybox-rootfs.js";
 import { CLI_BIN, CLI_MAIN, type Running, type RunResult, startCommand, waitUntil } from "../testing/cli-run.js";
 import {
   cgroupsNamed,
@@ -47,7 +47,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
   beforeAll(() => {
     ensureHelperBuilt();
     fixtures = new Scratch("unionfs-run-fixtures-");
-    rootfs = buildBusyboxRootfs(fixtures.path("rootfs"));
+    rootfs = buildRootfs(fixtures.path("rootfs"));
   });
   afterAll(async () => {
     await fixtures?.cleanup();
