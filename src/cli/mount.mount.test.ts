@@ -113,11 +113,17 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
     expect(await waitUntil(() => mountAt(mnt) === null && !isAlive(pid), 5_000)).toBe(true);
   });
 
-  it("refuses an --exit-with that is not a process id, with one line", async () => {
+  it("refuses an --exit-with that is not a process id, or no live one, with one line", async () => {
     const { top, bottom, mnt } = twoLowers(t);
-    const result = await runCli(["mount", "--exit-with", "12ab", `${top}:${bottom}`, mnt], { env: t.env });
-    expect(result.code).not.toBe(0);
-    expect(result.stderrLines).toEqual(["unionfs: --exit-with needs a process id, not '12ab'"]);
+    const bad = await runCli(["mount", "--exit-with", "12ab", `${top}:${bottom}`, mnt], { env: t.env });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderrLines).toEqual(["unionfs: --exit-with needs a process id, not '12ab'"]);
+    const owner = startOwner();
+    owner.kill("SIGKILL");
+    await new Promise((r) => owner.once("exit", r));
+    const gone = await runCli(["mount", "--exit-with", String(owner.pid), `${top}:${bottom}`, mnt], { env: t.env });
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderrLines).toEqual([`unionfs: --exit-with ${owner.pid}: no such process`]);
     expect(mountAt(mnt)).toBeNull();
   });
 

@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { UserError } from "../errors.js";
 import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
 import type { WhiteoutChoice } from "../fuse/serve.js";
-import { watchProcess } from "../sys/process-watch.js";
+import { isAlive, watchProcess } from "../sys/process-watch.js";
 import { isDaemonChild, reportToParent } from "./daemon-report.js";
 import { startDaemon } from "./daemonize.js";
 
@@ -36,6 +36,10 @@ export async function runMount(req: MountRequest): Promise<number> {
   if (!isRoot) await checkFusermount();
   await loadFuseBinding();
   const mountpoint = await checkMountpoint(req.mountpoint);
+  // checked up front: the watch would unmount at once, after a mount that looked successful
+  if (req.exitWith !== undefined && !isAlive(req.exitWith)) {
+    throw new UserError(`--exit-with ${req.exitWith}: no such process`);
+  }
   if (!req.foreground && !isDaemonChild()) {
     await startDaemon(req.argv);
     return 0;

@@ -1,8 +1,8 @@
 /**
  * Data copy primitives for copy-up: reflink (FICLONE), copy_file_range, hole discovery
- * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse, read-ahead hints
- * (posix_fadvise WILLNEED, and a probe of whether a page is cached already) and range writeback (sync_file_range), so a durable copy reads,
- * copies and writes to disk at the same time.
+ * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse, read-ahead hints (posix_fadvise
+ * WILLNEED, and a probe of whether a page is cached already) and range writeback
+ * (sync_file_range), so a durable copy reads, copies and writes to disk at the same time.
  *
  * Invariants: offsets and lengths are numbers (files beyond 2^53 bytes are out of scope);
  * `copyFileRange` with an explicit offset neither reads nor moves that fd's file position, and
