@@ -4,7 +4,7 @@
  * with 1% of the bottom layer's names whited out in the top one and 1% of the names present
  * in two layers, under an empty upper.
  *
- *   cold   a fresh union: every layer listed, every name looked up (probes), every type lstat'ed
+ *   cold   a fresh union: every layer listed, every name looked up (probes, which also give its type)
  *   warm   the same union again: listings and nodes cached (each node keeps its type); what is
  *          left per call is the merge, the sort and a node-table hit per entry
  *   merge  DirMerger.mergedNames alone, listings cached (the pure merge and sort)

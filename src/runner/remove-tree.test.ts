@@ -1,5 +1,6 @@
 import {
   chmodSync,
+  chownSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -11,7 +12,24 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runCommand } from "../testing/cli-run.js";
 import { removeTree } from "./remove-tree.js";
+
+const IS_ROOT = process.getuid?.() === 0;
+const NOBODY = 65534;
+const BUILT = join(import.meta.dirname, "../../dist/runner/remove-tree.js");
+
+/** removeTree(path) run by the unprivileged user NOBODY when we are root (the built module), else by us. */
+async function removeTreeAsCaller(path: string): Promise<string | null> {
+  if (!IS_ROOT) return removeTree(path);
+  const script = `import { removeTree } from ${JSON.stringify(BUILT)};
+process.stdout.write(JSON.stringify(removeTree(${JSON.stringify(path)})));`;
+  const r = await runCommand(process.execPath, ["--input-type=module", "-e", script], {
+    user: { uid: NOBODY, gid: NOBODY },
+  });
+  expect(r.stderr).toBe("");
+  return JSON.parse(r.stdout) as string | null;
+}
 
 describe("removeTree", () => {
   let dir = "";
@@ -51,12 +69,21 @@ describe("removeTree", () => {
     expect(readdirSync(outside)).toEqual(["keep"]);
   });
 
-  it("copes with directories without permissions (a rootless overlay's work/work)", () => {
-    const root = join(dir, "run");
+  it("copes with directories without permissions (a rootless overlay's work/work)", async () => {
+    // owned by an unprivileged caller, who removes it: root would not notice the mode 000
+    const parent = join(dir, "tmp");
+    const root = join(parent, "run");
     mkdirSync(join(root, "work/work/inner"), { recursive: true });
     writeFileSync(join(root, "work/work/inner/f"), "x");
+    if (IS_ROOT) {
+      chmodSync(dir, 0o755);
+      for (const path of [parent, root, join(root, "work"), join(root, "work/work"), join(root, "work/work/inner")]) {
+        chownSync(path, NOBODY, NOBODY);
+      }
+      chownSync(join(root, "work/work/inner/f"), NOBODY, NOBODY);
+    }
     chmodSync(join(root, "work/work"), 0o000);
-    expect(removeTree(root)).toBeNull();
+    expect(await removeTreeAsCaller(root)).toBeNull();
     expect(existsSync(root)).toBe(false);
   });
 

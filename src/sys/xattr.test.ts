@@ -13,9 +13,7 @@ import {
   llistxattr,
   llistxattrAsync,
   lremovexattr,
-  lremovexattrAsync,
   lsetxattr,
-  lsetxattrAsync,
   XATTR_CREATE,
   XATTR_REPLACE,
 } from "./xattr.js";
@@ -98,13 +96,13 @@ describe("sync xattrs", () => {
   });
 });
 
-describe("async xattrs", () => {
+describe("async xattr reads", () => {
   it("mirror the sync semantics", async () => {
-    await lsetxattrAsync(file, "user.a", Buffer.from("async"));
+    lsetxattr(file, "user.a", Buffer.from("async"));
     expect((await lgetxattrAsync(file, "user.a"))?.toString()).toBe("async");
     expect(await lgetxattrAsync(file, "user.nope")).toBeNull();
     expect(await llistxattrAsync(file)).toContain("user.a");
-    await lremovexattrAsync(file, "user.a");
+    lremovexattr(file, "user.a");
     expect(await lgetxattrAsync(file, "user.a")).toBeNull();
   });
 
@@ -112,11 +110,6 @@ describe("async xattrs", () => {
     const missing = join(dir, "missing");
     await expect(lgetxattrAsync(missing, "user.a")).rejects.toMatchObject({ code: "ENOENT" });
     await expect(llistxattrAsync(missing)).rejects.toMatchObject({ code: "ENOENT" });
-    await expect(lremovexattrAsync(file, "user.nope")).rejects.toMatchObject({ code: "ENODATA" });
-    await lsetxattrAsync(file, "user.c", Buffer.from("1"), XATTR_CREATE);
-    await expect(lsetxattrAsync(file, "user.c", Buffer.from("2"), XATTR_CREATE)).rejects.toMatchObject({
-      code: "EEXIST",
-    });
   });
 });
 

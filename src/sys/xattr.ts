@@ -132,13 +132,3 @@ export async function llistxattrAsync(path: PathLike): Promise<string[]> {
   if (n >= 0) return splitNames(buf.subarray(0, n));
   return llistxattr(path);
 }
-
-export async function lsetxattrAsync(path: PathLike, name: string, value: Buffer, flags = 0): Promise<void> {
-  const n = await callAsync(fns.lsetxattr, cpath(path, "lsetxattr"), name, value, value.length, flags);
-  if (n < 0) lsetxattr(path, name, value, flags);
-}
-
-export async function lremovexattrAsync(path: PathLike, name: string): Promise<void> {
-  const n = await callAsync(fns.lremovexattr, cpath(path, "lremovexattr"), name);
-  if (n < 0) lremovexattr(path, name);
-}

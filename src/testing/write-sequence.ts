@@ -12,7 +12,6 @@
 import type { Dirent } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-
 import { apply, DEFAULT_MTIME } from "./fixture.js";
 import { applyOp, formatOp, formatOutcome, type Op, type Outcome } from "./fs-ops.js";
 import { mountOverlaySync, mountUnionfs, type TestMount } from "./mounts.js";

@@ -8,7 +8,7 @@ import { truncate } from "node:fs/promises";
 import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { lutimens, type TimeSetting } from "../sys/utimens.js";
-import { lgetxattr, lremovexattrAsync, lsetxattrAsync } from "../sys/xattr.js";
+import { lgetxattr, lremovexattr, lsetxattr } from "../sys/xattr.js";
 import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
@@ -46,7 +46,7 @@ export async function truncateNode(u: UnionFs, node: UnionNode, size: number): P
 
 export async function setxattrNode(u: UnionFs, node: UnionNode, name: string, value: Buffer, flags: number) {
   if (isPrivateXattr(name)) throw new FsError("EPERM", "setxattr", node.path);
-  await lsetxattrAsync(await upperPath(u, node), name, value, flags);
+  lsetxattr(await upperPath(u, node), name, value, flags);
 }
 
 export async function removexattrNode(u: UnionFs, node: UnionNode, name: string): Promise<void> {
@@ -54,5 +54,5 @@ export async function removexattrNode(u: UnionFs, node: UnionNode, name: string)
   if (node.upper === null && lgetxattr(realPath(u.data(node)), name) === null) {
     throw new FsError("ENODATA", "removexattr", node.path);
   }
-  await lremovexattrAsync(await upperPath(u, node), name);
+  lremovexattr(await upperPath(u, node), name);
 }
