@@ -260,7 +260,8 @@ async function helperOnly(rootfs) {
     init: false,
     cgroupProcs: [],
     command: ["/bin/true"],
-    statusFile: "/dev/null",
+    // as a child reporting nowhere: the run dir stays for the next round
+    role: { kind: "child", statusFile: "/dev/null" },
   });
   return { name: "native helper alone (same plan, no Node)", argv: [HELPER, ...helperArgs(plan)] };
 }

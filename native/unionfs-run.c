@@ -20,6 +20,12 @@
  *   --env K=V        the command's environment (repeatable; nothing else is inherited)
  *   --status-file F  report to file F (or --status-fd N: to fd N): "ok" once the command is
  *                    exec'd, or "error CODE MESSAGE"; then "exit N" or "signal N" when it is gone
+ *   --hint PREFIX TEXT  a set-up error whose message starts with PREFIX gets " (TEXT)" appended
+ *   --handover       this process is `unionfs run` itself, which exec'd it with nothing left to
+ *                    do afterwards: errors go to stderr as "unionfs: MESSAGE", and it outlives
+ *                    the process that started it (no parent-death signal)
+ *   --cleanup PATH   remove the tree PATH once the command is gone, on every way out after the
+ *                    arguments are read (repeatable); a mount or symlink below is never entered
  *
  * Steps, executed in order by PID 1 of the new namespaces:
  *   mount SRC DST FSTYPE FLAGS DATA  mount(2); "-" for none; FLAGS comma-separated from
@@ -42,8 +48,15 @@
  *
  * If the caller dies first (its cleanup never runs), the command is killed and the --cgroup
  * directories are removed; the command itself always dies with this process.
+ *
+ * Signals: INT, TERM, HUP, QUIT, USR1, USR2, WINCH, ALRM and CONT are passed on to the command
+ * (which runs in a session of its own, so a terminal's signals reach it once, through here);
+ * the third of INT, TERM, HUP and QUIT kills it, for a PID 1 that ignores them. This program
+ * may start with every signal blocked (the exec from `unionfs run` blocks them so that none is
+ * lost or kills it before it can clean up); they are unblocked once the command is started.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -74,6 +87,7 @@
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND 127
 #define MAX_LIST 1024
+#define KILL_AFTER 3
 
 extern char **environ;
 
@@ -97,6 +111,11 @@ static struct {
   int nenv;
   int status_fd;
   const char *status_file;
+  const char *hint_prefix;
+  const char *hint_text;
+  int handover;
+  const char *cleanups[MAX_LIST];
+  int ncleanups;
   struct step steps[MAX_LIST * 4];
   int nsteps;
   char **command;
@@ -105,6 +124,8 @@ static struct {
 /* The write end of the error pipe in the namespace child (-1 in the outer process). */
 static int error_fd = -1;
 static volatile pid_t child_pid = 0;
+/* This program's own process, the one that cleans up (its children fail through error_fd). */
+static pid_t outer_pid = 0;
 
 /* Signals passed on to the command; SIGCHLD is the init's own business. */
 static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGCONT};
@@ -142,9 +163,27 @@ static void status_line(const char *fmt, ...) {
   write_all(cfg.status_fd, line, (size_t)n);
 }
 
+/* Who speaks on stderr: `unionfs` when this process is `unionfs run` (--handover). */
+static const char *speaker(void) { return cfg.handover ? "unionfs" : "unionfs-run"; }
+
 /*
- * Fails with `code`: the message goes up the error pipe in the namespace child, else to the
- * status fd, else to stderr. `err` is an errno to append (0 for none).
+ * Reports a set-up error, "CODE MESSAGE", from this process: to the status fd, else to stderr;
+ * with the --hint appended when the message starts with its prefix.
+ */
+static void report_error(const char *line) {
+  const char *text = strchr(line, ' ');
+  text = text != NULL ? text + 1 : line;
+  int hinted = cfg.hint_prefix != NULL && strncmp(text, cfg.hint_prefix, strlen(cfg.hint_prefix)) == 0;
+  const char *open = hinted ? " (" : "", *hint = hinted ? cfg.hint_text : "", *close = hinted ? ")" : "";
+  if (cfg.status_fd >= 0) status_line("error %s%s%s%s", line, open, hint, close);
+  else dprintf(2, "%s: %s%s%s%s\n", speaker(), text, open, hint, close);
+}
+
+static void remove_cleanups(void);
+
+/*
+ * Fails with `code`: the message goes up the error pipe in the namespace child; this program's
+ * own process reports it and removes the --cleanup trees. `err` is an errno to append (0 for none).
  */
 static void __attribute__((noreturn, format(printf, 3, 4))) fail(int code, int err, const char *fmt, ...) {
   char msg[3000];
@@ -158,13 +197,12 @@ static void __attribute__((noreturn, format(printf, 3, 4))) fail(int code, int e
                      : snprintf(line, sizeof line, "%d %s", code, msg);
   if (len < 0) len = 0;
   if (len >= (int)sizeof line) len = (int)sizeof line - 1;
+  line[len] = '\0';
   if (error_fd >= 0) {
     write_all(error_fd, line, (size_t)len);
-  } else if (cfg.status_fd >= 0) {
-    status_line("error %s", line);
   } else {
-    const char *text = strchr(line, ' ');
-    dprintf(2, "unionfs-run: %s\n", text != NULL ? text + 1 : line);
+    report_error(line);
+    if (getpid() == outer_pid) remove_cleanups();
   }
   _exit(code);
 }
@@ -222,6 +260,7 @@ static void parse_args(int argc, char **argv) {
     const char *opt = argv[i];
     if (strcmp(opt, "--map-root") == 0) { cfg.map_root = 1; continue; }
     if (strcmp(opt, "--init") == 0) { cfg.init = 1; continue; }
+    if (strcmp(opt, "--handover") == 0) { cfg.handover = 1; continue; }
     if (i + 1 >= argc) usage("option needs a value");
     const char *val = argv[++i];
     if (strcmp(opt, "--root") == 0) cfg.root = val;
@@ -233,6 +272,11 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(opt, "--cgroup") == 0 && cfg.ncgroups < MAX_LIST) cfg.cgroups[cfg.ncgroups++] = val;
     else if (strcmp(opt, "--env") == 0 && cfg.nenv < MAX_LIST) cfg.env[cfg.nenv++] = (char *)val;
     else if (strcmp(opt, "--hold") == 0) hold_dir(val);
+    else if (strcmp(opt, "--cleanup") == 0 && cfg.ncleanups < MAX_LIST) cfg.cleanups[cfg.ncleanups++] = val;
+    else if (strcmp(opt, "--hint") == 0 && i + 1 < argc) {
+      cfg.hint_prefix = val;
+      cfg.hint_text = argv[++i];
+    }
     else usage("unknown option or too many values");
   }
   while (i < argc && strcmp(argv[i], "--") != 0) {
@@ -622,6 +666,8 @@ static void __attribute__((noreturn)) run_init(void) {
 
 /* The namespace child: PID 1 of the new pid namespace. */
 static void __attribute__((noreturn)) child_main(void) {
+  /* out of the caller's session: a terminal's Ctrl-C reaches the command once, through us */
+  setsid();
   umask(022);
   int flags = cfg.ns & (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
   if (flags != 0 && unshare(flags) < 0) setup_fail("create namespaces");
@@ -633,9 +679,102 @@ static void __attribute__((noreturn)) child_main(void) {
   exec_command();
 }
 
+/* ---- removing what the run made (--cleanup) ----------------------------------------------- */
+
+/* Set once the arguments are read: a usage error removes nothing. */
+static int cleanup_armed = 0;
+
+/* Where a file is: its device and, where the kernel tells, its mount. */
+struct place {
+  unsigned int major, minor;
+  unsigned long long mount;
+};
+
+static int place_of(int dirfd, const char *name, int flags, struct place *p) {
+  struct statx stx;
+  memset(&stx, 0, sizeof stx);
+  if (statx(dirfd, name, flags | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, &stx) < 0) return -1;
+  p->major = stx.stx_dev_major;
+  p->minor = stx.stx_dev_minor;
+  p->mount = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
+  return 0;
+}
+
+static int same_place(const struct place *a, const struct place *b) {
+  return a->major == b->major && a->minor == b->minor && a->mount == b->mount;
+}
+
+static int unlink_entry(int dirfd, const char *name) {
+  return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+/*
+ * rm -rf of `name` in `dirfd` (`type` from readdir, DT_UNKNOWN when not known); 0 or an errno.
+ * It never follows a symlink and never enters another mount than `top` (a mount left below must
+ * not take what it shows along), and makes a directory writable when that is what stands in
+ * the way (a rootless overlay leaves work/work at mode 000, owned by the caller).
+ */
+static int remove_entry(int dirfd, const char *name, unsigned char type, const struct place *top) {
+  if (type != DT_DIR && type != DT_UNKNOWN) return unlink_entry(dirfd, name);
+  /* most of a run dir is empty directories: one call each */
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) return 0;
+  if (errno == ENOTDIR) return unlink_entry(dirfd, name);
+  if (errno != ENOTEMPTY && errno != EEXIST) return errno;
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0700, 0) == 0)
+    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct place here;
+  int err = place_of(fd, "", AT_EMPTY_PATH, &here) < 0 ? errno : same_place(&here, top) ? 0 : EBUSY;
+  DIR *dir = err == 0 ? fdopendir(fd) : NULL;
+  if (dir == NULL) {
+    if (err == 0) err = errno;
+    close(fd);
+    return err;
+  }
+  int made_writable = 0;
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    int r = remove_entry(fd, e->d_name, e->d_type, top);
+    if (r == EACCES && !made_writable) {
+      made_writable = 1;
+      if (fchmod(fd, 0700) == 0) r = remove_entry(fd, e->d_name, e->d_type, top);
+    }
+    if (r != 0 && err == 0) err = r;
+  }
+  closedir(dir);
+  if (err != 0) return err;
+  return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+/* Removes the --cleanup trees, each within the mount its parent directory is on. */
+static void remove_cleanups(void) {
+  if (!cleanup_armed) return;
+  cleanup_armed = 0;
+  for (int i = 0; i < cfg.ncleanups; i++) {
+    const char *path = cfg.cleanups[i];
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) snprintf(parent, sizeof parent, ".");
+    else if (slash == parent) parent[1] = '\0';
+    else *slash = '\0';
+    struct place top;
+    int err = place_of(AT_FDCWD, parent, 0, &top) < 0 ? errno : remove_entry(AT_FDCWD, path, DT_UNKNOWN, &top);
+    if (err == EBUSY) dprintf(2, "%s: left %s in place: something is mounted on or below it\n", speaker(), path);
+    else if (err != 0) dprintf(2, "%s: cannot remove %s: %s\n", speaker(), path, strerror(err));
+  }
+}
+
 /* ---- the outer process -------------------------------------------------------------------- */
 
+static volatile sig_atomic_t terminations = 0;
+
 static void forward(int sig) {
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) {
+    if (++terminations >= KILL_AFTER) sig = SIGKILL;
+  }
   if (child_pid > 0) kill(child_pid, sig);
 }
 
@@ -700,8 +839,22 @@ static int read_child_error(int fd, char *buf, size_t size) {
   return (int)len;
 }
 
+/* Every signal at its default action: one ignored by whoever started us (Node ignores SIGPIPE)
+ * is ignored across exec, and would be by the command. */
+static void reset_signal_actions(void) {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+  }
+}
+
 int main(int argc, char **argv) {
+  outer_pid = getpid();
+  reset_signal_actions();
   parse_args(argc, argv);
+  cleanup_armed = 1;
   if (cfg.status_file != NULL) {
     cfg.status_fd = open(cfg.status_file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (cfg.status_fd < 0) setup_fail("open %s", cfg.status_file);
@@ -713,10 +866,12 @@ int main(int argc, char **argv) {
   }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_orphaned;
-  sigaction(SIGRTMIN + 1, &sa, NULL);
-  pid_t parent = getppid();
-  if (prctl(PR_SET_PDEATHSIG, SIGRTMIN + 1) < 0 || getppid() != parent) _exit(EXIT_SETUP);
+  if (!cfg.handover) {
+    sa.sa_handler = on_orphaned;
+    sigaction(SIGRTMIN + 1, &sa, NULL);
+    pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGRTMIN + 1) < 0 || getppid() != parent) _exit(EXIT_SETUP);
+  }
   if (cfg.ns & CLONE_NEWUSER) enter_user_namespace();
   /* Only the pid namespace here (it applies to the child we fork). The child makes the others:
    * this process must stay in the caller's mount namespace, where pivot_root cannot move its
@@ -725,17 +880,19 @@ int main(int argc, char **argv) {
 
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0) setup_fail("pipe");
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (int i = 0; i < NFORWARDED; i++) sigaddset(&set, FORWARDED[i]);
-  sigprocmask(SIG_BLOCK, &set, &old);
+  sigset_t forwarded, none;
+  sigemptyset(&forwarded);
+  sigemptyset(&none);
+  for (int i = 0; i < NFORWARDED; i++) sigaddset(&forwarded, FORWARDED[i]);
+  /* held until the handlers that pass them on are in place */
+  sigprocmask(SIG_BLOCK, &forwarded, NULL);
   pid_t pid = fork();
   if (pid < 0) setup_fail("fork");
   if (pid == 0) {
     close(pipefd[0]);
     error_fd = pipefd[1];
     signal(SIGRTMIN + 1, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) setup_fail("prctl");
     child_main();
   }
@@ -746,19 +903,20 @@ int main(int argc, char **argv) {
   sa.sa_handler = forward;
   sa.sa_flags = SA_RESTART;
   for (int i = 0; i < NFORWARDED; i++) sigaction(FORWARDED[i], &sa, NULL);
-  sigprocmask(SIG_SETMASK, &old, NULL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
 
   char err[4096];
-  if (read_child_error(pipefd[0], err, sizeof err) > 0) {
-    status_line("error %s", err);
-    if (cfg.status_fd < 0) {
-      const char *text = strchr(err, ' ');
-      dprintf(2, "unionfs-run: %s\n", text != NULL ? text + 1 : err);
-    }
-  } else {
-    status_line("ok");
-  }
+  if (read_child_error(pipefd[0], err, sizeof err) > 0) report_error(err);
+  else status_line("ok");
   close(pipefd[0]);
+  /* Wait without reaping, then stop passing signals on before reaping: once reaped, the pid
+   * may belong to another process. */
+  siginfo_t info;
+  while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0) {
+    if (errno != EINTR) setup_fail("waitid");
+  }
+  sigprocmask(SIG_BLOCK, &forwarded, NULL);
+  child_pid = 0;
   int status;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) setup_fail("waitpid");
@@ -769,5 +927,6 @@ int main(int argc, char **argv) {
   }
   if (WIFSIGNALED(status)) status_line("signal %d", WTERMSIG(status));
   else status_line("exit %d", WEXITSTATUS(status));
+  remove_cleanups();
   return wait_status_code(status);
 }

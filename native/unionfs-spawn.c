@@ -8,6 +8,9 @@
  *
  *   spawn(file, argv, onExit) -> pid, or -errno when the program could not be started;
  *                                onExit(status) once it has exited: its wait status, or -errno
+ *   exec(file, argv)          -> never returns when it worked: this process becomes the program
+ *                                (execve: same pid, environment, stdin/stdout/stderr; every
+ *                                other descriptor by its close-on-exec flag); -errno when it failed
  *
  * The child gets what child_process.spawn(file, args, { stdio: "inherit", detached: true })
  * gives: a new session, no blocked signals, every signal at its default action, Node's
@@ -23,6 +26,7 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 4
 #include <errno.h>
+#include <fcntl.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -62,6 +67,26 @@ static char *c_string(napi_env env, napi_value value) {
 static void free_strings(char **strings, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) free(strings[i]);
   free(strings);
+}
+
+/* file and argv (a non-empty array of strings) as C strings; 0, or a TypeError thrown. */
+static int c_command(napi_env env, napi_value file_value, napi_value argv_value, char **file, char ***argv,
+                     uint32_t *n) {
+  *file = NULL;
+  *argv = NULL;
+  *n = 0;
+  if (napi_get_array_length(env, argv_value, n) != napi_ok || *n == 0) return -1;
+  *argv = calloc(*n + 1, sizeof **argv);
+  *file = c_string(env, file_value);
+  int ok = *argv != NULL && *file != NULL;
+  for (uint32_t i = 0; ok && i < *n; i++) {
+    napi_value item;
+    ok = napi_get_element(env, argv_value, i, &item) == napi_ok && ((*argv)[i] = c_string(env, item)) != NULL;
+  }
+  if (ok) return 0;
+  free(*file);
+  if (*argv != NULL) free_strings(*argv, *n);
+  return -1;
 }
 
 static int spawn_session(pid_t *pid, const char *file, char **argv) {
@@ -145,26 +170,21 @@ static int start_waiter(struct child *child) {
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value args[3];
-  uint32_t n = 0;
+  char *file;
+  char **argv;
+  uint32_t n;
   napi_valuetype on_exit_type = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 3 ||
-      napi_get_array_length(env, args[1], &n) != napi_ok || n == 0 ||
-      napi_typeof(env, args[2], &on_exit_type) != napi_ok || on_exit_type != napi_function) {
-    napi_throw_type_error(env, NULL, "spawn(file, argv, onExit): a non-empty argv and a function expected");
+      napi_typeof(env, args[2], &on_exit_type) != napi_ok || on_exit_type != napi_function ||
+      c_command(env, args[0], args[1], &file, &argv, &n) != 0) {
+    napi_throw_type_error(env, NULL, "spawn(file, argv, onExit): a non-empty argv of strings without NUL and a function expected");
     return NULL;
   }
-  char **argv = calloc(n + 1, sizeof *argv);
-  char *file = c_string(env, args[0]);
-  int ok = argv != NULL && file != NULL;
-  for (uint32_t i = 0; ok && i < n; i++) {
-    napi_value item;
-    ok = napi_get_element(env, args[1], i, &item) == napi_ok && (argv[i] = c_string(env, item)) != NULL;
-  }
-  struct child *child = ok ? calloc(1, sizeof *child) : NULL;
+  struct child *child = calloc(1, sizeof *child);
   if (child == NULL) {
     free(file);
-    if (argv != NULL) free_strings(argv, n);
-    napi_throw_type_error(env, NULL, "spawn(file, argv, onExit): strings without NUL expected");
+    free_strings(argv, n);
+    napi_throw_error(env, NULL, "spawn: out of memory");
     return NULL;
   }
   napi_value name;
@@ -197,9 +217,48 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   return int_value(env, err == 0 ? pid : -err);
 }
 
+/*
+ * exec(file: string, argv: string[]): number. Every signal is blocked first, and stays blocked
+ * in the new program, which unblocks them when it is ready for them: a signal that came in
+ * between would otherwise go to a Node handler that is about to vanish, or kill the program
+ * before it could clean up. Node's other threads end with the exec.
+ */
+static napi_value js_exec(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  char *file;
+  char **argv;
+  uint32_t n;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 2 ||
+      c_command(env, args[0], args[1], &file, &argv, &n) != 0) {
+    napi_throw_type_error(env, NULL, "exec(file, argv): a non-empty argv of strings without NUL expected");
+    return NULL;
+  }
+  sigset_t all, old;
+  memset(&all, 0xff, sizeof all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  /* Node's stdin/stdout/stderr may be close-on-exec: the program gets them all the same */
+  int fd_flags[3];
+  for (int fd = 0; fd <= 2; fd++) {
+    fd_flags[fd] = fcntl(fd, F_GETFD);
+    if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd] & ~FD_CLOEXEC);
+  }
+  execve(file, argv, environ);
+  int err = errno;
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd]);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  free(file);
+  free_strings(argv, n);
+  return int_value(env, -err);
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, js_spawn, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
+  napi_create_function(env, "exec", NAPI_AUTO_LENGTH, js_exec, NULL, &fn);
+  napi_set_named_property(env, exports, "exec", fn);
   return exports;
 }

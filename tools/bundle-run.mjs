@@ -10,7 +10,8 @@
 // file, because one script is what V8 caches; the same JS tsc made, so both entries behave alike.
 //
 // The training run is a real `unionfs run --driver overlay` on an empty lower with /bin/true as
-// the native helper: the same code as a run, without namespaces or privileges. The cache is then
+// the native helper: the same code as a run, without namespaces or privileges, except that the
+// helper is spawned rather than exec'd in this process's place. The cache is then
 // valid for this Node's V8 and flags; with another Node, V8 refuses it and the bundle compiles as
 // usual (slower, never wrong) until the next build.
 //
@@ -67,7 +68,11 @@ writeAtomically(cacheFileOf(BUNDLE, id), loaded.makeCache());
 async function train(runMain) {
   const scratch = mkdtempSync(join(tmpdir(), "unionfs-bundle-run-"));
   try {
-    return await runMain(["--driver", "overlay", "--lower", scratch, "--", "/bin/true"], { helper: "/bin/true" });
+    // handover false: this process must come back to write the cache rather than become the helper
+    return await runMain(["--driver", "overlay", "--lower", scratch, "--", "/bin/true"], {
+      helper: "/bin/true",
+      handover: false,
+    });
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -8,7 +8,10 @@ import type { RunOptions } from "../runner/run.js";
 import { reportFailure } from "./failure.js";
 import { runCommand } from "./run-command.js";
 
-/** Runs `unionfs run ARGV...`; never rejects. */
+/**
+ * Runs `unionfs run ARGV...`; never rejects. This process may become the run's helper (see
+ * `handover` in runner/run.ts): it has nothing else to do.
+ */
 export function runMain(argv: string[], opts: RunOptions = {}): Promise<number> {
-  return runCommand(argv, opts).catch(reportFailure);
+  return runCommand(argv, { handover: true, ...opts }).catch(reportFailure);
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { UserError } from "../errors.js";
 import { loadSpawnSession } from "../sys/spawn.js";
+import { runCommand } from "../testing/cli-run.js";
 import { type HelperSpawner, runHelperProcess } from "./helper-process.js";
 
 const ADDON_BUILT = loadSpawnSession() !== null;
@@ -81,5 +82,39 @@ describe.skipIf(!ADDON_BUILT)("posix_spawn next to child_process", () => {
     ]);
     expect(viaAddon).toEqual({ code: 4, signal: null });
     expect(viaNode).toEqual({ code: 2, signal: null });
+  });
+});
+
+describe.skipIf(!ADDON_BUILT)("execHelper", () => {
+  const module = join(import.meta.dirname, "../../dist/runner/helper-process.js");
+  /** A Node process that runs `code` after importing execHelper from the built module. */
+  const node = (code: string) =>
+    runCommand(process.execPath, [
+      "--input-type=module",
+      "-e",
+      `const { execHelper } = await import(${JSON.stringify(module)}); ${code}`,
+    ]);
+
+  it("becomes the program: same process and stdout, signals blocked", async () => {
+    // cat leaves its signal state alone (a shell would reset it): this is what the helper gets
+    const r = await node(`execHelper("/bin/cat", ["/proc/self/status"]);`);
+    expect(r.code).toBe(0);
+    const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(r.stdout)?.[1];
+    // the parent is this test: Node did not fork or spawn cat, it became cat
+    expect(field("PPid")).toBe(String(process.pid));
+    expect(field("Name")).toBe("cat");
+    // blocked, for the helper to unblock once its handlers are in place: every signal but the
+    // two no one can block (KILL, STOP) and glibc's two internal ones (32, 33)
+    const bit = (sig: number) => 1n << BigInt(sig - 1);
+    const unblockable = bit(9) | bit(19) | bit(32) | bit(33);
+    expect(BigInt(`0x${field("SigBlk")}`)).toBe(0xffff_ffff_ffff_ffffn & ~unblockable);
+    // Node ignores SIGPIPE (and SIGXFSZ) and an exec keeps that: why the helper resets every
+    // action first
+    expect(BigInt(`0x${field("SigIgn")}`) & bit(13)).toBe(bit(13));
+  });
+
+  it("says which program could not be started, and Node goes on", async () => {
+    const r = await node(`try { execHelper("/no/such/helper", []); } catch (e) { console.log(e.message); }`);
+    expect([r.code, r.stdout]).toEqual([0, "run: cannot start /no/such/helper: ENOENT\n"]);
   });
 });

@@ -6,7 +6,7 @@
  * start-up. Both give the helper the same process state; the tests run both.
  */
 import { UserError } from "../errors.js";
-import { type Exit, loadSpawnSession, type SpawnSession } from "../sys/spawn.js";
+import { type Exit, loadExec, loadSpawnSession, type SpawnSession } from "../sys/spawn.js";
 
 export type HelperSpawner = "posix_spawn" | "child_process";
 
@@ -50,6 +50,25 @@ function viaPosixSpawn(
   }
   started(child.pid);
   return child.exited;
+}
+
+/** Whether this build can replace this process with the helper (execHelper). */
+export function canExecHelper(): boolean {
+  return loadExec() !== null;
+}
+
+/**
+ * Replaces this process with `file ARGS...`, once canExecHelper() said it can; throws a
+ * UserError when the exec failed.
+ */
+export function execHelper(file: string, args: readonly string[]): never {
+  const exec = loadExec();
+  try {
+    if (exec === null) throw new Error("the spawn addon is not built");
+    return exec(file, args);
+  } catch (e) {
+    throw cannotStart(file, e as NodeJS.ErrnoException);
+  }
 }
 
 /** The same message whichever way the start failed: `cannot start FILE: ENOENT`. */

@@ -21,7 +21,7 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
     init: false,
     cgroupProcs: [],
     command: ["sh", "-c", "echo hi"],
-    statusFile: "/run/x/status",
+    role: { kind: "child", statusFile: "/run/x/status" },
     ...over,
   };
 }
@@ -148,6 +148,32 @@ describe("helperArgs", () => {
       "/",
     ]);
     expect(args.slice(-4)).toEqual(["--", "sh", "-c", "echo hi"]);
+  });
+
+  it("in place of unionfs run, reports on stderr and names the trees to remove; passes the hint", () => {
+    const args = helperArgs(
+      planRun(
+        input({
+          role: { kind: "handover", remove: ["/run/x", "/my/upper"] },
+          errorHint: { prefix: "mount overlay on /:", text: "see the kernel log" },
+        }),
+      ),
+    );
+    expect(args.slice(0, 12)).toEqual([
+      "--root",
+      "/run/x/root",
+      "--ns",
+      "mount,pid,uts,ipc,net",
+      "--handover",
+      "--cleanup",
+      "/run/x",
+      "--cleanup",
+      "/my/upper",
+      "--hint",
+      "mount overlay on /:",
+      "see the kernel log",
+    ]);
+    expect(args).not.toContain("--status-file");
   });
 
   it("encodes each step with a fixed number of words, '-' for none and '?' for optional", () => {

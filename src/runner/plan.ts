@@ -61,9 +61,17 @@ export interface PlanInput {
   /** cgroup.procs files to join before exec */
   cgroupProcs: readonly string[];
   command: readonly string[];
-  /** where the helper reports "ok" / "error ..." / "exit N" (a file: cheaper than a pipe) */
-  statusFile: string;
+  role: HelperRole;
+  /** appended, in parentheses, to a set-up error whose message starts with `prefix` */
+  errorHint?: { prefix: string; text: string };
 }
+
+/**
+ * How the helper ends the run. As the child of `unionfs run`, which then reads its status file
+ * ("ok" / "error ..." / "exit N": a file is cheaper than a pipe) and cleans up; or in its place
+ * (exec), reporting on stderr and removing the run's trees itself.
+ */
+export type HelperRole = { kind: "child"; statusFile: string } | { kind: "handover"; remove: readonly string[] };
 
 export interface HelperPlan {
   namespaces: string[];
@@ -231,7 +239,13 @@ function devSteps(rootless: boolean): Step[] {
 /** The helper's argument vector (without the program itself). */
 export function helperArgs(plan: HelperPlan): string[] {
   const { input } = plan;
-  const args = ["--root", input.rootDir, "--ns", plan.namespaces.join(","), "--status-file", input.statusFile];
+  const args = ["--root", input.rootDir, "--ns", plan.namespaces.join(",")];
+  if (input.role.kind === "child") args.push("--status-file", input.role.statusFile);
+  else {
+    args.push("--handover");
+    for (const tree of input.role.remove) args.push("--cleanup", tree);
+  }
+  if (input.errorHint !== undefined) args.push("--hint", input.errorHint.prefix, input.errorHint.text);
   if (plan.mapRoot) args.push("--map-root");
   if (input.init) args.push("--init");
   for (const file of input.cgroupProcs) args.push("--cgroup", file);

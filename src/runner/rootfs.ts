@@ -45,6 +45,11 @@ export interface PreparedRootfs {
   mount: RootMount;
   /** the writable layer (temporary or --upper) */
   upper: string;
+  /**
+   * The trees cleanup() removes: with --driver overlay, that is all it does, so the helper can
+   * do it instead when it takes the place of `unionfs run`.
+   */
+  removals: readonly string[];
   /** undoes everything; returns what could not be undone, as messages */
   cleanup(): Promise<string[]>;
 }
@@ -92,14 +97,14 @@ export async function prepareRootfs(req: RootfsRequest): Promise<PreparedRootfs>
       if (req.removeUpper) removals.push(upper, work);
     }
     if (req.driver === "overlay") {
-      return { runDir, rootDir, upper, mount: { kind: "overlay", lowers, upper, work }, cleanup };
+      return { runDir, rootDir, upper, mount: { kind: "overlay", lowers, upper, work }, removals, cleanup };
     }
     if (process.getuid?.() !== 0) checkFuseAccess();
     const merged = join(runDir, "merged");
     mkdirSync(merged);
     fuseMount = merged;
     await mountFuse(lowers, upper, work, merged);
-    return { runDir, rootDir, upper, mount: { kind: "bind", source: merged }, cleanup };
+    return { runDir, rootDir, upper, mount: { kind: "bind", source: merged }, removals, cleanup };
   } catch (e) {
     await cleanup();
     throw e;

@@ -30,6 +30,7 @@ import {
   sweepEmptyRunCgroups,
 } from "../testing/run-fixture.js";
 import { mountsUnder, Scratch, useScratch } from "../testing/scratch.js";
+import { HELPER } from "./run.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const SAMPLE = fileURLToPath(new URL("../../testdata/sample", import.meta.url));
@@ -217,6 +218,32 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       expectNothingLeft();
     });
 
+    it("starts the command with no signal blocked or ignored, in a session of its own", async () => {
+      // what cat sees is what the helper gave it (Node blocks every signal for its exec, and
+      // ignores SIGPIPE): cat changes none of it
+      const r = await run([...lower(), "--", "cat", "/proc/self/status", "/proc/self/stat"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^SigBlk:\s+0+$/m);
+      expect(r.stdout).toMatch(/^SigIgn:\s+0+$/m);
+      const stat = r.stdout.trim().split("\n").at(-1) ?? "";
+      const session = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3];
+      expect([stat.split(" ")[0], session]).toEqual(["1", "1"]);
+    });
+
+    it("kills a command that ignores signals at the third SIGTERM, and cleans up", async () => {
+      // sh as PID 1 has no handler for SIGTERM, so the kernel drops the first two
+      const r = start([...lower(), "--", "sh", "-c", "echo ready; while :; do sleep 1; done"]);
+      await waitForLine(r, "ready");
+      for (let i = 0; i < 3; i++) {
+        r.child.kill("SIGTERM");
+        // apart, or the kernel merges them into one pending signal
+        await new Promise((done) => setTimeout(done, 200));
+      }
+      const result = await r.result;
+      expect([result.code, result.stdout]).toEqual([137, "ready\n"]);
+      expectNothingLeft();
+    });
+
     it("reports 137 for a SIGKILLed command and cleans up all the same", async () => {
       const r = start([...lower(), "--pids", "64", "--", "sh", "-c", "hostname; echo ready; exec sleep 60"]);
       await waitForLine(r, "ready");
@@ -329,6 +356,21 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expectNothingLeft();
   });
 
+  it("with --driver overlay and no limits, becomes the helper (exec) instead of waiting for it", async () => {
+    const script = "hostname; echo ready; exec sleep 60";
+    const plain = start(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", script]);
+    const limited = start(["--driver", "overlay", "--lower", rootfs, "--pids", "64", "--", "sh", "-c", script]);
+    await Promise.all([waitForLine(plain, "ready"), waitForLine(limited, "ready")]);
+    expect(readlinkSync(`/proc/${plain.child.pid}/exe`)).toBe(HELPER);
+    // a cgroup to remove afterwards: Node stays and spawns the helper
+    expect(readlinkSync(`/proc/${limited.child.pid}/exe`)).toBe(process.execPath);
+    for (const r of [plain, limited]) process.kill(runProcess(r.child.pid as number, 1) as number, "SIGKILL");
+    const [a, b] = await Promise.all([plain.result, limited.result]);
+    expect([a.code, a.stderr, b.code, b.stderr]).toEqual([137, "", 137, ""]);
+    firstLineId(a);
+    expectNothingLeft(firstLineId(b));
+  });
+
   it("says clearly why a run cannot start, and leaves nothing", async () => {
     const missing = await run(["--driver", "overlay", "--lower", rootfs, "--", "/no/such/command"]);
     expect([missing.code, missing.stderrLines]).toEqual([
@@ -343,6 +385,22 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expect(lowerGone.code).toBe(125);
     expect(lowerGone.stderrLines[0]).toMatch(/^unionfs: run: lower layer .*nope: ENOENT/);
     expectNothingLeft();
+    // a temporary upper on overlayfs, which the kernel refuses as an upper: its errno alone
+    // (EINVAL) would not say why
+    const s = scratch();
+    const overlayTmp = s.mkdir("overlay-tmp");
+    for (const d of ["l", "u", "w"]) s.mkdir(`ovl-${d}`);
+    const options = `lowerdir=${s.path("ovl-l")},upperdir=${s.path("ovl-u")},workdir=${s.path("ovl-w")}`;
+    execFileSync("mount", ["-t", "overlay", "overlay", "-o", options, overlayTmp]);
+    s.onCleanup(() => {
+      execFileSync("umount", [overlayTmp]);
+    });
+    const onOverlay = await run(["--driver", "overlay", "--lower", rootfs, "--", "true"], { tmp: overlayTmp });
+    expect([onOverlay.code, onOverlay.stderrLines.length]).toEqual([125, 1]);
+    expect(onOverlay.stderrLines[0]).toMatch(
+      /^unionfs: mount overlay on \/: Invalid argument \(the kernel log says why; .*set TMPDIR or --upper elsewhere, or use --driver fuse\)$/,
+    );
+    expect(readdirSync(overlayTmp)).toEqual([]);
   });
 
   it("switches user and directory, and gives the command only the environment it was given", async () => {

@@ -9,18 +9,23 @@
  * - the status is the command's: its exit code, 128+N when signal N killed it, 137 when it
  *   failed after the memory cgroup OOM-killed something; 125 when the run could not be set
  *   up, 126/127 when the command could not be executed (docker's and the shell's numbers);
- * - signals given to `signal()` reach the command (through the helper, which runs in its own
- *   session so a terminal's signals are not delivered twice); the third INT/TERM/HUP/QUIT
- *   kills it, for commands that ignore signals as PID 1 without --init.
+ * - signals given to `signal()` reach the command (through the helper, which puts it in a
+ *   session of its own so a terminal's signals are not delivered twice, and kills it at the
+ *   third INT/TERM/HUP/QUIT, for commands that ignore signals as PID 1 without --init).
+ *
+ * With `handover` (the `unionfs run` command), a run that needs nothing of this process once
+ * the helper is started (--driver overlay, no cgroup) execs the helper instead of spawning it
+ * and waiting: the helper then reports, cleans up and exits with the status itself. That saves
+ * Node's wake-up, cleanup and exit after every run (see bench/RUN-STARTUP.md).
  */
 import { accessSync, constants as fsc, readFileSync } from "node:fs";
 import { constants as osc } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import type { RunCgroup } from "./cgroup.js";
-import { type HelperSpawner, runHelperProcess } from "./helper-process.js";
+import { canExecHelper, execHelper, type HelperSpawner, runHelperProcess } from "./helper-process.js";
 import { formatBytes, hasLimits } from "./limits.js";
-import { buildEnv, helperArgs, PlanError, planRun } from "./plan.js";
+import { buildEnv, type HelperRole, helperArgs, PlanError, planRun } from "./plan.js";
 import { type PreparedRootfs, prepareRootfs } from "./rootfs.js";
 import type { RunSpec } from "./run-spec.js";
 
@@ -30,7 +35,6 @@ export const HELPER = join(import.meta.dirname, "../../native/build/unionfs-run"
 export const EXIT_SETUP = 125;
 const EXIT_OOM = 137;
 const TERMINATING = new Set<NodeJS.Signals>(["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"]);
-const KILL_AFTER = 3;
 
 export interface RunOutcome {
   /** the status `unionfs run` exits with */
@@ -54,6 +58,11 @@ export interface RunOptions {
   helper?: string;
   /** how to start it; default posix_spawn when its addon is built (see helper-process.ts) */
   spawner?: HelperSpawner;
+  /**
+   * This process is `unionfs run` and may become the helper (exec) when nothing is left for
+   * it to do afterwards; `done` then never settles. Never in a process with other work.
+   */
+  handover?: boolean;
 }
 
 class Aborted extends Error {
@@ -65,18 +74,16 @@ class Aborted extends Error {
 export function startRun(spec: RunSpec, opts: RunOptions = {}): RunHandle {
   let helperPid: number | undefined;
   let aborted: NodeJS.Signals | undefined;
-  let terminations = 0;
   const checkAborted = () => {
     if (aborted !== undefined) throw new Aborted(aborted);
   };
   const signal = (sig: NodeJS.Signals) => {
-    if (TERMINATING.has(sig)) terminations++;
     if (helperPid === undefined) {
       if (TERMINATING.has(sig)) aborted ??= sig;
       return;
     }
     try {
-      process.kill(helperPid, terminations >= KILL_AFTER ? "SIGKILL" : sig);
+      process.kill(helperPid, sig);
     } catch {
       // the helper is already gone; its exit is on its way
     }
@@ -121,7 +128,11 @@ async function execute(
       checkAborted();
     }
     rootfs = await prepareRootfs({ lowers, upper: spec.upper, driver: spec.driver, removeUpper: spec.rm });
-    checkAborted();
+    const handover =
+      opts.handover === true && cgroup === undefined && rootfs.mount.kind === "overlay" && canExecHelper();
+    const role: HelperRole = handover
+      ? { kind: "handover", remove: rootfs.removals }
+      : { kind: "child", statusFile: join(rootfs.runDir, "status") };
     const plan = planRun({
       rootDir: rootfs.rootDir,
       rootfs: rootfs.mount,
@@ -134,12 +145,17 @@ async function execute(
       init: spec.init,
       cgroupProcs: cgroup?.procsFiles ?? [],
       command,
-      statusFile: join(rootfs.runDir, "status"),
+      role,
+      errorHint: { prefix: OVERLAY_MOUNT_FAILED, text: overlayMountHint(rootfs.upper) },
     });
+    // A signal from here to the exec is lost (Node's handler would run on a later tick); the
+    // next one reaches the command.
+    checkAborted();
+    if (role.kind === "handover") execHelper(helper, helperArgs(plan));
     const exit = await runHelperProcess(helper, helperArgs(plan), started, opts.spawner);
     const status = helperStatus(readStatusFile(join(rootfs.runDir, "status")), exit.code, exit.signal);
     const outcome: RunOutcome = { code: status.code, notes };
-    if (status.error !== undefined) outcome.error = explain(status.error, rootfs.upper);
+    if (status.error !== undefined) outcome.error = status.error;
     const kills = cgroup?.oomKills() ?? 0;
     if (kills > 0) {
       const limit = spec.limits.memoryBytes === undefined ? "" : ` of ${formatBytes(spec.limits.memoryBytes)}`;
@@ -159,12 +175,13 @@ async function execute(
   }
 }
 
-/** A hint for the one set-up failure whose cause the kernel's errno does not tell. */
-function explain(error: string, upper: string): string {
-  if (!error.startsWith("mount overlay on /:")) return error;
+/** The one set-up failure whose cause the kernel's errno does not tell, and the hint for it. */
+const OVERLAY_MOUNT_FAILED = "mount overlay on /:";
+
+function overlayMountHint(upper: string): string {
   return (
-    `${error} (the kernel log says why; common causes: the upper ${upper} is on a file system ` +
-    "overlayfs cannot write to, such as overlayfs itself: set TMPDIR or --upper elsewhere, or use --driver fuse)"
+    `the kernel log says why; common causes: the upper ${upper} is on a file system ` +
+    "overlayfs cannot write to, such as overlayfs itself: set TMPDIR or --upper elsewhere, or use --driver fuse"
   );
 }
 

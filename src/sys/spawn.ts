@@ -17,6 +17,8 @@ const ADDON = join(import.meta.dirname, "../../native/build/unionfs-spawn.node")
 interface Addon {
   /** pid, or -errno; `onExit` gets the wait status, or -errno */
   spawn(file: string, argv: readonly string[], onExit: (status: number) => void): number;
+  /** returns only when the exec failed: -errno */
+  exec(file: string, argv: readonly string[]): number;
 }
 
 export interface Exit {
@@ -33,13 +35,11 @@ export interface SpawnedProcess {
 
 export type SpawnSession = (file: string, args: readonly string[]) => SpawnedProcess;
 
+export type ExecProcess = (file: string, args: readonly string[]) => never;
+
 let addon: Addon | null | undefined;
 
-/**
- * `spawnSession`, or null when the addon is not built (it needs Node's headers) or cannot be
- * loaded: the caller then uses child_process.
- */
-export function loadSpawnSession(): SpawnSession | null {
+function loadAddon(): Addon | null {
   if (addon === undefined) {
     try {
       // process.dlopen is what require() does with a .node file, without the module machinery
@@ -50,7 +50,31 @@ export function loadSpawnSession(): SpawnSession | null {
       addon = null;
     }
   }
-  return addon === null ? null : spawnSession;
+  return addon;
+}
+
+/**
+ * `spawnSession`, or null when the addon is not built (it needs Node's headers) or cannot be
+ * loaded: the caller then uses child_process.
+ */
+export function loadSpawnSession(): SpawnSession | null {
+  return loadAddon() === null ? null : spawnSession;
+}
+
+/** `execProcess`, or null without the addon (Node 20 has no exec of its own). */
+export function loadExec(): ExecProcess | null {
+  return loadAddon() === null ? null : execProcess;
+}
+
+/**
+ * Replaces this process with `file ARGS...` (execve: the same pid, environment and
+ * stdin/stdout/stderr; Node's own descriptors are all close-on-exec). The program starts with
+ * every signal blocked and unblocks them when it is ready. Nothing of Node runs after it: no
+ * exit handlers, no pending writes. Throws an FsError (syscall "exec") when the exec failed.
+ */
+function execProcess(file: string, args: readonly string[]): never {
+  const err = (addon as Addon).exec(file, [file, ...args]);
+  throw fsErrorFromErrno(-err, "exec", file);
 }
 
 /**
