@@ -64,6 +64,13 @@ describe("planRun", () => {
     expect(rootless.steps[0]).toMatchObject({ data: expect.stringMatching(/,userxattr$/) });
   });
 
+  it("mounts a temporary upper volatile: it is removed afterwards, a sync would be wasted", () => {
+    const rootfs = { kind: "overlay", lowers: ["/l"], upper: "/u", work: "/w", volatile: true } as const;
+    expect(planRun(input({ rootfs })).steps[0]).toMatchObject({
+      data: "lowerdir=/l,upperdir=/u,workdir=/w,redirect_dir=on,volatile",
+    });
+  });
+
   it("binds the FUSE mount as the root", () => {
     expect(planRun(input({ rootfs: { kind: "bind", source: "/run/x/merged" } })).steps[0]).toEqual({
       op: "mount",

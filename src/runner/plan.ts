@@ -42,7 +42,14 @@ export type Step =
 
 /** How the union becomes the new root. */
 export type RootMount =
-  | { kind: "overlay"; lowers: readonly string[]; upper: string; work: string }
+  | {
+      kind: "overlay";
+      lowers: readonly string[];
+      upper: string;
+      work: string;
+      /** the upper is the run's own, removed afterwards: never worth a sync (overlayfs `volatile`) */
+      volatile?: boolean;
+    }
   | { kind: "bind"; source: string };
 
 export interface PlanInput {
@@ -131,6 +138,7 @@ function rootMount(rootfs: RootMount, rootless: boolean): Step {
     // Rootless: trusted.* xattrs are out of reach, the kernel reads user.overlay.* instead.
     // As root: redirects, so directory renames work and unionfs-written uppers read back.
     rootless ? "userxattr" : "redirect_dir=on",
+    ...(rootfs.volatile === true ? ["volatile"] : []),
   ].join(",");
   if (Buffer.byteLength(options) > MAX_MOUNT_DATA) {
     throw new PlanError(

@@ -97,7 +97,10 @@ export async function prepareRootfs(req: RootfsRequest): Promise<PreparedRootfs>
       if (req.removeUpper) removals.push(upper, work);
     }
     if (req.driver === "overlay") {
-      return { runDir, rootDir, upper, mount: { kind: "overlay", lowers, upper, work }, removals, cleanup };
+      // A temporary upper needs no sync when the overlay goes (0.6 ms of a run on ext4 here);
+      // an --upper, even with --rm, is synced: a stale volatile work dir would refuse the next run.
+      const mount: RootMount = { kind: "overlay", lowers, upper, work, volatile: req.upper === undefined };
+      return { runDir, rootDir, upper, mount, removals, cleanup };
     }
     if (process.getuid?.() !== 0) checkFuseAccess();
     const merged = join(runDir, "merged");

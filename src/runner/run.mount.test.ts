@@ -371,6 +371,19 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expectNothingLeft(firstLineId(b));
   });
 
+  it("mounts a temporary upper volatile (it is removed unsynced anyway), an --upper not", async () => {
+    const rootOptions = "grep ' / / ' /proc/self/mountinfo";
+    const lower = ["--driver", "overlay", "--lower", rootfs];
+    const temporary = await run([...lower, "--", "sh", "-c", rootOptions]);
+    const kept = await run([...lower, "--upper", scratch().path("upper"), "--", "sh", "-c", rootOptions]);
+    expect([temporary.code, kept.code]).toEqual([0, 0]);
+    // "volatile", or "fsync=volatile" on newer kernels
+    expect(temporary.stdout).toMatch(/ - overlay overlay .*[,=]volatile\b/);
+    expect(kept.stdout).toMatch(/ - overlay overlay /);
+    expect(kept.stdout).not.toMatch(/volatile/);
+    expectNothingLeft();
+  });
+
   it("says clearly why a run cannot start, and leaves nothing", async () => {
     const missing = await run(["--driver", "overlay", "--lower", rootfs, "--", "/no/such/command"]);
     expect([missing.code, missing.stderrLines]).toEqual([
