@@ -10,13 +10,20 @@
 // Node process executes (callgrind, median of INSTRUCTION_RUNS; the helper and the kernel are not
 // counted): a measure a busy machine does not disturb, for what the JS side costs.
 //
-// usage: node bench/run-startup.mjs [--runs N] [--instructions] [--write bench/RUN-STARTUP.md]   (as root)
+// With --compare DIR it also runs `unionfs run --driver overlay` from another checkout (built), in
+// the same rounds: a before/after that the machine's drift between two runs does not blur.
+//
+// On a VM with free page reporting, it is held off for the run (bench/driver/page-reporting.mjs):
+// otherwise every start-up, `node -e 0` included, sometimes pays host faults for its memory.
+//
+// usage: node bench/run-startup.mjs [--runs N] [--instructions] [--compare DIR] [--write bench/RUN-STARTUP.md]   (as root)
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildRootfs, busyboxMissing } from "../tools/build-rootfs.mjs";
+import { holdPageReporting } from "./driver/page-reporting.mjs";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** the installed command (package.json "bin"), which starts `run` from its bundle and code cache */
@@ -32,6 +39,7 @@ const flag = (name, fallback) => {
 };
 const RUNS = Number(flag("--runs", "40"));
 const WRITE = flag("--write", undefined);
+const COMPARE = flag("--compare", undefined);
 const WARMUP = 3;
 /** also count the Node process's user-space instructions under callgrind (slow, load-independent) */
 const INSTRUCTIONS = args.includes("--instructions");
@@ -90,6 +98,7 @@ function which(program) {
 }
 
 const work = mkdtempSync(join(tmpdir(), "unionfs-run-startup-"));
+const reporting = holdPageReporting();
 try {
   const rootfs = buildRootfs(join(work, "rootfs"));
   const candidates = [
@@ -115,6 +124,19 @@ try {
       ],
     },
     { name: "unionfs run --help (node + CLI load only)", argv: [process.execPath, CLI, "run", "--help"] },
+    ...(COMPARE === undefined
+      ? []
+      : [
+          {
+            name: `the same from ${COMPARE} (--compare)`,
+            argv: [process.execPath, join(COMPARE, "dist/cli/unionfs.cjs"), "run", "--driver", "overlay"].concat([
+              "--lower",
+              rootfs,
+              "--",
+              "/bin/true",
+            ]),
+          },
+        ]),
     await helperOnly(rootfs),
     { name: "unshare -fmpiu chroot ROOT /bin/true", argv: ["unshare", "-fmpiu", "chroot", rootfs, "/bin/true"] },
   ];
@@ -164,15 +186,18 @@ try {
     }
   }
   const loadAfter = loadavg();
-  const base = median(times.get(usable[0]) ?? []);
+  const baseTimes = times.get(usable[0]) ?? [];
+  const base = median(baseTimes);
   const baseCpu = (cpu.get(usable[0]) ?? 0) / RUNS;
   const rows = usable.map((c) => {
     const t = times.get(c) ?? [];
     const m = median(t);
+    // each round's difference to the round's `node -e 0`: a slow spell hits both
+    const paired = median(t.map((ms, i) => ms - (baseTimes[i] ?? Number.NaN)));
     const c1 = (cpu.get(c) ?? 0) / RUNS;
     return (
       `| ${c.name} | ${m.toFixed(1)} | ${pct(t, 0.1).toFixed(1)} / ${pct(t, 0.9).toFixed(1)} | ${(m / base).toFixed(2)} | ` +
-      `${(m - base).toFixed(1)} | ${c1.toFixed(1)} | ${(c1 - baseCpu).toFixed(1)} |`
+      `${(m - base).toFixed(1)} | ${paired.toFixed(1)} | ${c1.toFixed(1)} | ${(c1 - baseCpu).toFixed(1)} |`
     );
   });
   const report = [
@@ -184,9 +209,12 @@ try {
     "",
     `Machine: ${machine()}; load average ${loadBefore.map((l) => l.toFixed(1)).join(" ")} before,`,
     `${loadAfter.map((l) => l.toFixed(1)).join(" ")} after.${process.env.RUN_STARTUP_PRIVATE !== undefined ? ` All commands ran in a private mount namespace without the hybrid host's ${process.env.RUN_STARTUP_PRIVATE} mount, which crun refuses.` : ""}`,
+    ...(reporting === null ? [] : ["", `Note: ${reporting.note}.`]),
     "",
-    "| command | median ms | p10 / p90 ms | × node -e 0 | ms over node -e 0 | CPU ms | CPU ms over node -e 0 |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "Paired: the median over rounds of each round's difference to that round's `node -e 0`.",
+    "",
+    "| command | median ms | p10 / p90 ms | × node -e 0 | ms over node -e 0 | paired ms over | CPU ms | CPU ms over node -e 0 |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows,
     "",
     ...(INSTRUCTIONS ? instructionTable(rootfs) : []),
@@ -194,6 +222,7 @@ try {
   process.stdout.write(report);
   if (WRITE !== undefined) writeFileSync(WRITE, report);
 } finally {
+  reporting?.restore();
   rmSync(work, { recursive: true, force: true });
 }
 
@@ -212,19 +241,27 @@ function instructionTable(rootfs) {
   ].map(([name, argv]) => {
     const counts = [];
     for (let i = 0; i < INSTRUCTION_RUNS; i++) {
-      const r = spawnSync("valgrind", ["--tool=callgrind", "--callgrind-out-file=/dev/null", ...argv], {
-        encoding: "utf8",
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-      const m = /Collected : (\d+)/.exec(r.stderr);
-      counts.push(m === null ? Number.NaN : Number(m[1]) / 1e6);
+      // A run execs its helper, and valgrind reports nothing for a process that execs: so a
+      // profile dump just before execve, added to the one at exit for processes that don't.
+      const out = join(work, `callgrind-${i}`);
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out);
+      const cg = ["--tool=callgrind", "--dump-before=execve", `--callgrind-out-file=${join(out, "cg")}`];
+      spawnSync("valgrind", [...cg, ...argv], { stdio: "ignore" });
+      let total = 0;
+      for (const name of readdirSync(out)) {
+        const m = /^totals: (\d+)$/m.exec(readFileSync(join(out, name), "utf8"));
+        if (m !== null) total += Number(m[1]);
+      }
+      counts.push(total > 0 ? total / 1e6 : Number.NaN);
     }
     return { name, mi: median(counts), min: Math.min(...counts), max: Math.max(...counts) };
   });
   const base = rows[0]?.mi ?? Number.NaN;
   return [
-    `User-space instructions of the Node process (callgrind, median of ${INSTRUCTION_RUNS} runs each; the helper,`,
-    `the kernel and Node's spawn are not in these). The run bundle's code cache under valgrind: ${codeCacheState()}.`,
+    `User-space instructions of the Node process up to its exit or its exec of the helper (callgrind, median of`,
+    `${INSTRUCTION_RUNS} runs each; the helper and the kernel are not in these). The run`,
+    `bundle's code cache under valgrind: ${codeCacheState()}.`,
     "",
     "| command | M instructions | min / max | over node -e 0 |",
     "| --- | ---: | ---: | ---: |",
@@ -245,7 +282,11 @@ function codeCacheState() {
   return /cache=(\w+)/.exec(r.stderr)?.[1] ?? "unknown";
 }
 
-/** The native helper alone, with the plan `unionfs run --driver overlay` gives it. */
+/**
+ * The native helper alone, with the plan `unionfs run --driver overlay` gives it, but as a child
+ * (no cleanup: the dirs serve every round) and with a synced upper (a volatile mount leaves a
+ * work dir that refuses the next one).
+ */
 async function helperOnly(rootfs) {
   const { planRun, helperArgs, buildEnv } = await import(join(REPO, "dist/runner/plan.js"));
   const dir = join(work, "helper-run");
@@ -263,7 +304,7 @@ async function helperOnly(rootfs) {
     // as a child reporting nowhere: the run dir stays for the next round
     role: { kind: "child", statusFile: "/dev/null" },
   });
-  return { name: "native helper alone (same plan, no Node)", argv: [HELPER, ...helperArgs(plan)] };
+  return { name: "native helper alone (same plan, upper synced, no Node)", argv: [HELPER, ...helperArgs(plan)] };
 }
 
 /** An OCI bundle for `runtime` on `rootfs`: its default spec, no terminal, /bin/true. */
