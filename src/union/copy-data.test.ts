@@ -53,6 +53,39 @@ describe("copyData", () => {
     },
   );
 
+  it("gives the event loop a turn whenever the copy has held it for the time allowed", async () => {
+    const src = join(dir, "src");
+    const fd = openSync(src, "w");
+    const chunk = Buffer.alloc(MiB, 7);
+    for (let m = 0; m < 64; m++) writeSync(fd, chunk, 0, MiB, m * MiB); // four 16 MiB slices
+    closeSync(fd);
+    /** event-loop turns taken while a volatile copy runs with `maxStallMs` */
+    const turnsDuring = async (maxStallMs: number, dest: string) => {
+      let turns = 0;
+      let copying = true;
+      const turn = () => {
+        if (!copying) return;
+        turns++;
+        setImmediate(turn);
+      };
+      const from = openSync(src, "r");
+      const to = openSync(join(dir, dest), "wx");
+      setImmediate(turn);
+      try {
+        await copyData(from, to, 64 * MiB, false, maxStallMs);
+      } finally {
+        copying = false;
+        closeSync(from);
+        closeSync(to);
+      }
+      return turns;
+    };
+    // no time allowed: a turn after every slice but the last
+    expect(await turnsDuring(0, "dest0")).toBeGreaterThanOrEqual(3);
+    // all the time in the world: the copy runs through
+    expect(await turnsDuring(Number.POSITIVE_INFINITY, "destInf")).toBe(0);
+  });
+
   it("copies an empty file as empty", async () => {
     const src = join(dir, "empty");
     closeSync(openSync(src, "w"));

@@ -1,7 +1,9 @@
 /**
  * Copies a regular file's data for copy-up: a reflink when the filesystem can share extents,
  * else copy_file_range over the data segments only, so holes stay holes. Work is done in
- * slices with a yield in between, so one large copy-up does not stall every other request.
+ * slices, and the event loop gets a turn at least every MAX_STALL_MS, so one large copy-up
+ * does not stall every other request. Not after every slice: a turn costs ~0.3 ms in the
+ * daemon, and a warm 16 MiB slice copies in ~5 ms (64 turns added 8% to a 1 GiB copy-up).
  *
  * A durable copy-up syncs its copy before making it visible. Syncing only at the end would write the
  * whole file after copying it (the two take about as long); instead each slice's writeback is
@@ -22,11 +24,22 @@ import {
 } from "../sys/copy.js";
 
 const SLICE = 16 * 1024 * 1024;
+/** the longest a copy keeps the event loop from other requests, when nothing else yields */
+const MAX_STALL_MS = 20;
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** `writeBack`: the caller syncs the copy afterwards, so start writing it to disk meanwhile. */
-export async function copyData(srcFd: number, destFd: number, size: number, writeBack: boolean): Promise<void> {
+/**
+ * `writeBack`: the caller syncs the copy afterwards, so start writing it to disk meanwhile.
+ * `maxStallMs`: how long the copy may keep the event loop busy between turns it gives it.
+ */
+export async function copyData(
+  srcFd: number,
+  destFd: number,
+  size: number,
+  writeBack: boolean,
+  maxStallMs = MAX_STALL_MS,
+): Promise<void> {
   if (size === 0) return;
   try {
     ficlone(destFd, srcFd);
@@ -39,14 +52,22 @@ export async function copyData(srcFd: number, destFd: number, size: number, writ
     const data = seekData(srcFd, offset);
     if (data < 0 || data >= size) break;
     const hole = Math.min(seekHole(srcFd, data), size);
-    await copyRange(srcFd, destFd, data, hole, writeBack);
+    await copyRange(srcFd, destFd, data, hole, writeBack, maxStallMs);
     offset = hole;
   }
 }
 
-async function copyRange(srcFd: number, destFd: number, start: number, end: number, writeBack: boolean) {
+async function copyRange(
+  srcFd: number,
+  destFd: number,
+  start: number,
+  end: number,
+  writeBack: boolean,
+  maxStallMs: number,
+) {
   let pos = start;
   let writing: { offset: number; length: number } | null = null;
+  let lastTurn = performance.now();
   while (pos < end) {
     const next = pos + SLICE;
     // a hint for a cached range still walks its pages: 6 ms per GiB, 2% of a warm copy-up
@@ -55,8 +76,13 @@ async function copyRange(srcFd: number, destFd: number, start: number, end: numb
     if (n === 0) return;
     if (writeBack) startWriteback(destFd, pos, n);
     // bounded: one slice on its way to disk while the next is copied
-    if (writing !== null) await awaitWriteback(destFd, writing.offset, writing.length);
-    else await yieldToLoop();
+    if (writing !== null) {
+      await awaitWriteback(destFd, writing.offset, writing.length);
+      lastTurn = performance.now();
+    } else if (performance.now() - lastTurn >= maxStallMs) {
+      await yieldToLoop();
+      lastTurn = performance.now();
+    }
     if (writeBack) writing = { offset: pos, length: n };
     pos += n;
   }
