@@ -246,10 +246,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
 
     it("reports 137 for a SIGKILLed command and cleans up all the same", async () => {
       const r = start([...lower(), "--pids", "64", "--", "sh", "-c", "hostname; echo ready; exec sleep 60"]);
-      await waitForLine(r, "ready");
-      const pid = runProcess(r.child.pid as number, 1);
-      expect(pid).not.toBeNull();
-      process.kill(pid as number, "SIGKILL");
+      process.kill(await readyPayload(r), "SIGKILL");
       const result = await r.result;
       expect(result.code).toBe(137);
       expectNothingLeft(firstLineId(result));
@@ -285,9 +282,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       "-c",
       "hostname; echo ready; while :; do :; done",
     ]);
-    await waitForLine(r, "ready");
-    const pid = runProcess(r.child.pid as number, 1) as number;
-    expect(pid).not.toBeNull();
+    const pid = await readyPayload(r);
     expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toMatch(/:cpu[,:].*unionfs-/);
     const t0 = performance.now();
     const c0 = cpuSeconds(pid);
@@ -360,11 +355,11 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     const script = "hostname; echo ready; exec sleep 60";
     const plain = start(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", script]);
     const limited = start(["--driver", "overlay", "--lower", rootfs, "--pids", "64", "--", "sh", "-c", script]);
-    await Promise.all([waitForLine(plain, "ready"), waitForLine(limited, "ready")]);
+    const payloads = await Promise.all([readyPayload(plain), readyPayload(limited)]);
     expect(readlinkSync(`/proc/${plain.child.pid}/exe`)).toBe(HELPER);
     // a cgroup to remove afterwards: Node stays and spawns the helper
     expect(readlinkSync(`/proc/${limited.child.pid}/exe`)).toBe(process.execPath);
-    for (const r of [plain, limited]) process.kill(runProcess(r.child.pid as number, 1) as number, "SIGKILL");
+    for (const pid of payloads) process.kill(pid, "SIGKILL");
     const [a, b] = await Promise.all([plain.result, limited.result]);
     expect([a.code, a.stderr, b.code, b.stderr]).toEqual([137, "", 137, ""]);
     firstLineId(a);
@@ -493,9 +488,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
         "-c",
         "hostname; echo ready; exec sleep 60",
       ]);
-      await waitForLine(r, "ready");
-      const payload = runProcess(r.child.pid as number, 1) as number;
-      expect(payload).not.toBeNull();
+      const payload = await readyPayload(r);
       r.child.kill("SIGKILL");
       const result = await r.result;
       const id = firstLineId(result);
@@ -562,10 +555,8 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
           timeoutMs: RUN_TIMEOUT_MS,
         },
       );
-      await waitForLine(r, "ready");
       // setpriv execs node: the CLI is the child itself
-      const payload = runProcess(r.child.pid as number, 1) as number;
-      expect(payload).not.toBeNull();
+      const payload = await readyPayload(r);
       r.child.kill("SIGKILL");
       await r.result;
       expect(await waitUntil(() => !isAlive(payload), 5_000)).toBe(true);
@@ -681,6 +672,14 @@ async function waitForLine(run: Running, line: string): Promise<void> {
   throw new Error(
     `no line '${line}' in ${JSON.stringify(seen)}; the run ended with ${r.code ?? r.signal}, stderr ${JSON.stringify(r.stderr)}`,
   );
+}
+
+/** Waits for the run's "ready" line; then the pid of its command (PID 1 inside) on the host. */
+async function readyPayload(run: Running): Promise<number> {
+  await waitForLine(run, "ready");
+  const pid = runProcess(run.child.pid as number, 1);
+  if (pid === null) throw new Error("the run printed 'ready', but its command is not among its processes");
+  return pid;
 }
 
 /** Starts `unionfs ARGS...` as installed: the launcher, which runs `run` from its bundle. */
