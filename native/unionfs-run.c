@@ -21,9 +21,8 @@
  *   --status-file F  report to file F (or --status-fd N: to fd N): "ok" once the command is
  *                    exec'd, or "error CODE MESSAGE"; then "exit N" or "signal N" when it is gone
  *   --hint PREFIX TEXT  a set-up error whose message starts with PREFIX gets " (TEXT)" appended
- *   --handover       this process is `unionfs run` itself, which exec'd it with nothing left to
- *                    do afterwards: errors go to stderr as "unionfs: MESSAGE", and it outlives
- *                    the process that started it (no parent-death signal)
+ *   --handover       `unionfs run` has handed the run over and only waits (native/unionfs-wait.c):
+ *                    errors go to stderr as "unionfs: MESSAGE"
  *   --cleanup PATH   remove the tree PATH once the command is gone, on every way out after the
  *                    arguments are read (repeatable); a mount or symlink below is never entered
  *
@@ -47,13 +46,11 @@
  * when the command could not be executed (as docker and the shell do).
  *
  * If the caller dies first (its cleanup never runs), the command is killed and the --cgroup
- * directories are removed; the command itself always dies with this process.
+ * directories and --cleanup trees are removed; the command itself always dies with this process.
  *
  * Signals: INT, TERM, HUP, QUIT, USR1, USR2, WINCH, ALRM and CONT are passed on to the command
  * (which runs in a session of its own, so a terminal's signals reach it once, through here);
- * the third of INT, TERM, HUP and QUIT kills it, for a PID 1 that ignores them. This program
- * may start with every signal blocked (the exec from `unionfs run` blocks them so that none is
- * lost or kills it before it can clean up); they are unblocked once the command is started.
+ * the third of INT, TERM, HUP and QUIT kills it, for a PID 1 that ignores them.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -839,20 +836,8 @@ static int read_child_error(int fd, char *buf, size_t size) {
   return (int)len;
 }
 
-/* Every signal at its default action: one ignored by whoever started us (Node ignores SIGPIPE)
- * is ignored across exec, and would be by the command. */
-static void reset_signal_actions(void) {
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
-  }
-}
-
 int main(int argc, char **argv) {
   outer_pid = getpid();
-  reset_signal_actions();
   parse_args(argc, argv);
   cleanup_armed = 1;
   if (cfg.status_file != NULL) {
@@ -866,12 +851,10 @@ int main(int argc, char **argv) {
   }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  if (!cfg.handover) {
-    sa.sa_handler = on_orphaned;
-    sigaction(SIGRTMIN + 1, &sa, NULL);
-    pid_t parent = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGRTMIN + 1) < 0 || getppid() != parent) _exit(EXIT_SETUP);
-  }
+  sa.sa_handler = on_orphaned;
+  sigaction(SIGRTMIN + 1, &sa, NULL);
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGRTMIN + 1) < 0 || getppid() != parent) _exit(EXIT_SETUP);
   if (cfg.ns & CLONE_NEWUSER) enter_user_namespace();
   /* Only the pid namespace here (it applies to the child we fork). The child makes the others:
    * this process must stay in the caller's mount namespace, where pivot_root cannot move its
@@ -923,6 +906,7 @@ int main(int argc, char **argv) {
   }
   if (orphaned) {
     remove_cgroups();
+    remove_cleanups();
     _exit(EXIT_SETUP);
   }
   if (WIFSIGNALED(status)) status_line("signal %d", WTERMSIG(status));

@@ -8,9 +8,13 @@
  *
  *   spawn(file, argv, onExit) -> pid, or -errno when the program could not be started;
  *                                onExit(status) once it has exited: its wait status, or -errno
- *   exec(file, argv)          -> never returns when it worked: this process becomes the program
- *                                (execve: same pid, environment, stdin/stdout/stderr; every
- *                                other descriptor by its close-on-exec flag); -errno when it failed
+ *   handover(file, argv, waiter, onExit)
+ *                             -> spawn(file, argv) as above, then this process becomes
+ *                                `waiter PID` (execve: same pid, environment, stdin/stdout/
+ *                                stderr, children; other descriptors by their close-on-exec
+ *                                flags) and never returns; if the exec fails, the child is
+ *                                waited for as by spawn and its pid returned; -errno when the
+ *                                child could not be started
  *
  * The child gets what child_process.spawn(file, args, { stdio: "inherit", detached: true })
  * gives: a new session, no blocked signals, every signal at its default action, Node's
@@ -31,6 +35,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -218,47 +223,84 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
 }
 
 /*
- * exec(file: string, argv: string[]): number. Every signal is blocked first, and stays blocked
- * in the new program, which unblocks them when it is ready for them: a signal that came in
- * between would otherwise go to a Node handler that is about to vanish, or kill the program
- * before it could clean up. Node's other threads end with the exec.
+ * handover(file, argv, waiter, onExit): number. The child is started and the exec follows at
+ * once, with no waiter thread in between that could reap the child first (its status would
+ * be lost to the waiter). Every signal is blocked for the exec and stays blocked in the new
+ * program, which unblocks them when it can pass them on: one that came in between would go
+ * to a Node handler that is about to vanish. Node's other threads end with the exec.
  */
-static napi_value js_exec(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value args[2];
-  char *file;
+static napi_value js_handover(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  char *file, *waiter = NULL;
   char **argv;
   uint32_t n;
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 2 ||
+  napi_valuetype on_exit_type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 4 ||
+      napi_typeof(env, args[3], &on_exit_type) != napi_ok || on_exit_type != napi_function ||
       c_command(env, args[0], args[1], &file, &argv, &n) != 0) {
-    napi_throw_type_error(env, NULL, "exec(file, argv): a non-empty argv of strings without NUL expected");
+    napi_throw_type_error(env, NULL, "handover(file, argv, waiter, onExit): strings without NUL and a function expected");
     return NULL;
   }
-  sigset_t all, old;
-  memset(&all, 0xff, sizeof all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  /* Node's stdin/stdout/stderr may be close-on-exec: the program gets them all the same */
-  int fd_flags[3];
-  for (int fd = 0; fd <= 2; fd++) {
-    fd_flags[fd] = fcntl(fd, F_GETFD);
-    if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd] & ~FD_CLOEXEC);
+  waiter = c_string(env, args[2]);
+  struct child *child = calloc(1, sizeof *child);
+  if (waiter == NULL || child == NULL) {
+    free(waiter);
+    free(child);
+    free(file);
+    free_strings(argv, n);
+    napi_throw_type_error(env, NULL, "handover: a waiter path without NUL expected");
+    return NULL;
   }
-  execve(file, argv, environ);
-  int err = errno;
-  for (int fd = 0; fd <= 2; fd++) {
-    if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd]);
+  napi_value name;
+  napi_create_string_utf8(env, "unionfs-handover", NAPI_AUTO_LENGTH, &name);
+  int err = 0;
+  pid_t pid = 0;
+  if (napi_create_threadsafe_function(env, args[3], NULL, name, 0, 1, NULL, NULL, NULL, call_on_exit,
+                                      &child->report) != napi_ok) {
+    err = EAGAIN;
+  } else {
+    sigset_t all, old;
+    memset(&all, 0xff, sizeof all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = spawn_session(&pid, file, argv);
+    if (err == 0) {
+      /* Node's stdin/stdout/stderr may be close-on-exec: the waiter keeps them all the same */
+      int fd_flags[3];
+      for (int fd = 0; fd <= 2; fd++) {
+        fd_flags[fd] = fcntl(fd, F_GETFD);
+        if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd] & ~FD_CLOEXEC);
+      }
+      char pid_text[24];
+      snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+      char *waiter_argv[] = {waiter, pid_text, NULL};
+      execve(waiter, waiter_argv, environ);
+      /* no waiter program: this process waits, as spawn() does */
+      for (int fd = 0; fd <= 2; fd++) {
+        if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd]);
+      }
+      child->pid = pid;
+      err = start_waiter(child);
+      if (err != 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) napi_release_threadsafe_function(child->report, napi_tsfn_abort);
   }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (err != 0) free(child);
+  free(waiter);
   free(file);
   free_strings(argv, n);
-  return int_value(env, -err);
+  return int_value(env, err == 0 ? pid : -err);
 }
 
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, js_spawn, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
-  napi_create_function(env, "exec", NAPI_AUTO_LENGTH, js_exec, NULL, &fn);
-  napi_set_named_property(env, exports, "exec", fn);
+  napi_create_function(env, "handover", NAPI_AUTO_LENGTH, js_handover, NULL, &fn);
+  napi_set_named_property(env, exports, "handover", fn);
   return exports;
 }

@@ -3,6 +3,8 @@
 //   native/unionfs-run.c    -> native/build/unionfs-run         the helper (libc and kernel headers;
 //                              linked statically when libc.a is there: no dynamic loader on
 //                              every run, ~1.5 ms of its start-up here)
+//   native/unionfs-wait.c   -> native/build/unionfs-wait        what `unionfs run` becomes while the
+//                              helper runs (static too)
 //   native/unionfs-spawn.c  -> native/build/unionfs-spawn.node  posix_spawn for Node (N-API;
 //                              needs Node's headers, which Node's own packages ship)
 // Runs at `npm ci` (postinstall, before the TypeScript build) and is cheap to re-run: it
@@ -26,6 +28,8 @@ const force = process.argv.includes("--force");
 
 const helper = build("unionfs-run.c", "unionfs-run", [["-static"], []], "the native helper of 'unionfs run'");
 if (helper) {
+  // without it, Node waits for the helper itself (slower to exit, same result)
+  build("unionfs-wait.c", "unionfs-wait", [["-static"], []], "the waiter of 'unionfs run'");
   const headers = nodeHeaders();
   if (headers === null) {
     warn(

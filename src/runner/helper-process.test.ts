@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { UserError } from "../errors.js";
 import { loadSpawnSession } from "../sys/spawn.js";
-import { runCommand } from "../testing/cli-run.js";
+import { startCommand, waitUntil } from "../testing/cli-run.js";
 import { type HelperSpawner, runHelperProcess } from "./helper-process.js";
+import { WAITER } from "./run.js";
 
 const ADDON_BUILT = loadSpawnSession() !== null;
 
@@ -85,36 +86,60 @@ describe.skipIf(!ADDON_BUILT)("posix_spawn next to child_process", () => {
   });
 });
 
-describe.skipIf(!ADDON_BUILT)("execHelper", () => {
+describe.skipIf(!ADDON_BUILT)("handOverHelper", () => {
   const module = join(import.meta.dirname, "../../dist/runner/helper-process.js");
-  /** A Node process that runs `code` after importing execHelper from the built module. */
+  /** A Node process that runs `code` after importing handOverHelper from the built module. */
   const node = (code: string) =>
-    runCommand(process.execPath, [
+    startCommand(process.execPath, [
       "--input-type=module",
       "-e",
-      `const { execHelper } = await import(${JSON.stringify(module)}); ${code}`,
+      `const { handOverHelper } = await import(${JSON.stringify(module)}); ${code}`,
     ]);
+  const handOver = (script: string, waiter = WAITER) =>
+    node(
+      `(await import("node:fs")).writeSync(1, "node=" + process.pid + "\\n");` +
+        `await handOverHelper("/bin/sh", ["-c", ${JSON.stringify(script)}], ${JSON.stringify(waiter)}, () => {});`,
+    );
 
-  it("becomes the program: same process and stdout, signals blocked", async () => {
-    // cat leaves its signal state alone (a shell would reset it): this is what the helper gets
-    const r = await node(`execHelper("/bin/cat", ["/proc/self/status"]);`);
-    expect(r.code).toBe(0);
-    const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(r.stdout)?.[1];
-    // the parent is this test: Node did not fork or spawn cat, it became cat
-    expect(field("PPid")).toBe(String(process.pid));
-    expect(field("Name")).toBe("cat");
-    // blocked, for the helper to unblock once its handlers are in place: every signal but the
-    // two no one can block (KILL, STOP) and glibc's two internal ones (32, 33)
-    const bit = (sig: number) => 1n << BigInt(sig - 1);
-    const unblockable = bit(9) | bit(19) | bit(32) | bit(33);
-    expect(BigInt(`0x${field("SigBlk")}`)).toBe(0xffff_ffff_ffff_ffffn & ~unblockable);
-    // Node ignores SIGPIPE (and SIGXFSZ) and an exec keeps that: why the helper resets every
-    // action first
-    expect(BigInt(`0x${field("SigIgn")}`) & bit(13)).toBe(bit(13));
+  it.skipIf(!existsSync(WAITER))(
+    "becomes the waiter of the program it started, and exits with the program's status",
+    async () => {
+      const r = await handOver("echo parent=$PPID; readlink /proc/$PPID/exe; exit 7").result;
+      const [node, parent, parentExe] = r.stdout.trim().split("\n");
+      // the program's parent is the Node process, now the waiter: Node exec'd, it did not fork
+      expect(parent).toBe(node?.replace("node=", "parent="));
+      expect(parentExe).toBe(WAITER);
+      expect([r.code, r.stderr]).toEqual([7, ""]);
+    },
+  );
+
+  it.skipIf(!existsSync(WAITER))("passes signals on to the program, which starts with none blocked", async () => {
+    const script =
+      "trap 'echo got TERM; exit 5' TERM; grep -E '^SigBlk' /proc/$$/status; echo ready; while :; do sleep 0.1; done";
+    const run = handOver(script);
+    let out = "";
+    run.child.stdout?.on("data", (c: Buffer) => {
+      out += c.toString("utf8");
+    });
+    expect(await waitUntil(() => out.includes("ready\n"), 10_000)).toBe(true);
+    run.child.kill("SIGTERM");
+    const r = await run.result;
+    expect(r.stdout).toMatch(/^SigBlk:\s+0+$/m);
+    expect(r.stdout).toMatch(/got TERM\n$/);
+    expect(r.code).toBe(5);
   });
 
-  it("says which program could not be started, and Node goes on", async () => {
-    const r = await node(`try { execHelper("/no/such/helper", []); } catch (e) { console.log(e.message); }`);
+  it("waits for the program itself when there is no waiter to become", async () => {
+    const r = await node(
+      `const exit = await handOverHelper("/bin/sh", ["-c", "exit 4"], "/no/such/waiter", () => {}); console.log(JSON.stringify(exit));`,
+    ).result;
+    expect([r.code, r.stdout]).toEqual([0, '{"code":4,"signal":null}\n']);
+  });
+
+  it("says which program could not be started", async () => {
+    const r = await node(
+      `try { await handOverHelper("/no/such/helper", [], "/no/such/waiter", () => {}); } catch (e) { console.log(e.message); }`,
+    ).result;
     expect([r.code, r.stdout]).toEqual([0, "run: cannot start /no/such/helper: ENOENT\n"]);
   });
 });

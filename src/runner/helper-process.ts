@@ -6,7 +6,7 @@
  * start-up. Both give the helper the same process state; the tests run both.
  */
 import { UserError } from "../errors.js";
-import { type Exit, loadExec, loadSpawnSession, type SpawnSession } from "../sys/spawn.js";
+import { type Exit, loadHandOver, loadSpawnSession, type SpawnSession } from "../sys/spawn.js";
 
 export type HelperSpawner = "posix_spawn" | "child_process";
 
@@ -52,23 +52,33 @@ function viaPosixSpawn(
   return child.exited;
 }
 
-/** Whether this build can replace this process with the helper (execHelper). */
-export function canExecHelper(): boolean {
-  return loadExec() !== null;
+/** Whether this build can hand the run over (handOverHelper). */
+export function canHandOver(): boolean {
+  return loadHandOver() !== null;
 }
 
 /**
- * Replaces this process with `file ARGS...`, once canExecHelper() said it can; throws a
- * UserError when the exec failed.
+ * Starts `file ARGS...` as runHelperProcess does, then replaces this process with `waiter PID`,
+ * which passes signals on to it and exits with its status; once canHandOver() said it can.
+ * Resolves only if the waiter could not be exec'd (this process then waited for the helper
+ * itself); rejects with a UserError when the helper cannot start.
  */
-export function execHelper(file: string, args: readonly string[]): never {
-  const exec = loadExec();
+export async function handOverHelper(
+  file: string,
+  args: readonly string[],
+  waiter: string,
+  started: (pid: number) => void,
+): Promise<Exit> {
+  const handOver = loadHandOver();
+  if (handOver === null) throw cannotStart(file, new Error("the spawn addon is not built"));
+  let child: ReturnType<typeof handOver>;
   try {
-    if (exec === null) throw new Error("the spawn addon is not built");
-    return exec(file, args);
+    child = handOver(file, args, waiter);
   } catch (e) {
     throw cannotStart(file, e as NodeJS.ErrnoException);
   }
+  started(child.pid);
+  return child.exited;
 }
 
 /** The same message whichever way the start failed: `cannot start FILE: ENOENT`. */

@@ -30,7 +30,7 @@ import {
   sweepEmptyRunCgroups,
 } from "../testing/run-fixture.js";
 import { mountsUnder, Scratch, useScratch } from "../testing/scratch.js";
-import { HELPER } from "./run.js";
+import { WAITER } from "./run.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const SAMPLE = fileURLToPath(new URL("../../testdata/sample", import.meta.url));
@@ -351,19 +351,25 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expectNothingLeft();
   });
 
-  it("with --driver overlay and no limits, becomes the helper (exec) instead of waiting for it", async () => {
+  it("with --driver overlay and no limits, hands the run to the helper and only waits for it", async () => {
     const script = "hostname; echo ready; exec sleep 60";
     const plain = start(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", script]);
     const limited = start(["--driver", "overlay", "--lower", rootfs, "--pids", "64", "--", "sh", "-c", script]);
-    const payloads = await Promise.all([readyPayload(plain), readyPayload(limited)]);
-    expect(readlinkSync(`/proc/${plain.child.pid}/exe`)).toBe(HELPER);
-    // a cgroup to remove afterwards: Node stays and spawns the helper
+    const [payload, limitedPayload] = await Promise.all([readyPayload(plain), readyPayload(limited)]);
+    // unionfs run became the waiter; the helper, its child, cleans up
+    expect(readlinkSync(`/proc/${plain.child.pid}/exe`)).toBe(WAITER);
+    // a cgroup to remove afterwards: Node stays
     expect(readlinkSync(`/proc/${limited.child.pid}/exe`)).toBe(process.execPath);
-    for (const pid of payloads) process.kill(pid, "SIGKILL");
-    const [a, b] = await Promise.all([plain.result, limited.result]);
-    expect([a.code, a.stderr, b.code, b.stderr]).toEqual([137, "", 137, ""]);
-    firstLineId(a);
-    expectNothingLeft(firstLineId(b));
+    process.kill(limitedPayload, "SIGKILL");
+    const limitedResult = await limited.result;
+    expect([limitedResult.code, limitedResult.stderr]).toEqual([137, ""]);
+    // even with the waiter SIGKILLed, the helper takes the command along and removes the run dir
+    plain.child.kill("SIGKILL");
+    await plain.result;
+    expect(await waitUntil(() => !isAlive(payload), 5_000)).toBe(true);
+    const runDirs = () => readdirSync(scratch().path("tmp")).filter((n) => n.startsWith("unionfs-run-"));
+    expect(await waitUntil(() => runDirs().length === 0, 5_000)).toBe(true);
+    expectNothingLeft(firstLineId(limitedResult));
   });
 
   it("mounts a temporary upper volatile (it is removed unsynced anyway), an --upper not", async () => {

@@ -14,22 +14,25 @@
  *   third INT/TERM/HUP/QUIT, for commands that ignore signals as PID 1 without --init).
  *
  * With `handover` (the `unionfs run` command), a run that needs nothing of this process once
- * the helper is started (--driver overlay, no cgroup) execs the helper instead of spawning it
- * and waiting: the helper then reports, cleans up and exits with the status itself. That saves
- * Node's wake-up, cleanup and exit after every run (see bench/RUN-STARTUP.md).
+ * the helper is started (--driver overlay, no cgroup) hands it over: the helper reports and
+ * cleans up itself, and this process becomes native/build/unionfs-wait, which only passes
+ * signals on and exits with the status. Node's teardown then happens while the helper sets the
+ * run up, and its wake-up, cleanup and exit after the run are gone (see bench/RUN-STARTUP.md).
  */
 import { accessSync, constants as fsc, readFileSync } from "node:fs";
 import { constants as osc } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import type { RunCgroup } from "./cgroup.js";
-import { canExecHelper, execHelper, type HelperSpawner, runHelperProcess } from "./helper-process.js";
+import { canHandOver, type HelperSpawner, handOverHelper, runHelperProcess } from "./helper-process.js";
 import { formatBytes, hasLimits } from "./limits.js";
 import { buildEnv, type HelperRole, helperArgs, PlanError, planRun } from "./plan.js";
 import { type PreparedRootfs, prepareRootfs } from "./rootfs.js";
 import type { RunSpec } from "./run-spec.js";
 
 export const HELPER = join(import.meta.dirname, "../../native/build/unionfs-run");
+/** what this process becomes when it hands the run over to the helper */
+export const WAITER = join(import.meta.dirname, "../../native/build/unionfs-wait");
 
 /** Set-up failed (docker's 125). */
 export const EXIT_SETUP = 125;
@@ -59,8 +62,9 @@ export interface RunOptions {
   /** how to start it; default posix_spawn when its addon is built (see helper-process.ts) */
   spawner?: HelperSpawner;
   /**
-   * This process is `unionfs run` and may become the helper (exec) when nothing is left for
-   * it to do afterwards; `done` then never settles. Never in a process with other work.
+   * This process is `unionfs run` and may hand the run over to the helper and become its
+   * waiter (exec) when nothing is left for it to do afterwards; `done` then never settles.
+   * Never in a process with other work.
    */
   handover?: boolean;
 }
@@ -128,8 +132,7 @@ async function execute(
       checkAborted();
     }
     rootfs = await prepareRootfs({ lowers, upper: spec.upper, driver: spec.driver, removeUpper: spec.rm });
-    const handover =
-      opts.handover === true && cgroup === undefined && rootfs.mount.kind === "overlay" && canExecHelper();
+    const handover = opts.handover === true && cgroup === undefined && rootfs.mount.kind === "overlay" && canHandOver();
     const role: HelperRole = handover
       ? { kind: "handover", remove: rootfs.removals }
       : { kind: "child", statusFile: join(rootfs.runDir, "status") };
@@ -148,11 +151,14 @@ async function execute(
       role,
       errorHint: { prefix: OVERLAY_MOUNT_FAILED, text: overlayMountHint(rootfs.upper) },
     });
-    // A signal from here to the exec is lost (Node's handler would run on a later tick); the
-    // next one reaches the command.
+    // With a handover, a signal from here to the exec is lost (Node's handler would run on a
+    // later tick); the next one reaches the command.
     checkAborted();
-    if (role.kind === "handover") execHelper(helper, helperArgs(plan));
-    const exit = await runHelperProcess(helper, helperArgs(plan), started, opts.spawner);
+    const exit =
+      role.kind === "handover"
+        ? // back here only without the waiter program: the helper still reports and cleans up
+          await handOverHelper(helper, helperArgs(plan), WAITER, started)
+        : await runHelperProcess(helper, helperArgs(plan), started, opts.spawner);
     const status = helperStatus(readStatusFile(join(rootfs.runDir, "status")), exit.code, exit.signal);
     const outcome: RunOutcome = { code: status.code, notes };
     if (status.error !== undefined) outcome.error = status.error;

@@ -17,8 +17,8 @@ const ADDON = join(import.meta.dirname, "../../native/build/unionfs-spawn.node")
 interface Addon {
   /** pid, or -errno; `onExit` gets the wait status, or -errno */
   spawn(file: string, argv: readonly string[], onExit: (status: number) => void): number;
-  /** returns only when the exec failed: -errno */
-  exec(file: string, argv: readonly string[]): number;
+  /** returns only when the exec of `waiter` failed: the child's pid, or -errno */
+  handover(file: string, argv: readonly string[], waiter: string, onExit: (status: number) => void): number;
 }
 
 export interface Exit {
@@ -35,7 +35,8 @@ export interface SpawnedProcess {
 
 export type SpawnSession = (file: string, args: readonly string[]) => SpawnedProcess;
 
-export type ExecProcess = (file: string, args: readonly string[]) => never;
+/** Starts `file`, then becomes `waiter PID`; what it returns only if that exec failed. */
+export type HandOver = (file: string, args: readonly string[], waiter: string) => SpawnedProcess;
 
 let addon: Addon | null | undefined;
 
@@ -61,20 +62,24 @@ export function loadSpawnSession(): SpawnSession | null {
   return loadAddon() === null ? null : spawnSession;
 }
 
-/** `execProcess`, or null without the addon (Node 20 has no exec of its own). */
-export function loadExec(): ExecProcess | null {
-  return loadAddon() === null ? null : execProcess;
+/** `handOver`, or null without the addon (Node 20 has no exec of its own). */
+export function loadHandOver(): HandOver | null {
+  return loadAddon() === null ? null : handOver;
 }
 
 /**
- * Replaces this process with `file ARGS...` (execve: the same pid, environment and
- * stdin/stdout/stderr; Node's own descriptors are all close-on-exec). The program starts with
- * every signal blocked and unblocks them when it is ready. Nothing of Node runs after it: no
- * exit handlers, no pending writes. Throws an FsError (syscall "exec") when the exec failed.
+ * Starts `file` as `spawnSession` does, then replaces this process with `waiter PID` (execve:
+ * the same pid, environment, stdin/stdout/stderr and children; Node's own descriptors are all
+ * close-on-exec), which starts with every signal blocked. Nothing of Node runs after it: no
+ * exit handlers, no pending writes. Returns only when that exec failed: then the child is
+ * waited for here, as after spawnSession. Throws an FsError (syscall "spawn") when `file`
+ * cannot be started.
  */
-function execProcess(file: string, args: readonly string[]): never {
-  const err = (addon as Addon).exec(file, [file, ...args]);
-  throw fsErrorFromErrno(-err, "exec", file);
+function handOver(file: string, args: readonly string[], waiter: string): SpawnedProcess {
+  const { exited, onExit } = exitPromise();
+  const pid = (addon as Addon).handover(file, [file, ...args], waiter, onExit);
+  if (pid < 0) throw fsErrorFromErrno(-pid, "spawn", file);
+  return { pid, exited };
 }
 
 /**
@@ -83,15 +88,21 @@ function execProcess(file: string, args: readonly string[]): never {
  * and detached). Throws an FsError (syscall "spawn") when it cannot be started.
  */
 function spawnSession(file: string, args: readonly string[]): SpawnedProcess {
+  const { exited, onExit } = exitPromise();
+  const pid = (addon as Addon).spawn(file, [file, ...args], onExit);
+  if (pid < 0) throw fsErrorFromErrno(-pid, "spawn", file);
+  return { pid, exited };
+}
+
+/** The addon's onExit callback and the promise it settles. */
+function exitPromise(): { exited: Promise<Exit>; onExit: (status: number) => void } {
   let settle: (exit: Exit) => void = () => {};
   const exited = new Promise<Exit>((resolve) => {
     settle = resolve;
   });
   // -ECHILD: something else reaped it and its status is lost: say nothing rather than guess
   const onExit = (status: number) => settle(status < 0 ? { code: null, signal: null } : decodeStatus(status));
-  const pid = (addon as Addon).spawn(file, [file, ...args], onExit);
-  if (pid < 0) throw fsErrorFromErrno(-pid, "spawn", file);
-  return { pid, exited };
+  return { exited, onExit };
 }
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
