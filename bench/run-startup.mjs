@@ -241,15 +241,18 @@ function instructionTable(rootfs) {
   ].map(([name, argv]) => {
     const counts = [];
     for (let i = 0; i < INSTRUCTION_RUNS; i++) {
-      // A run execs its helper, and valgrind reports nothing for a process that execs: so a
+      // A run execs its waiter, and valgrind reports nothing for a process that execs: so a
       // profile dump just before execve, added to the one at exit for processes that don't.
+      // Only this process's dumps: a child's (the helper, before its own exec) starts from a
+      // copy of the parent's counts.
       const out = join(work, `callgrind-${i}`);
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out);
-      const cg = ["--tool=callgrind", "--dump-before=execve", `--callgrind-out-file=${join(out, "cg")}`];
-      spawnSync("valgrind", [...cg, ...argv], { stdio: "ignore" });
+      const cg = ["--tool=callgrind", "--dump-before=execve", `--callgrind-out-file=${join(out, "cg.%p")}`];
+      const r = spawnSync("valgrind", [...cg, ...argv], { stdio: "ignore" });
       let total = 0;
       for (const name of readdirSync(out)) {
+        if (name !== `cg.${r.pid}` && !name.startsWith(`cg.${r.pid}.`)) continue;
         const m = /^totals: (\d+)$/m.exec(readFileSync(join(out, name), "utf8"));
         if (m !== null) total += Number(m[1]);
       }
@@ -259,7 +262,7 @@ function instructionTable(rootfs) {
   });
   const base = rows[0]?.mi ?? Number.NaN;
   return [
-    `User-space instructions of the Node process up to its exit or its exec of the helper (callgrind, median of`,
+    `User-space instructions of the Node process up to its exit or its exec (callgrind, median of`,
     `${INSTRUCTION_RUNS} runs each; the helper and the kernel are not in these). The run`,
     `bundle's code cache under valgrind: ${codeCacheState()}.`,
     "",
