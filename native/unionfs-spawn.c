@@ -171,6 +171,67 @@ static int start_waiter(struct child *child) {
   return err;
 }
 
+/*
+ * Starts `file` in a session of its own and reports its exit to `on_exit`; with `waiter`,
+ * this process then becomes `waiter PID` (see handover above), and comes back only if that
+ * exec failed. The pid, or -errno when the child could not be started.
+ *
+ * With a waiter, spawn and exec are one step: no waiter thread exists yet that could reap the
+ * child before the exec and lose its status. Every signal is blocked for the exec and stays
+ * blocked in the new program, which unblocks them when it can pass them on: one that came in
+ * between would go to a Node handler that is about to vanish. Node's other threads end with
+ * the exec.
+ */
+static pid_t start_child(napi_env env, napi_value on_exit, const char *file, char **argv, const char *waiter) {
+  struct child *child = calloc(1, sizeof *child);
+  if (child == NULL) return -ENOMEM;
+  napi_value name;
+  napi_create_string_utf8(env, "unionfs-spawn", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, on_exit, NULL, name, 0, 1, NULL, NULL, NULL, call_on_exit,
+                                      &child->report) != napi_ok) {
+    free(child);
+    return -EAGAIN;
+  }
+  sigset_t all, old;
+  memset(&all, 0xff, sizeof all);
+  if (waiter != NULL) pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = 0;
+  int err = spawn_session(&pid, file, argv);
+  if (err == 0 && waiter != NULL) {
+    /* Node's stdin/stdout/stderr may be close-on-exec: the waiter keeps them all the same */
+    int fd_flags[3];
+    for (int fd = 0; fd <= 2; fd++) {
+      fd_flags[fd] = fcntl(fd, F_GETFD);
+      if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd] & ~FD_CLOEXEC);
+    }
+    char pid_text[24];
+    snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+    char *waiter_argv[] = {(char *)waiter, pid_text, NULL};
+    execve(waiter, waiter_argv, environ);
+    /* no waiter program: this process waits, as after spawn() */
+    for (int fd = 0; fd <= 2; fd++) {
+      if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd]);
+    }
+  }
+  if (err == 0) {
+    child->pid = pid;
+    err = start_waiter(child);
+    if (err != 0) {
+      /* nothing could report its exit: take it back before it does anything */
+      kill(pid, SIGKILL);
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
+    }
+  }
+  if (waiter != NULL) pthread_sigmask(SIG_SETMASK, &old, NULL);
+  /* without a waiter thread, nothing else releases the function or frees `child` */
+  if (err != 0) {
+    napi_release_threadsafe_function(child->report, napi_tsfn_abort);
+    free(child);
+    return -err;
+  }
+  return pid;
+}
+
 /* spawn(file: string, argv: string[], onExit: (status: number) => void): number */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -185,115 +246,33 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "spawn(file, argv, onExit): a non-empty argv of strings without NUL and a function expected");
     return NULL;
   }
-  struct child *child = calloc(1, sizeof *child);
-  if (child == NULL) {
-    free(file);
-    free_strings(argv, n);
-    napi_throw_error(env, NULL, "spawn: out of memory");
-    return NULL;
-  }
-  napi_value name;
-  napi_create_string_utf8(env, "unionfs-spawn", NAPI_AUTO_LENGTH, &name);
-  int err = 0;
-  pid_t pid = 0;
-  if (napi_create_threadsafe_function(env, args[2], NULL, name, 0, 1, NULL, NULL, NULL, call_on_exit,
-                                      &child->report) != napi_ok) {
-    free(child);
-    err = EAGAIN;
-  } else {
-    err = spawn_session(&pid, file, argv);
-    if (err == 0) {
-      child->pid = pid;
-      err = start_waiter(child);
-      if (err != 0) {
-        /* nothing could report its exit: take it back before it does anything */
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
-      }
-    }
-    /* without a waiter, nothing else releases the function or frees `child` */
-    if (err != 0) {
-      napi_release_threadsafe_function(child->report, napi_tsfn_abort);
-      free(child);
-    }
-  }
+  pid_t pid = start_child(env, args[2], file, argv, NULL);
   free(file);
   free_strings(argv, n);
-  return int_value(env, err == 0 ? pid : -err);
+  return int_value(env, pid);
 }
 
-/*
- * handover(file, argv, waiter, onExit): number. The child is started and the exec follows at
- * once, with no waiter thread in between that could reap the child first (its status would
- * be lost to the waiter). Every signal is blocked for the exec and stays blocked in the new
- * program, which unblocks them when it can pass them on: one that came in between would go
- * to a Node handler that is about to vanish. Node's other threads end with the exec.
- */
+/* handover(file: string, argv: string[], waiter: string, onExit: (status: number) => void): number */
 static napi_value js_handover(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value args[4];
-  char *file, *waiter = NULL;
+  char *file;
   char **argv;
   uint32_t n;
   napi_valuetype on_exit_type = napi_undefined;
+  char *waiter = NULL;
   if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 4 ||
       napi_typeof(env, args[3], &on_exit_type) != napi_ok || on_exit_type != napi_function ||
-      c_command(env, args[0], args[1], &file, &argv, &n) != 0) {
+      (waiter = c_string(env, args[2])) == NULL || c_command(env, args[0], args[1], &file, &argv, &n) != 0) {
+    free(waiter);
     napi_throw_type_error(env, NULL, "handover(file, argv, waiter, onExit): strings without NUL and a function expected");
     return NULL;
   }
-  waiter = c_string(env, args[2]);
-  struct child *child = calloc(1, sizeof *child);
-  if (waiter == NULL || child == NULL) {
-    free(waiter);
-    free(child);
-    free(file);
-    free_strings(argv, n);
-    napi_throw_type_error(env, NULL, "handover: a waiter path without NUL expected");
-    return NULL;
-  }
-  napi_value name;
-  napi_create_string_utf8(env, "unionfs-handover", NAPI_AUTO_LENGTH, &name);
-  int err = 0;
-  pid_t pid = 0;
-  if (napi_create_threadsafe_function(env, args[3], NULL, name, 0, 1, NULL, NULL, NULL, call_on_exit,
-                                      &child->report) != napi_ok) {
-    err = EAGAIN;
-  } else {
-    sigset_t all, old;
-    memset(&all, 0xff, sizeof all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = spawn_session(&pid, file, argv);
-    if (err == 0) {
-      /* Node's stdin/stdout/stderr may be close-on-exec: the waiter keeps them all the same */
-      int fd_flags[3];
-      for (int fd = 0; fd <= 2; fd++) {
-        fd_flags[fd] = fcntl(fd, F_GETFD);
-        if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd] & ~FD_CLOEXEC);
-      }
-      char pid_text[24];
-      snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
-      char *waiter_argv[] = {waiter, pid_text, NULL};
-      execve(waiter, waiter_argv, environ);
-      /* no waiter program: this process waits, as spawn() does */
-      for (int fd = 0; fd <= 2; fd++) {
-        if (fd_flags[fd] > 0) fcntl(fd, F_SETFD, fd_flags[fd]);
-      }
-      child->pid = pid;
-      err = start_waiter(child);
-      if (err != 0) {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err != 0) napi_release_threadsafe_function(child->report, napi_tsfn_abort);
-  }
-  if (err != 0) free(child);
+  pid_t pid = start_child(env, args[3], file, argv, waiter);
   free(waiter);
   free(file);
   free_strings(argv, n);
-  return int_value(env, err == 0 ? pid : -err);
+  return int_value(env, pid);
 }
 
 NAPI_MODULE_INIT() {

@@ -104,7 +104,9 @@ describe.skipIf(!ADDON_BUILT)("handOverHelper", () => {
   it.skipIf(!existsSync(WAITER))(
     "becomes the waiter of the program it started, and exits with the program's status",
     async () => {
-      const r = await handOver("echo parent=$PPID; readlink /proc/$PPID/exe; exit 7").result;
+      // the exec may still be under way when the program starts: wait for the parent to change
+      const script = `echo parent=$PPID; for i in $(seq 100); do e=$(readlink /proc/$PPID/exe); [ "$e" != ${JSON.stringify(process.execPath)} ] && break; sleep 0.02; done; echo $e; exit 7`;
+      const r = await handOver(script).result;
       const [node, parent, parentExe] = r.stdout.trim().split("\n");
       // the program's parent is the Node process, now the waiter: Node exec'd, it did not fork
       expect(parent).toBe(node?.replace("node=", "parent="));

@@ -356,10 +356,12 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     const plain = start(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", script]);
     const limited = start(["--driver", "overlay", "--lower", rootfs, "--pids", "64", "--", "sh", "-c", script]);
     const [payload, limitedPayload] = await Promise.all([readyPayload(plain), readyPayload(limited)]);
-    // unionfs run became the waiter; the helper, its child, cleans up
-    expect(readlinkSync(`/proc/${plain.child.pid}/exe`)).toBe(WAITER);
+    // unionfs run became the waiter (its exec may finish after the command started); the
+    // helper, its child, cleans up
+    const exe = (pid: number | undefined) => readlinkSync(`/proc/${pid}/exe`);
+    expect(await waitUntil(() => exe(plain.child.pid) === WAITER, 5_000)).toBe(true);
     // a cgroup to remove afterwards: Node stays
-    expect(readlinkSync(`/proc/${limited.child.pid}/exe`)).toBe(process.execPath);
+    expect(exe(limited.child.pid)).toBe(process.execPath);
     process.kill(limitedPayload, "SIGKILL");
     const limitedResult = await limited.result;
     expect([limitedResult.code, limitedResult.stderr]).toEqual([137, ""]);
