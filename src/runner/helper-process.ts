@@ -3,7 +3,8 @@
  * (so a terminal's signals reach the command once, through `unionfs run`, not twice), and
  * waited for. Through posix_spawn (src/sys/spawn.ts) when its addon is built; otherwise through
  * node:child_process, loaded only then: it costs a third of what `unionfs run` adds to Node's
- * start-up. Both give the helper the same process state; the tests run both.
+ * start-up. Both give the helper the same process state; the tests run both. Or handed over:
+ * started through posix_spawn, with this process becoming its waiter (native/unionfs-wait.c).
  */
 import { UserError } from "../errors.js";
 import { type Exit, loadHandOver, loadSpawnSession, type SpawnSession } from "../sys/spawn.js";

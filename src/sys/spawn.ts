@@ -5,7 +5,9 @@
  * No koffi here: loading it costs more than child_process.
  *
  * The addon waits for the child on a thread of its own and reports back on Node's thread; the
- * pending report keeps the event loop alive meanwhile, as a ChildProcess handle would.
+ * pending report keeps the event loop alive meanwhile, as a ChildProcess handle would. Or, with
+ * `handOver`, this process execs a waiter program right after starting the child (Node 20
+ * has no exec of its own).
  */
 import { constants } from "node:os";
 import { join } from "node:path";
