@@ -1,11 +1,15 @@
 import { lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { lutimens } from "./utimens.js";
 
 describe("lutimens", () => {
-  const dir = mkdtempSync(join(tmpdir(), "unionfs-utimens-"));
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "unionfs-utimens-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   afterEach(() => rmSync(join(dir, "f"), { force: true }));
 
   it("sets nanosecond times exactly, where Node's utimes loses a microsecond", () => {
