@@ -62,6 +62,18 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     testStart = Date.now() - 1_000;
   });
   afterEach(async (ctx) => {
+    // A test that failed half-way may leave a run going: SIGKILL it, and its helper (orphaned)
+    // kills the command and removes its cgroup and run dir, its FUSE daemon unmounts.
+    let killed = false;
+    for (const r of started.splice(0)) {
+      if (r.child.exitCode === null && r.child.signalCode === null) {
+        r.child.kill("SIGKILL");
+        killed = true;
+      }
+      await r.result.catch(() => {});
+    }
+    // the FUSE daemon notices within its watch interval; then the scratch finds nothing mounted
+    if (killed) await waitUntil(() => mountsUnder(scratch().root).length === 0, 5_000);
     const ids = seenIds;
     seenIds = [];
     const swept: string[] = [];
@@ -690,9 +702,14 @@ async function readyPayload(run: Running): Promise<number> {
   return pid;
 }
 
+/** Every run a test started, for the afterEach to stop what a failed test left going. */
+const started: Running[] = [];
+
 /** Starts `unionfs ARGS...` as installed: the launcher, which runs `run` from its bundle. */
 function startRun(args: string[], opts: Parameters<typeof startCommand>[2] = {}) {
-  return startCommand(process.execPath, [CLI_BIN, ...args], opts);
+  const run = startCommand(process.execPath, [CLI_BIN, ...args], opts);
+  started.push(run);
+  return run;
 }
 
 /** Runs the CLI with `input` on its stdin. */
