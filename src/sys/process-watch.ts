@@ -1,6 +1,6 @@
 /**
- * Whether another process still runs, and a watch that tells when it is gone. From /proc and
- * kill(pid, 0): no pidfd, which Node cannot poll without a native helper.
+ * Whether another process still runs, and a watch that tells when it is gone. From /proc: no
+ * pidfd, which Node cannot poll without a native helper.
  *
  * A pid is only an identity together with its start time: once a process has exited, the
  * kernel may hand its pid to a new one. The watch remembers the start time it saw first, so a
@@ -15,13 +15,11 @@ import { hasCode } from "../errors.js";
  * containers, never).
  */
 export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if (!hasCode(e, "EPERM")) return false;
-  }
   const stat = procStat(pid);
-  if (stat === null) return false;
+  return stat !== null && running(stat);
+}
+
+function running(stat: ProcStat): boolean {
   return stat.state !== "Z" && stat.state !== "X";
 }
 
@@ -52,8 +50,8 @@ export function watchProcess(pid: number, onGone: () => void, intervalMs = 250):
   const first = procStat(pid)?.startTime;
   const gone = (): boolean => {
     try {
-      if (first === undefined || !isAlive(pid)) return true;
-      return procStat(pid)?.startTime !== first;
+      const stat = procStat(pid);
+      return stat === null || !running(stat) || stat.startTime !== first;
     } catch {
       return false; // /proc unreadable for a moment: ask again at the next tick
     }
