@@ -9,8 +9,8 @@ import { reportFailure } from "./failure.js";
 import { runCommand } from "./run-command.js";
 
 /**
- * Runs `unionfs run ARGV...`; never rejects. This process may become the run's helper (see
- * `handover` in runner/run.ts): it has nothing else to do.
+ * Runs `unionfs run ARGV...`; never rejects. This process may hand the run over and become its
+ * waiter (see `handover` in runner/run.ts): it has nothing else to do.
  */
 export function runMain(argv: string[], opts: RunOptions = {}): Promise<number> {
   return runCommand(argv, { handover: true, ...opts }).catch(reportFailure);

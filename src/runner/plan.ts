@@ -75,8 +75,9 @@ export interface PlanInput {
 
 /**
  * How the helper ends the run. As the child of `unionfs run`, which then reads its status file
- * ("ok" / "error ..." / "exit N": a file is cheaper than a pipe) and cleans up; or in its place
- * (exec), reporting on stderr and removing the run's trees itself.
+ * ("ok" / "error ..." / "exit N": a file is cheaper than a pipe) and cleans up; or handed the
+ * run over (`unionfs run` only waits, as native/unionfs-wait), reporting on stderr and removing
+ * the run's trees itself.
  */
 export type HelperRole = { kind: "child"; statusFile: string } | { kind: "handover"; remove: readonly string[] };
 

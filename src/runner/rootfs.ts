@@ -47,7 +47,7 @@ export interface PreparedRootfs {
   upper: string;
   /**
    * The trees cleanup() removes: with --driver overlay, that is all it does, so the helper can
-   * do it instead when it takes the place of `unionfs run`.
+   * do it instead when the run is handed over to it.
    */
   removals: readonly string[];
   /** undoes everything; returns what could not be undone, as messages */
