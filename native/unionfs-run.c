@@ -76,6 +76,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "forwarded-signals.h"
+
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -123,10 +125,6 @@ static int error_fd = -1;
 static volatile pid_t child_pid = 0;
 /* This program's own process, the one that cleans up (its children fail through error_fd). */
 static pid_t outer_pid = 0;
-
-/* Signals passed on to the command; SIGCHLD is the init's own business. */
-static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGCONT};
-#define NFORWARDED (int)(sizeof FORWARDED / sizeof FORWARDED[0])
 
 /* docker's default capability set; everything else leaves the bounding set before exec. */
 static const int KEPT_CAPS[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,     CAP_MKNOD,
@@ -633,8 +631,7 @@ static int wait_status_code(int status) {
 /* PID 1 with --init: reaps every child, forwards signals, exits with the command's status. */
 static void __attribute__((noreturn)) run_init(void) {
   sigset_t set, old;
-  sigemptyset(&set);
-  for (int i = 0; i < NFORWARDED; i++) sigaddset(&set, FORWARDED[i]);
+  forwarded_signals(&set);
   sigaddset(&set, SIGCHLD);
   sigprocmask(SIG_BLOCK, &set, &old);
   pid_t pid = fork();
@@ -864,9 +861,8 @@ int main(int argc, char **argv) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0) setup_fail("pipe");
   sigset_t forwarded, none;
-  sigemptyset(&forwarded);
+  forwarded_signals(&forwarded);
   sigemptyset(&none);
-  for (int i = 0; i < NFORWARDED; i++) sigaddset(&forwarded, FORWARDED[i]);
   /* held until the handlers that pass them on are in place */
   sigprocmask(SIG_BLOCK, &forwarded, NULL);
   pid_t pid = fork();
@@ -892,18 +888,8 @@ int main(int argc, char **argv) {
   if (read_child_error(pipefd[0], err, sizeof err) > 0) report_error(err);
   else status_line("ok");
   close(pipefd[0]);
-  /* Wait without reaping, then stop passing signals on before reaping: once reaped, the pid
-   * may belong to another process. */
-  siginfo_t info;
-  while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0) {
-    if (errno != EINTR) setup_fail("waitid");
-  }
-  sigprocmask(SIG_BLOCK, &forwarded, NULL);
-  child_pid = 0;
-  int status;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) setup_fail("waitpid");
-  }
+  int status = reap_after_forwarding(pid, &child_pid);
+  if (status < 0) setup_fail("wait for the command");
   if (orphaned) {
     remove_cgroups();
     remove_cleanups();

@@ -22,11 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define EXIT_SETUP 125
+#include "forwarded-signals.h"
 
-/* The signals `unionfs run` passes on (the helper passes them to the command). */
-static const int FORWARDED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGCONT};
-#define NFORWARDED (int)(sizeof FORWARDED / sizeof FORWARDED[0])
+#define EXIT_SETUP 125
 
 static volatile pid_t helper = 0;
 
@@ -46,27 +44,15 @@ int main(int argc, char **argv) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = forward;
   sa.sa_flags = SA_RESTART;
-  sigset_t forwarded, none;
-  sigemptyset(&forwarded);
-  sigemptyset(&none);
-  for (int i = 0; i < NFORWARDED; i++) {
-    sigaction(FORWARDED[i], &sa, NULL);
-    sigaddset(&forwarded, FORWARDED[i]);
-  }
+  for (int i = 0; i < NFORWARDED; i++) sigaction(FORWARDED[i], &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  sigset_t none;
+  sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  /* Wait without reaping, then stop passing signals on: once reaped, the pid may be another's. */
-  siginfo_t info;
-  while (waitid(P_PID, (id_t)helper, &info, WEXITED | WNOWAIT) < 0) {
-    if (errno == EINTR) continue;
-    dprintf(2, "unionfs: cannot wait for the run's helper %d: %s\n", (int)helper, strerror(errno));
+  int status = reap_after_forwarding((pid_t)pid, &helper);
+  if (status < 0) {
+    dprintf(2, "unionfs: cannot wait for the run's helper %ld: %s\n", pid, strerror(errno));
     return EXIT_SETUP;
-  }
-  sigprocmask(SIG_BLOCK, &forwarded, NULL);
-  helper = 0;
-  int status = 0;
-  while (waitpid((pid_t)pid, &status, 0) < 0) {
-    if (errno != EINTR) return EXIT_SETUP;
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

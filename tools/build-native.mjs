@@ -8,14 +8,14 @@
 //   native/unionfs-spawn.c  -> native/build/unionfs-spawn.node  posix_spawn for Node (N-API;
 //                              needs Node's headers, which Node's own packages ship)
 // Runs at `npm ci` (postinstall, before the TypeScript build) and is cheap to re-run: it
-// rebuilds only what is older than its source. Without a compiler it warns and exits 0, so the
-// rest of unionfs installs; `unionfs run` then says how to build the helper. Without Node's
-// headers only the addon is skipped: `unionfs run` then starts the helper with child_process,
-// which works the same and starts slower.
+// rebuilds only what is older than its source or a header in native/. Without a compiler it
+// warns and exits 0, so the rest of unionfs installs; `unionfs run` then says how to build the
+// helper. Without Node's headers only the addon is skipped: `unionfs run` then starts the
+// helper with child_process, which works the same and starts slower.
 //
 // usage: node tools/build-native.mjs [--force]
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,14 +42,16 @@ if (helper) {
 }
 
 /**
- * Compiles native/SOURCE into native/build/OUTPUT unless it is up to date, with the first of
- * `variants` (extra flags) that works; the compiler's complaints are shown for the last one
- * only. False if none did.
+ * Compiles native/SOURCE into native/build/OUTPUT unless it is newer than the source and every
+ * header in native/, with the first of `variants` (extra flags) that works; the compiler's
+ * complaints are shown for the last one only. False if none did.
  */
 function build(source, output, variants, what) {
   const src = join(REPO, "native", source);
   const out = join(REPO, "native", "build", output);
-  if (!force && existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return true;
+  const headers = readdirSync(join(REPO, "native")).filter((n) => n.endsWith(".h"));
+  const newest = Math.max(...[src, ...headers.map((h) => join(REPO, "native", h))].map((f) => statSync(f).mtimeMs));
+  if (!force && existsSync(out) && statSync(out).mtimeMs >= newest) return true;
   mkdirSync(dirname(out), { recursive: true });
   const temp = `${out}.tmp-${process.pid}`;
   let failure = null;

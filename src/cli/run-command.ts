@@ -7,7 +7,7 @@ import { UserError } from "../errors.js";
 import { EXIT_SETUP, type RunOptions, startRun } from "../runner/run.js";
 import { parseRunArgs, RUN_USAGE } from "../runner/run-spec.js";
 
-/** Signals `unionfs run` passes on to the command. */
+/** Signals `unionfs run` passes on to the command: native/forwarded-signals.h's list. */
 const FORWARDED: readonly NodeJS.Signals[] = [
   "SIGINT",
   "SIGTERM",
@@ -16,6 +16,7 @@ const FORWARDED: readonly NodeJS.Signals[] = [
   "SIGUSR1",
   "SIGUSR2",
   "SIGWINCH",
+  "SIGALRM",
   "SIGCONT",
 ];
 
