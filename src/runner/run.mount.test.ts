@@ -216,12 +216,15 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
         "--",
         "sh",
         "-c",
-        "trap 'echo caught; exit 42' TERM; echo ready; while :; do sleep 1; done",
+        "trap 'echo alarm' ALRM; trap 'echo caught; exit 42' TERM; echo ready; while :; do sleep 1; done",
       ]);
       await waitForLine(trap, "ready");
+      // SIGALRM too: Node's default for it would end unionfs run instead
+      trap.child.kill("SIGALRM");
+      await waitForLine(trap, "alarm");
       trap.child.kill("SIGTERM");
       const trapped = await trap.result;
-      expect([trapped.code, trapped.stdout]).toEqual([42, "ready\ncaught\n"]);
+      expect([trapped.code, trapped.stdout]).toEqual([42, "ready\nalarm\ncaught\n"]);
       // with --init, the init passes it on to a command without a handler: 128+15
       const init = start([...lower(), "--init", "--", "sh", "-c", "echo ready; exec sleep 60"]);
       await waitForLine(init, "ready");
