@@ -678,63 +678,37 @@ static void __attribute__((noreturn)) child_main(void) {
 /* Set once the arguments are read: a usage error removes nothing. */
 static int cleanup_armed = 0;
 
-/* Where a file is: its device and, where the kernel tells, its mount. */
-struct place {
-  unsigned int major, minor;
-  unsigned long long mount;
-};
-
-static int place_of(int dirfd, const char *name, int flags, struct place *p) {
-  struct statx stx;
-  memset(&stx, 0, sizeof stx);
-  if (statx(dirfd, name, flags | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, &stx) < 0) return -1;
-  p->major = stx.stx_dev_major;
-  p->minor = stx.stx_dev_minor;
-  p->mount = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
-  return 0;
-}
-
-static int same_place(const struct place *a, const struct place *b) {
-  return a->major == b->major && a->minor == b->minor && a->mount == b->mount;
-}
-
 static int unlink_entry(int dirfd, const char *name) {
   return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : errno;
 }
 
 /*
  * rm -rf of `name` in `dirfd` (`type` from readdir, DT_UNKNOWN when not known); 0 or an errno.
- * It never follows a symlink and never enters another mount than `top` (a mount left below must
- * not take what it shows along), and makes a directory writable when that is what stands in
- * the way (a rootless overlay leaves work/work at mode 000, owned by the caller).
+ * A symlink is unlinked, never followed. A directory is tried with rmdir first (most of a run
+ * dir is empty directories: one call each), and only entered when that says it is not empty;
+ * the kernel refuses rmdir on a mount point (EBUSY) before it looks at the contents, so the
+ * removal never enters a mount and takes nothing along that a mount shows. No permission gets
+ * in the way: this process is root, or root of the run's user namespace, over the caller's
+ * files (a rootless overlay's work/work at mode 000 included).
  */
-static int remove_entry(int dirfd, const char *name, unsigned char type, const struct place *top) {
+static int remove_entry(int dirfd, const char *name, unsigned char type) {
   if (type != DT_DIR && type != DT_UNKNOWN) return unlink_entry(dirfd, name);
-  /* most of a run dir is empty directories: one call each */
   if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) return 0;
   if (errno == ENOTDIR) return unlink_entry(dirfd, name);
   if (errno != ENOTEMPTY && errno != EEXIST) return errno;
   int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0700, 0) == 0)
-    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return errno;
-  struct place here;
-  int err = place_of(fd, "", AT_EMPTY_PATH, &here) < 0 ? errno : same_place(&here, top) ? 0 : EBUSY;
-  DIR *dir = err == 0 ? fdopendir(fd) : NULL;
+  DIR *dir = fdopendir(fd);
   if (dir == NULL) {
-    if (err == 0) err = errno;
+    int err = errno;
     close(fd);
     return err;
   }
-  int made_writable = 0;
+  int err = 0;
   struct dirent *e;
   while ((e = readdir(dir)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    int r = remove_entry(fd, e->d_name, e->d_type, top);
-    if (r == EACCES && !made_writable) {
-      made_writable = 1;
-      if (fchmod(fd, 0700) == 0) r = remove_entry(fd, e->d_name, e->d_type, top);
-    }
+    int r = remove_entry(fd, e->d_name, e->d_type);
     if (r != 0 && err == 0) err = r;
   }
   closedir(dir);
@@ -742,20 +716,13 @@ static int remove_entry(int dirfd, const char *name, unsigned char type, const s
   return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : errno;
 }
 
-/* Removes the --cleanup trees, each within the mount its parent directory is on. */
+/* Removes the --cleanup trees. */
 static void remove_cleanups(void) {
   if (!cleanup_armed) return;
   cleanup_armed = 0;
   for (int i = 0; i < cfg.ncleanups; i++) {
     const char *path = cfg.cleanups[i];
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%s", path);
-    char *slash = strrchr(parent, '/');
-    if (slash == NULL) snprintf(parent, sizeof parent, ".");
-    else if (slash == parent) parent[1] = '\0';
-    else *slash = '\0';
-    struct place top;
-    int err = place_of(AT_FDCWD, parent, 0, &top) < 0 ? errno : remove_entry(AT_FDCWD, path, DT_UNKNOWN, &top);
+    int err = remove_entry(AT_FDCWD, path, DT_UNKNOWN);
     if (err == EBUSY) dprintf(2, "%s: left %s in place: something is mounted on or below it\n", speaker(), path);
     else if (err != 0) dprintf(2, "%s: cannot remove %s: %s\n", speaker(), path, strerror(err));
   }
