@@ -75,7 +75,7 @@ export class Scratch {
     }
     const swept = sweepMounts(this.root, errors);
     if (swept.length > 0) errors.push(new Error(`mounts left behind and detached: ${swept.join(", ")}`));
-    killRecordedDaemons(this.runtimeDir, errors);
+    await killRecordedDaemons(this.runtimeDir, errors);
     const still = mountsUnder(this.root);
     if (still.length === 0) removeTree(this.root, errors);
     else errors.push(new Error(`not removing ${this.root}: still mounted: ${still.join(", ")}`));
@@ -124,23 +124,31 @@ function sweepMounts(root: string, errors: unknown[]): string[] {
   return [...new Set(swept)];
 }
 
-/** SIGKILLs daemons whose pid records are still in this test's runtime dir. */
-function killRecordedDaemons(runtimeDir: string, errors: unknown[]): void {
+/** How long a daemon may take to exit once its mount is gone (a loaded machine is slow). */
+const DAEMON_EXIT_GRACE_MS = 2_000;
+
+/** SIGKILLs daemons whose pid records are still in this test's runtime dir, after a grace. */
+async function killRecordedDaemons(runtimeDir: string, errors: unknown[]): Promise<void> {
   let names: string[];
   try {
     names = readdirSync(join(runtimeDir, "mounts"));
   } catch {
     return;
   }
+  const pids: number[] = [];
   for (const name of names.filter((n) => n.endsWith(".json"))) {
     try {
       const record = JSON.parse(readFileSync(join(runtimeDir, "mounts", name), "utf8")) as { pid?: number };
-      if (typeof record.pid !== "number" || !isAlive(record.pid)) continue;
-      process.kill(record.pid, "SIGKILL");
-      errors.push(new Error(`daemon ${record.pid} was still running after its unmount; killed it`));
+      if (typeof record.pid === "number") pids.push(record.pid);
     } catch (e) {
       errors.push(e);
     }
+  }
+  const deadline = Date.now() + DAEMON_EXIT_GRACE_MS;
+  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  for (const pid of pids.filter(isAlive)) {
+    process.kill(pid, "SIGKILL");
+    errors.push(new Error(`daemon ${pid} was still running ${DAEMON_EXIT_GRACE_MS} ms after its unmount; killed it`));
   }
 }
 
