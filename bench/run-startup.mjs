@@ -286,17 +286,16 @@ function codeCacheState() {
 }
 
 /**
- * The native helper alone, with the plan `unionfs run --driver overlay` gives it, but as a child
- * (no cleanup: the dirs serve every round) and with a synced upper (a volatile mount leaves a
- * work dir that refuses the next one).
+ * The native helper alone, with the plan `unionfs run --driver overlay` gives it as root (the
+ * upper in memory), but as a child and without cleanup: the empty run dir serves every round.
  */
 async function helperOnly(rootfs) {
   const { planRun, helperArgs, buildEnv } = await import(join(REPO, "dist/runner/plan.js"));
   const dir = join(work, "helper-run");
-  for (const d of ["root", "upper", "work"]) mkdirSync(join(dir, d), { recursive: true });
+  mkdirSync(dir, { recursive: true });
   const plan = planRun({
-    rootDir: join(dir, "root"),
-    rootfs: { kind: "overlay", lowers: [rootfs], upper: join(dir, "upper"), work: join(dir, "work") },
+    rootDir: dir,
+    rootfs: { kind: "tmpfs-overlay", lowers: [rootfs] },
     rootless: false,
     net: "none",
     hostname: "bench",
@@ -307,7 +306,7 @@ async function helperOnly(rootfs) {
     // as a child reporting nowhere: the run dir stays for the next round
     role: { kind: "child", statusFile: "/dev/null" },
   });
-  return { name: "native helper alone (same plan, upper synced, no Node)", argv: [HELPER, ...helperArgs(plan)] };
+  return { name: "native helper alone (same plan, no Node)", argv: [HELPER, ...helperArgs(plan)] };
 }
 
 /** An OCI bundle for `runtime` on `rootfs`: its default spec, no terminal, /bin/true. */

@@ -71,6 +71,27 @@ describe("planRun", () => {
     });
   });
 
+  it("puts an upper in memory on a tmpfs over the root dir, the overlay stacked on it", () => {
+    const plan = planRun(input({ rootDir: "/tmp/run-1", rootfs: { kind: "tmpfs-overlay", lowers: ["/l"] } }));
+    expect(plan.steps.slice(0, 4)).toEqual([
+      { op: "mount", source: "tmpfs", target: "/", fstype: "tmpfs", flags: [], data: "mode=755" },
+      { op: "mkdir", path: "/upper", mode: 0o755 },
+      { op: "mkdir", path: "/work", mode: 0o700 },
+      {
+        op: "mount",
+        source: "overlay",
+        target: "/",
+        fstype: "overlay",
+        flags: [],
+        // the host's paths of the dirs the steps before made
+        data: "lowerdir=/l,upperdir=/tmp/run-1/upper,workdir=/tmp/run-1/work,redirect_dir=on",
+      },
+    ]);
+    expect(targets(plan).slice(0, 3)).toEqual(["/", "/", "/proc"]);
+    // the helper holds its layers, as with any kernel overlay
+    expect(helperArgs(plan).join(" ")).toContain("--hold /l ");
+  });
+
   it("binds the FUSE mount as the root", () => {
     expect(planRun(input({ rootfs: { kind: "bind", source: "/run/x/merged" } })).steps[0]).toEqual({
       op: "mount",

@@ -5,7 +5,9 @@
  *
  * The container's file system, in order (targets are paths inside the new root):
  *   /            the union: kernel overlayfs mounted by the helper inside its own mount
- *                namespace (so it vanishes with the run), or a bind of our FUSE mount
+ *                namespace (so it vanishes with the run), or a bind of our FUSE mount; for an
+ *                overlay whose upper is in memory, first a tmpfs on the root dir holding the
+ *                upper and work dirs, the overlay then mounted over it
  *   /proc        a new procfs for the new pid namespace
  *   /sys         sysfs, read-only; a read-only bind of the host's when a rootless run shares the
  *                host network (sysfs can only be mounted by the owner of the net namespace)
@@ -17,6 +19,7 @@
  * network namespace. The helper joins the cgroups, drops to docker's default capabilities,
  * switches user, changes directory and execs.
  */
+import { join } from "node:path";
 import type { NetMode } from "./run-spec.js";
 
 export type MountFlag = "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "strictatime" | "bind" | "rec";
@@ -49,6 +52,15 @@ export type RootMount =
       work: string;
       /** the upper is the run's own, removed afterwards: never worth a sync (overlayfs `volatile`) */
       volatile?: boolean;
+    }
+  | {
+      /**
+       * Kernel overlayfs with a temporary upper in memory, as bwrap's --tmp-overlay and
+       * systemd-nspawn's --volatile=overlay have it: nothing of the run is written to disk,
+       * and the writable layer goes with the run's mount namespace, however the run ends.
+       */
+      kind: "tmpfs-overlay";
+      lowers: readonly string[];
     }
   | { kind: "bind"; source: string };
 
@@ -116,7 +128,7 @@ export function planRun(input: PlanInput): HelperPlan {
   if (input.net === "none") namespaces.push("net");
   if (input.rootless) namespaces.unshift("user");
   const steps: Step[] = [
-    rootMount(input.rootfs, input.rootless),
+    ...rootMount(input.rootfs, input.rootDir, input.rootless),
     ...procAndSys(input),
     ...devSteps(input.rootless),
     ...MASKED.map((path): Step => ({ op: "mask", path, optional: true })),
@@ -128,18 +140,36 @@ export function planRun(input: PlanInput): HelperPlan {
   return { namespaces, mapRoot: input.rootless, steps, input };
 }
 
-function rootMount(rootfs: RootMount, rootless: boolean): Step {
+function rootMount(rootfs: RootMount, rootDir: string, rootless: boolean): Step[] {
   if (rootfs.kind === "bind") {
-    return { op: "mount", source: rootfs.source, target: "/", fstype: null, flags: ["bind", "rec"], data: null };
+    return [{ op: "mount", source: rootfs.source, target: "/", fstype: null, flags: ["bind", "rec"], data: null }];
   }
+  if (rootfs.kind === "overlay") return [overlayMount(rootfs, rootless)];
+  // The overlay's option paths are the host's: the kernel resolves them before it stacks the
+  // overlay on the tmpfs they are in, which then stays reachable through the overlay alone.
+  const upper = join(rootDir, "upper");
+  const work = join(rootDir, "work");
+  return [
+    { op: "mount", source: "tmpfs", target: "/", fstype: "tmpfs", flags: [], data: "mode=755" },
+    { op: "mkdir", path: "/upper", mode: 0o755 },
+    { op: "mkdir", path: "/work", mode: 0o700 },
+    // no volatile: a tmpfs has nothing to sync
+    overlayMount({ lowers: rootfs.lowers, upper, work }, rootless),
+  ];
+}
+
+function overlayMount(
+  layers: { lowers: readonly string[]; upper: string; work: string; volatile?: boolean },
+  rootless: boolean,
+): Step {
   const options = [
-    `lowerdir=${rootfs.lowers.map(escapeOverlayPath).join(":")}`,
-    `upperdir=${escapeOverlayPath(rootfs.upper)}`,
-    `workdir=${escapeOverlayPath(rootfs.work)}`,
+    `lowerdir=${layers.lowers.map(escapeOverlayPath).join(":")}`,
+    `upperdir=${escapeOverlayPath(layers.upper)}`,
+    `workdir=${escapeOverlayPath(layers.work)}`,
     // Rootless: trusted.* xattrs are out of reach, the kernel reads user.overlay.* instead.
     // As root: redirects, so directory renames work and unionfs-written uppers read back.
     rootless ? "userxattr" : "redirect_dir=on",
-    ...(rootfs.volatile === true ? ["volatile"] : []),
+    ...(layers.volatile === true ? ["volatile"] : []),
   ].join(",");
   if (Buffer.byteLength(options) > MAX_MOUNT_DATA) {
     throw new PlanError(
@@ -259,7 +289,7 @@ export function helperArgs(plan: HelperPlan): string[] {
   if (input.init) args.push("--init");
   for (const file of input.cgroupProcs) args.push("--cgroup", file);
   // a kernel overlay inside the run is invisible to the store: the helper holds its layers
-  if (input.rootfs.kind === "overlay") for (const dir of input.rootfs.lowers) args.push("--hold", dir);
+  if (input.rootfs.kind !== "bind") for (const dir of input.rootfs.lowers) args.push("--hold", dir);
   if (input.user !== undefined) args.push("--user", input.user);
   if (input.cwd !== undefined) args.push("--cwd", input.cwd);
   for (const entry of input.env) args.push("--env", entry);

@@ -13,6 +13,7 @@ import {
   readFileSync,
   readlinkSync,
   rmdirSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -389,14 +390,39 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expectNothingLeft(firstLineId(limitedResult));
   });
 
-  it("mounts a temporary upper volatile (it is removed unsynced anyway), an --upper not", async () => {
-    const rootOptions = "grep ' / / ' /proc/self/mountinfo";
-    const lower = ["--driver", "overlay", "--lower", rootfs];
-    const temporary = await run([...lower, "--", "sh", "-c", rootOptions]);
-    const kept = await run([...lower, "--upper", scratch().path("upper"), "--", "sh", "-c", rootOptions]);
-    expect([temporary.code, kept.code]).toEqual([0, 0]);
-    // "volatile", or "fsync=volatile" on newer kernels
-    expect(temporary.stdout).toMatch(/ - overlay overlay .*[,=]volatile\b/);
+  it("keeps a temporary upper in memory (nothing of the run on disk), an --upper on disk, synced", async () => {
+    const s = scratch();
+    const script = "head -c 1048576 /dev/zero > /big; echo ready; exec sleep 60";
+    const running = start(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", script]);
+    const payload = await readyPayload(running);
+    expect(statSync(`/proc/${payload}/root/big`).size).toBe(1048576);
+    const rootMount = readFileSync(`/proc/${payload}/mountinfo`, "utf8")
+      .split("\n")
+      .find((l) => l.split(" ")[4] === "/");
+    // the overlay's upper is a dir of the run dir, yet on the host the run dir holds nothing:
+    // the upper is on a tmpfs that exists only in the run's mount namespace
+    const runDirs = readdirSync(s.path("tmp"));
+    expect(runDirs).toHaveLength(1);
+    const runDir = join(s.path("tmp"), runDirs[0] ?? "");
+    expect(rootMount).toContain(`upperdir=${runDir}/upper,`);
+    expect(readdirSync(runDir)).toEqual([]);
+    // a tmpfs has nothing to sync
+    expect(rootMount).not.toMatch(/volatile/);
+    process.kill(payload, "SIGKILL");
+    expect((await running.result).code).toBe(137);
+    const kept = await run([
+      "--driver",
+      "overlay",
+      "--lower",
+      rootfs,
+      "--upper",
+      s.path("upper"),
+      "--",
+      "sh",
+      "-c",
+      "grep ' / / ' /proc/self/mountinfo",
+    ]);
+    expect(kept.code).toBe(0);
     expect(kept.stdout).toMatch(/ - overlay overlay /);
     expect(kept.stdout).not.toMatch(/volatile/);
     expectNothingLeft();
@@ -416,22 +442,35 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expect(lowerGone.code).toBe(125);
     expect(lowerGone.stderrLines[0]).toMatch(/^unionfs: run: lower layer .*nope: ENOENT/);
     expectNothingLeft();
-    // a temporary upper on overlayfs, which the kernel refuses as an upper: its errno alone
-    // (EINVAL) would not say why
+    // an upper on overlayfs, which the kernel refuses as an upper: its errno alone (EINVAL)
+    // would not say why
     const s = scratch();
-    const overlayTmp = s.mkdir("overlay-tmp");
+    const onOverlay = s.mkdir("on-overlay");
     for (const d of ["l", "u", "w"]) s.mkdir(`ovl-${d}`);
     const options = `lowerdir=${s.path("ovl-l")},upperdir=${s.path("ovl-u")},workdir=${s.path("ovl-w")}`;
-    execFileSync("mount", ["-t", "overlay", "overlay", "-o", options, overlayTmp]);
+    execFileSync("mount", ["-t", "overlay", "overlay", "-o", options, onOverlay]);
     s.onCleanup(() => {
-      execFileSync("umount", [overlayTmp]);
+      execFileSync("umount", [onOverlay]);
     });
-    const onOverlay = await run(["--driver", "overlay", "--lower", rootfs, "--", "true"], { tmp: overlayTmp });
-    expect([onOverlay.code, onOverlay.stderrLines.length]).toEqual([125, 1]);
-    expect(onOverlay.stderrLines[0]).toMatch(
-      /^unionfs: mount overlay on \/: Invalid argument \(the kernel log says why; .*set TMPDIR or --upper elsewhere, or use --driver fuse\)$/,
+    const refused = await run([
+      "--driver",
+      "overlay",
+      "--lower",
+      rootfs,
+      "--upper",
+      join(onOverlay, "up"),
+      "--",
+      "true",
+    ]);
+    expect([refused.code, refused.stderrLines.length]).toEqual([125, 1]);
+    expect(refused.stderrLines[0]).toMatch(
+      /^unionfs: mount overlay on \/: Invalid argument \(the kernel log says why; .*on-overlay\/up is on a file system overlayfs cannot write to, .*set TMPDIR or --upper elsewhere, or use --driver fuse\)$/,
     );
-    expect(readdirSync(overlayTmp)).toEqual([]);
+    // a TMPDIR there is fine: as root the temporary upper is in memory, TMPDIR holds only the
+    // run's mount point
+    const inMemory = await run(["--driver", "overlay", "--lower", rootfs, "--", "true"], { tmp: onOverlay });
+    expect([inMemory.code, inMemory.stderr]).toEqual([0, ""]);
+    expect(readdirSync(onOverlay).sort()).toEqual([".up.work", "up"]);
   });
 
   it("switches user and directory, and gives the command only the environment it was given", async () => {
@@ -556,7 +595,8 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
 
     it("maps the caller to root in a user namespace and runs on kernel overlayfs", async () => {
       const tmp = nobodyTmp();
-      const script = "id -u; echo pid=$$; cat /proc/self/uid_map; echo x > /written && cat /written";
+      const script =
+        "id -u; echo pid=$$; cat /proc/self/uid_map; echo x > /written && cat /written; grep ' / / ' /proc/self/mountinfo";
       const r = await run(["--driver", "overlay", "--lower", rootfs, "--", "sh", "-c", script], { user: nobody, tmp });
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
@@ -564,6 +604,9 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       expect(lines.slice(0, 2)).toEqual(["0", "pid=1"]);
       expect(lines[2]?.trim().split(/\s+/)).toEqual(["0", "65534", "1"]);
       expect(lines[3]).toBe("x");
+      // rootless, the temporary upper is on disk (user.* xattrs on tmpfs are too new), unsynced:
+      // "volatile", or "fsync=volatile" on newer kernels
+      expect(lines[4]).toMatch(new RegExp(`upperdir=${tmp}/unionfs-run-[^/]+/upper,.*[,=]volatile\\b`));
       expectNothingLeft(undefined, tmp);
     });
 

@@ -132,7 +132,7 @@ async function execute(
       checkAborted();
     }
     rootfs = await prepareRootfs({ lowers, upper: spec.upper, driver: spec.driver, removeUpper: spec.rm });
-    const handover = opts.handover === true && cgroup === undefined && rootfs.mount.kind === "overlay" && canHandOver();
+    const handover = opts.handover === true && cgroup === undefined && rootfs.mount.kind !== "bind" && canHandOver();
     const role: HelperRole = handover
       ? { kind: "handover", remove: rootfs.removals }
       : { kind: "child", statusFile: join(rootfs.runDir, "status") };
@@ -184,7 +184,8 @@ async function execute(
 /** The one set-up failure whose cause the kernel's errno does not tell, and the hint for it. */
 const OVERLAY_MOUNT_FAILED = "mount overlay on /:";
 
-function overlayMountHint(upper: string): string {
+function overlayMountHint(upper: string | undefined): string {
+  if (upper === undefined) return "the kernel log says why";
   return (
     `the kernel log says why; common causes: the upper ${upper} is on a file system ` +
     "overlayfs cannot write to, such as overlayfs itself: set TMPDIR or --upper elsewhere, or use --driver fuse"
