@@ -9,7 +9,8 @@
  *
  * Options (the process around the steps):
  *   --root DIR       host directory that becomes "/"; every step's target is a path inside it
- *   --ns LIST        namespaces to create, comma-separated: mount,pid,uts,ipc,net,user
+ *   --ns LIST        namespaces to create, comma-separated: mount,pid,uts,ipc,net,user (the
+ *                    network namespace is made by a process of its own, in parallel)
  *   --map-root       with "user": map the caller's uid and gid to 0 inside (rootless runs)
  *   --cgroup FILE    a cgroup.procs file the payload joins just before exec (repeatable)
  *   --hold DIR       keep a shared flock on DIR for the whole run (repeatable): the layer
@@ -339,6 +340,75 @@ static char *in_root(const char *path, int may_be_missing) {
   return buf;
 }
 
+/* ---- the network namespace ---------------------------------------------------------------- */
+
+/*
+ * A new network namespace is the slowest to make (~0.5 ms: the kernel registers lo and the
+ * per-namespace sysctls), so a process of its own, the maker, makes it while PID 1 does the
+ * mounts, and PID 1 joins it before the first step that needs it: a sysfs mount (which shows
+ * the mounter's network), lo, the pivot (after which the maker's /proc entry is out of reach),
+ * or the exec. The maker holds the namespace until then, and is killed once PID 1 has exec'd.
+ */
+static pid_t net_maker = 0;
+static int net_maker_pidfd = -1;
+/* read end of the maker's report, its errno or 0 (-1: no maker, PID 1 unshares the net itself) */
+static int net_ready_fd = -1;
+
+static void start_net_maker(void) {
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) setup_fail("pipe");
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) setup_fail("fork");
+  if (pid == 0) {
+    close(ready[0]);
+    /* only SIGKILL ends it: a terminal's Ctrl-C is for the command, passed on by the parent */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(EXIT_SETUP);
+    int err = unshare(CLONE_NEWNET) < 0 ? errno : 0;
+    write_all(ready[1], (const char *)&err, sizeof err);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  net_maker = pid;
+  net_ready_fd = ready[0];
+  /* without pidfds (Linux < 5.3) PID 1 joins through /proc */
+  net_maker_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* In PID 1: waits for the maker's namespace and enters it (once; later calls return at once). */
+static void join_net(void) {
+  if (net_ready_fd < 0) return;
+  int err = 0;
+  if (read(net_ready_fd, &err, sizeof err) != (ssize_t)sizeof err) err = ECHILD;
+  close(net_ready_fd);
+  net_ready_fd = -1;
+  if (err != 0) {
+    errno = err;
+    setup_fail("create a network namespace");
+  }
+  /* setns takes a pidfd since Linux 5.8 */
+  if (net_maker_pidfd >= 0 && setns(net_maker_pidfd, CLONE_NEWNET) == 0) {
+    close(net_maker_pidfd);
+    return;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/net", (int)net_maker);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) setup_fail("join the network namespace");
+  close(fd);
+}
+
+static void stop_net_maker(void) {
+  if (net_maker <= 0) return;
+  kill(net_maker, SIGKILL);
+  while (waitpid(net_maker, NULL, 0) < 0 && errno == EINTR) {
+  }
+  net_maker = 0;
+}
+
 /* ---- steps -------------------------------------------------------------------------------- */
 
 struct mount_flags {
@@ -388,6 +458,7 @@ static void step_mount(struct step *s) {
   const char *fstype = dash_null(s->args[2]);
   struct mount_flags f = parse_mount_flags(s->args[3]);
   const char *data = dash_null(s->args[4]);
+  if (fstype != NULL && strcmp(fstype, "sysfs") == 0) join_net(); /* sysfs shows the mounter's net */
   if ((f.flags & MS_BIND) && s->optional && src != NULL && access(src, F_OK) < 0) return;
   char *target = in_root(shown, 0);
   if (target == NULL) {
@@ -468,6 +539,7 @@ static void step_mask(struct step *s) {
 }
 
 static void step_pivot(void) {
+  join_net();
   if (chdir(cfg.root) < 0) setup_fail("chdir %s", cfg.root);
   /* pivot_root(".", "."): the old root ends up on top of the new one, then is detached. */
   if (syscall(SYS_pivot_root, ".", ".") < 0) setup_fail("pivot_root %s", cfg.root);
@@ -477,6 +549,7 @@ static void step_pivot(void) {
 }
 
 static void step_loopback(void) {
+  join_net();
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) setup_fail("socket");
   struct ifreq ifr;
@@ -663,11 +736,12 @@ static void __attribute__((noreturn)) child_main(void) {
   /* out of the caller's session: a terminal's Ctrl-C reaches the command once, through us */
   setsid();
   umask(022);
-  int flags = cfg.ns & (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET);
+  int flags = cfg.ns & (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (net_ready_fd < 0 ? CLONE_NEWNET : 0));
   if (flags != 0 && unshare(flags) < 0) setup_fail("create namespaces");
   if ((cfg.ns & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
     setup_fail("make mounts private");
   run_steps();
+  join_net();
   join_cgroups();
   if (cfg.init) run_init();
   exec_command();
@@ -820,6 +894,8 @@ int main(int argc, char **argv) {
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGRTMIN + 1) < 0 || getppid() != parent) _exit(EXIT_SETUP);
   if (cfg.ns & CLONE_NEWUSER) enter_user_namespace();
+  /* before the pid namespace: the first child forked after it is its PID 1 */
+  if (cfg.ns & CLONE_NEWNET) start_net_maker();
   /* Only the pid namespace here (it applies to the child we fork). The child makes the others:
    * this process must stay in the caller's mount namespace, where pivot_root cannot move its
    * root and the cgroup paths still resolve for the cleanup of an orphaned run. */
@@ -843,6 +919,11 @@ int main(int argc, char **argv) {
     child_main();
   }
   close(pipefd[1]);
+  if (net_ready_fd >= 0) { /* PID 1's to use */
+    close(net_ready_fd);
+    close(net_maker_pidfd);
+    net_ready_fd = net_maker_pidfd = -1;
+  }
   child_pid = pid;
   if (orphaned) kill(pid, SIGKILL);
   signal(SIGPIPE, SIG_IGN); /* a dead caller must not stop us from reaping and cleaning up */
@@ -852,7 +933,9 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_SETMASK, &none, NULL);
 
   char err[4096];
-  if (read_child_error(pipefd[0], err, sizeof err) > 0) report_error(err);
+  int failed = read_child_error(pipefd[0], err, sizeof err) > 0;
+  stop_net_maker();
+  if (failed) report_error(err);
   else status_line("ok");
   close(pipefd[0]);
   int status = reap_after_forwarding(pid, &child_pid);

@@ -25,6 +25,7 @@ import { CLI_BIN, CLI_MAIN, type Running, type RunResult, startCommand, waitUnti
 import {
   cgroupsNamed,
   cpuSeconds,
+  descendants,
   ensureHelperBuilt,
   runProcess,
   sweepCgroups,
@@ -582,6 +583,16 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expect(none.stdout.trim().split("\n")).toEqual([expect.stringMatching(/^1: lo: <LOOPBACK,UP,LOWER_UP>/)]);
     const host = await run([...lower, "--net", "host", "--", "ls", "/sys/class/net"]);
     expect(host.stdout.trim().split("\n").sort()).toEqual(readdirSync("/sys/class/net").sort());
+    // the process that made the namespace in parallel is gone once the command runs in it:
+    // the run is the helper and the command, nothing else
+    const running = start([...lower, "--", "sh", "-c", "echo ready; exec sleep 60"]);
+    const payload = await readyPayload(running);
+    expect(readlinkSync(`/proc/${payload}/ns/net`)).not.toBe(readlinkSync("/proc/self/ns/net"));
+    const others = () => descendants(running.child.pid as number).filter((p) => p !== payload);
+    expect(await waitUntil(() => others().length === 1, 5_000)).toBe(true);
+    expect(readlinkSync(`/proc/${others()[0]}/exe`)).toMatch(/\/native\/build\/unionfs-run$/);
+    process.kill(payload, "SIGKILL");
+    expect((await running.result).code).toBe(137);
     expectNothingLeft();
   });
 
