@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +8,7 @@ import { bundleId, cacheFileOf, loadBundle } from "./bundle-loader.cjs";
 
 const BUILT_RUN_BUNDLE = fileURLToPath(new URL("../../dist/cli/run.cjs", import.meta.url));
 const BUILT_RUN_MAIN = fileURLToPath(new URL("../../dist/cli/run-main.js", import.meta.url));
+const LAUNCHER = fileURLToPath(new URL("../../dist/cli/unionfs.cjs", import.meta.url));
 
 /** A small CommonJS bundle with a function that is compiled only when called. */
 const ID = "0123456789abcdef";
@@ -84,6 +86,32 @@ describe.skipIf(!existsSync(BUILT_RUN_BUNDLE))("the built run bundle", () => {
 
   // tsc alone rebuilds dist/ but not the bundle, and `unionfs run` (and the runner's tests)
   // would then run the old code
+  // each module Node compiles costs start-up: node:module alone brings the ES module loader's
+  // (~0.3 ms of every run); the launcher hands the bundle its own require instead
+  it("is started by the launcher without node:module or the ES module loader", () => {
+    // as `unionfs run --help`, from a script file (`node -e` loads both itself); the list of
+    // the modules Node loaded, at exit
+    const dir = mkdtempSync(join(tmpdir(), "unionfs-launcher-modules-"));
+    try {
+      const probe = join(dir, "probe.cjs");
+      writeFileSync(
+        probe,
+        [
+          "process.on('exit', () => console.error(JSON.stringify(process.moduleLoadList)));",
+          `process.argv.splice(1, 1, ${JSON.stringify(LAUNCHER)}, "run", "--help");`,
+          `require(${JSON.stringify(LAUNCHER)});`,
+        ].join("\n"),
+      );
+      const r = spawnSync(process.execPath, [probe], { encoding: "utf8" });
+      expect(r.status).toBe(0);
+      const loaded: string[] = JSON.parse(r.stderr.trim().split("\n").at(-1) ?? "[]");
+      expect(loaded).toContain("NativeModule vm");
+      expect(loaded.filter((m) => /^NativeModule (module|internal\/modules\/esm\/loader)$/.test(m))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("is not older than the modules tsc built: build with npm run build", () => {
     expect(statSync(BUILT_RUN_BUNDLE).mtimeMs).toBeGreaterThanOrEqual(statSync(BUILT_RUN_MAIN).mtimeMs);
   });

@@ -14,7 +14,8 @@ const RUN_BUNDLE = join(__dirname, "run.cjs");
 
 function loadRun(): typeof runMain | null {
   try {
-    return (loadBundle(RUN_BUNDLE).exports as { runMain: typeof runMain }).runMain;
+    // our require resolves as the bundle's would: it lives in this directory
+    return (loadBundle(RUN_BUNDLE, require).exports as { runMain: typeof runMain }).runMain;
   } catch (e) {
     if ((e as { code?: unknown }).code === "ENOENT" && (e as { path?: unknown }).path === RUN_BUNDLE) return null;
     throw e;
