@@ -1,6 +1,5 @@
 import {
   closeSync,
-  fdatasyncSync,
   fstatSync,
   ftruncateSync,
   mkdtempSync,
@@ -13,31 +12,9 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  awaitWriteback,
-  copyFileRange,
-  ficlone,
-  isCached,
-  prefetch,
-  seekData,
-  seekHole,
-  startWriteback,
-} from "./copy.js";
-import { libc } from "./libc.js";
+import { awaitWriteback, copyFileRange, ficlone, seekData, seekHole, startWriteback } from "./copy.js";
 
 const MiB = 1024 * 1024;
-const POSIX_FADV_DONTNEED = 4;
-const fadvise = libc.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)") as (
-  fd: number,
-  offset: number,
-  len: number,
-  advice: number,
-) => number;
-
-/** Drops a file's clean pages from the page cache. */
-function posixFadviseDontNeed(fd: number): void {
-  expect(fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)).toBe(0);
-}
 let dir: string;
 const fds: number[] = [];
 beforeEach(() => {
@@ -140,33 +117,6 @@ describe("startWriteback / awaitWriteback", () => {
   it("reports a bad fd as EBADF, also from the worker thread", async () => {
     expect(() => startWriteback(9999, 0, 1)).toThrow(expect.objectContaining({ code: "EBADF" }));
     await expect(awaitWriteback(9999, 0, 1)).rejects.toMatchObject({ code: "EBADF", syscall: "sync_file_range" });
-  });
-});
-
-describe("isCached / prefetch", () => {
-  it("tells a page in the page cache from one on disk only, and a prefetch brings it in", async () => {
-    // on a disk file system: tmpfs pages are never out of the cache
-    const disk = mkdtempSync("/var/tmp/unionfs-cached-");
-    try {
-      const fd = openSync(join(disk, "f"), "w+");
-      fds.push(fd);
-      writeSync(fd, Buffer.alloc(2 * MiB, 3), 0, 2 * MiB, 0);
-      fdatasyncSync(fd);
-      expect(isCached(fd, MiB)).toBe(true);
-      expect(isCached(fd, 4 * MiB)).toBe(true); // past the end: nothing to fetch
-      posixFadviseDontNeed(fd);
-      expect(isCached(fd, MiB)).toBe(false);
-      prefetch(fd, 0, 2 * MiB);
-      const deadline = Date.now() + 5_000;
-      while (!isCached(fd, MiB) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      expect(isCached(fd, MiB)).toBe(true);
-    } finally {
-      rmSync(disk, { recursive: true, force: true });
-    }
-  });
-
-  it("counts a bad fd as not cached", () => {
-    expect(isCached(9999, 0)).toBe(false);
   });
 });
 

@@ -1,8 +1,7 @@
 /**
  * Data copy primitives for copy-up: reflink (FICLONE), copy_file_range, hole discovery
- * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse, read-ahead hints (posix_fadvise
- * WILLNEED, and a probe of whether a page is cached already) and range writeback
- * (sync_file_range), so a durable copy reads, copies and writes to disk at the same time.
+ * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse, and range writeback
+ * (sync_file_range), so a durable copy copies and writes to disk at the same time.
  *
  * Invariants: offsets and lengths are numbers (files beyond 2^53 bytes are out of scope);
  * `copyFileRange` with an explicit offset neither reads nor moves that fd's file position, and
@@ -10,7 +9,7 @@
  * return -1 at the end of data (ENXIO) instead of throwing.
  */
 
-import koffi, { type KoffiFunc } from "koffi";
+import type { KoffiFunc } from "koffi";
 import { fsErrorFromErrno } from "../errors.js";
 import { callAsync, check, ERRNO, errno, libc } from "./libc.js";
 
@@ -18,7 +17,6 @@ const FICLONE = 0x40049409;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const ENXIO = ERRNO.ENXIO ?? 6;
-const POSIX_FADV_WILLNEED = 3;
 const SYNC_FILE_RANGE_WAIT_BEFORE = 1;
 const SYNC_FILE_RANGE_WRITE = 2;
 const SYNC_FILE_RANGE_WAIT_AFTER = 4;
@@ -63,43 +61,6 @@ function offsetBox(off: number | null): Buffer | null {
 const syncFileRangeFn = libc.func(
   "int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)",
 ) as KoffiFunc<(fd: number, offset: number, nbytes: number, flags: number) => number>;
-
-const posixFadvise = libc.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)") as (
-  fd: number,
-  offset: number,
-  len: number,
-  advice: number,
-) => number;
-
-// declared for the prototype below, which names it
-koffi.struct("unionfs_iovec", { base: "void *", len: "size_t" });
-const preadv2 = libc.func("long preadv2(int fd, const unionfs_iovec *iov, int iovcnt, int64_t offset, int flags)") as (
-  fd: number,
-  iov: { base: Buffer; len: number },
-  iovcnt: number,
-  offset: number,
-  flags: number,
-) => number;
-const RWF_NOWAIT = 0x8;
-const probeByte = Buffer.alloc(1);
-
-/**
- * Whether the page holding `offset` is in the page cache: a one-byte read that may not wait
- * for the disk (preadv2 RWF_NOWAIT fails with EAGAIN instead). Any failure counts as not
- * cached, which only costs a needless prefetch. Past the end of the file there is nothing to
- * read: true.
- */
-export function isCached(fd: number, offset: number): boolean {
-  return preadv2(fd, { base: probeByte, len: 1 }, 1, offset, RWF_NOWAIT) >= 0;
-}
-
-/**
- * Starts reading a range into the page cache in the background. Only a hint: it returns an
- * errno instead of setting one, and a range it cannot prefetch is simply read when copied.
- */
-export function prefetch(fd: number, offset: number, length: number): void {
-  posixFadvise(fd, offset, length, POSIX_FADV_WILLNEED);
-}
 
 /** Starts writing a range's dirty pages to disk and returns without waiting for them. */
 export function startWriteback(fd: number, offset: number, length: number): void {

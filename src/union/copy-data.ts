@@ -8,20 +8,12 @@
  * A durable copy-up syncs its copy before making it visible. Syncing only at the end would write the
  * whole file after copying it (the two take about as long); instead each slice's writeback is
  * started as soon as it is copied and waited for after the next one, so the disk writes while
- * the copy runs and the final sync finds at most one slice left. The next slice of the source
- * is prefetched meanwhile, unless it is cached already: copy_file_range reads a cold file with
- * little read-ahead.
+ * the copy runs and the final sync finds at most one slice left. No read-ahead hints: the
+ * kernel's own read-ahead keeps up with copy_file_range's sequential reads, and a WILLNEED
+ * per slice made a cold 1 GiB copy-up slower (0.77 s against 0.61 s with an 8 MiB device
+ * read-ahead, equal with 128 KiB).
  */
-import {
-  awaitWriteback,
-  copyFileRange,
-  ficlone,
-  isCached,
-  prefetch,
-  seekData,
-  seekHole,
-  startWriteback,
-} from "../sys/copy.js";
+import { awaitWriteback, copyFileRange, ficlone, seekData, seekHole, startWriteback } from "../sys/copy.js";
 
 const SLICE = 16 * 1024 * 1024;
 /** the longest a copy keeps the event loop from other requests, when nothing else yields */
@@ -69,9 +61,6 @@ async function copyRange(
   let writing: { offset: number; length: number } | null = null;
   let lastTurn = performance.now();
   while (pos < end) {
-    const next = pos + SLICE;
-    // a hint for a cached range still walks its pages: 6 ms per GiB, 2% of a warm copy-up
-    if (next < end && !isCached(srcFd, next)) prefetch(srcFd, next, Math.min(SLICE, end - next));
     const n = copyFileRange(srcFd, pos, destFd, pos, Math.min(SLICE, end - pos));
     if (n === 0) return;
     if (writeBack) startWriteback(destFd, pos, n);
