@@ -24,7 +24,9 @@ const SYNC_FILE_RANGE_WAIT_AFTER = 4;
 const ioctl = libc.func("int ioctl(int fd, unsigned long request, ...)") as (...args: unknown[]) => number;
 const copyFileRangeFn = libc.func(
   "long copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len, unsigned int flags)",
-) as (fdIn: number, offIn: Buffer | null, fdOut: number, offOut: Buffer | null, len: number, flags: number) => number;
+) as KoffiFunc<
+  (fdIn: number, offIn: Buffer | null, fdOut: number, offOut: Buffer | null, len: number, flags: number) => number
+>;
 const lseek = libc.func("int64_t lseek(int fd, int64_t offset, int whence)") as (
   fd: number,
   offset: number,
@@ -49,6 +51,21 @@ export function copyFileRange(
 ): number {
   const n = copyFileRangeFn(srcFd, offsetBox(srcOff), destFd, offsetBox(destOff), len, 0);
   return check(n, "copy_file_range");
+}
+
+/**
+ * copyFileRange with explicit offsets, on a worker thread. A failure is repeated here to learn
+ * its errno (a worker's errno is not ours): copying a range to the same offsets again is harmless.
+ */
+export async function copyFileRangeAsync(
+  srcFd: number,
+  srcOff: number,
+  destFd: number,
+  destOff: number,
+  len: number,
+): Promise<number> {
+  const n = await callAsync(copyFileRangeFn, srcFd, offsetBox(srcOff), destFd, offsetBox(destOff), len, 0);
+  return n >= 0 ? n : copyFileRange(srcFd, srcOff, destFd, destOff, len);
 }
 
 function offsetBox(off: number | null): Buffer | null {
