@@ -129,17 +129,38 @@ describe.skipIf(!ADDON_BUILT)("handOverHelper", () => {
   );
 
   it.skipIf(!existsSync(WAITER))("passes signals on to the program", async () => {
-    const script = "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do sleep 0.1; done";
+    const script = "trap 'echo got TERM; exit 5' TERM; echo sh=$$; while :; do sleep 0.1; done";
     const run = handOver(script);
     let out = "";
     run.child.stdout?.on("data", (c: Buffer) => {
       out += c.toString("utf8");
     });
-    expect(await waitUntil(() => out.includes("ready\n"), 10_000)).toBe(true);
-    run.child.kill("SIGTERM");
-    const r = await run.result;
-    expect(r.stdout).toMatch(/got TERM\n$/);
-    expect(r.code).toBe(5);
+    const exe = () => {
+      try {
+        return readlinkSync(`/proc/${run.child.pid}/exe`);
+      } catch {
+        return "";
+      }
+    };
+    try {
+      // the program may start before Node's exec of the waiter is done: a signal before it
+      // would reach Node, not the waiter
+      expect(await waitUntil(() => out.includes("sh=") && exe() === WAITER, 10_000)).toBe(true);
+      run.child.kill("SIGTERM");
+      const r = await run.result;
+      expect(r.stdout).toMatch(/got TERM\n$/);
+      expect(r.code).toBe(5);
+    } finally {
+      // a failure above must not leave the loop running
+      const sh = /sh=(\d+)/.exec(out)?.[1];
+      if (sh !== undefined) {
+        try {
+          process.kill(Number(sh), "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+    }
   });
 
   it("waits for the program itself when there is no waiter to become", async () => {
