@@ -15,8 +15,8 @@
  * With --driver overlay nothing is mounted on the host at all: the helper mounts overlayfs in
  * its own mount namespace, so the mount dies with the run whatever happens. As root, a
  * temporary upper is a tmpfs the helper mounts there too (RootMount "tmpfs-overlay"): a run
- * then writes nothing to disk, and each directory made and removed on a disk costs (0.1 ms
- * each on this ext4 with online discard, where a run made and removed seven). A rootless run
+ * then writes nothing to disk, where each directory made and removed costs (0.1 ms each on
+ * this ext4 with online discard, and a run made and removed seven). A rootless run
  * keeps it on disk: a rootless overlay needs user.* xattrs on its upper for opaque
  * directories, which tmpfs has only since Linux 6.6. With --driver fuse
  * the daemon is a separate process (`unionfs mount`, never in this process: touching a FUSE
@@ -44,6 +44,8 @@ export interface RootfsRequest {
   driver: Driver;
   /** remove --upper and its work dir afterwards */
   removeUpper: boolean;
+  /** no privileges: the run maps the caller to root in a user namespace */
+  rootless: boolean;
 }
 
 export interface PreparedRootfs {
@@ -86,7 +88,7 @@ export async function prepareRootfs(req: RootfsRequest): Promise<PreparedRootfs>
     }
     return problems;
   };
-  const rootless = process.getuid?.() !== 0;
+  const { rootless } = req;
   try {
     if (req.driver === "overlay" && req.upper === undefined && !rootless) {
       const mount: RootMount = { kind: "tmpfs-overlay", lowers };

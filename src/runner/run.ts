@@ -131,7 +131,13 @@ async function execute(
       notes.push(...cgroup.notes);
       checkAborted();
     }
-    rootfs = await prepareRootfs({ lowers, upper: spec.upper, driver: spec.driver, removeUpper: spec.rm });
+    rootfs = await prepareRootfs({
+      lowers,
+      upper: spec.upper,
+      driver: spec.driver,
+      removeUpper: spec.rm,
+      rootless,
+    });
     const handover = opts.handover === true && cgroup === undefined && rootfs.mount.kind !== "bind" && canHandOver();
     const role: HelperRole = handover
       ? { kind: "handover", remove: rootfs.removals }
