@@ -177,10 +177,11 @@ static int start_waiter(struct child *child) {
  * exec failed. The pid, or -errno when the child could not be started.
  *
  * With a waiter, spawn and exec are one step: no waiter thread exists yet that could reap the
- * child before the exec and lose its status. Every signal is blocked for the exec and stays
- * blocked in the new program, which unblocks them when it can pass them on: one that came in
- * between would go to a Node handler that is about to vanish. Node's other threads end with
- * the exec.
+ * child before the exec and lose its status. Every signal is blocked in this thread for the
+ * exec and stays blocked in the new program, which unblocks them when it can pass them on.
+ * That covers this thread only: until the exec ends Node's other threads, a signal may still
+ * land on one of them and go to a Node handler that is about to vanish (or, without one, end
+ * the process). src/runner/run.ts says so.
  */
 static pid_t start_child(napi_env env, napi_value on_exit, const char *file, char **argv, const char *waiter) {
   struct child *child = calloc(1, sizeof *child);
