@@ -84,10 +84,6 @@ describe.skipIf(!existsSync(BUILT_RUN_BUNDLE))("the built run bundle", () => {
     expect(loadBundle(BUILT_RUN_BUNDLE).cache).toBe("used");
   });
 
-  // tsc alone rebuilds dist/ but not the bundle, and `unionfs run` (and the runner's tests)
-  // would then run the old code
-  // each module Node compiles costs start-up: node:module alone brings the ES module loader's
-  // (~0.3 ms of every run); the launcher hands the bundle its own require instead
   it("is started by the launcher alone: no other file of ours, no node:module, no ES module loader", () => {
     // as `unionfs run --help`, from a script file (`node -e` loads both itself); the modules
     // Node loaded and the files it required, at exit. Each costs start-up: the first require()
@@ -114,6 +110,8 @@ describe.skipIf(!existsSync(BUILT_RUN_BUNDLE))("the built run bundle", () => {
     }
   });
 
+  // tsc alone rebuilds dist/ but not the bundle, and `unionfs run` (and the runner's tests)
+  // would then run the old code
   it("is not older than the modules tsc built: build with npm run build", () => {
     expect(statSync(BUILT_RUN_BUNDLE).mtimeMs).toBeGreaterThanOrEqual(statSync(BUILT_RUN_MAIN).mtimeMs);
   });
