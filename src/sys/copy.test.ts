@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readSync,
   rmSync,
   statSync,
   writeSync,
@@ -12,7 +13,16 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { awaitWriteback, copyFileRange, ficlone, seekData, seekHole, startWriteback } from "./copy.js";
+import {
+  awaitWriteback,
+  copyFileRange,
+  ficlone,
+  seekData,
+  seekHole,
+  sendfileAt,
+  sendfileAtAsync,
+  startWriteback,
+} from "./copy.js";
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -100,6 +110,36 @@ describe("copyFileRange", () => {
   it("throws FsError on a bad fd", () => {
     const dest = open("b", "w+");
     expect(() => copyFileRange(9999, 0, dest, 0, 1)).toThrow(expect.objectContaining({ code: "EBADF" }));
+  });
+});
+
+describe("sendfileAt", () => {
+  /** /dev/shm: a tmpfs, another filesystem than tmpdir()'s, writable without root */
+  function openOnShm(flags: string): number {
+    const shm = mkdtempSync("/dev/shm/unionfs-copy-");
+    const fd = openSync(join(shm, "dest"), flags);
+    rmSync(shm, { recursive: true, force: true }); // the open fd keeps the file
+    fds.push(fd);
+    return fd;
+  }
+
+  it("copies between explicit offsets across filesystems, where copy_file_range refuses", async () => {
+    const src = open("src", "w+");
+    writeSync(src, Buffer.from("0123456789"), 0, 10, 0);
+    const dest = openOnShm("w+");
+    expect(() => copyFileRange(src, 0, dest, 0, 10)).toThrow(expect.objectContaining({ code: "EXDEV" }));
+    expect(sendfileAt(src, 6, dest, 2, 100)).toBe(4);
+    expect(await sendfileAtAsync(src, 0, dest, 0, 2)).toBe(2);
+    expect(sendfileAt(src, 10, dest, 6, 100)).toBe(0);
+    const out = Buffer.alloc(6);
+    expect(readSync(dest, out, 0, 6, 0)).toBe(6);
+    expect(out.toString()).toBe("016789");
+  });
+
+  it("reports a bad fd as EBADF, also from the worker thread", async () => {
+    const dest = open("b", "w+");
+    expect(() => sendfileAt(9999, 0, dest, 0, 1)).toThrow(expect.objectContaining({ code: "EBADF" }));
+    await expect(sendfileAtAsync(9999, 0, dest, 0, 1)).rejects.toMatchObject({ code: "EBADF", syscall: "sendfile" });
   });
 });
 

@@ -1,12 +1,14 @@
 /**
- * Data copy primitives for copy-up: reflink (FICLONE), copy_file_range, hole discovery
+ * Data copy primitives for copy-up: reflink (FICLONE), copy_file_range, sendfile (which
+ * works between any two filesystems, where the first two return EXDEV), hole discovery
  * (lseek SEEK_DATA / SEEK_HOLE) so sparse files stay sparse, and range writeback
  * (sync_file_range), so a durable copy copies and writes to disk at the same time.
  *
  * Invariants: offsets and lengths are numbers (files beyond 2^53 bytes are out of scope);
- * `copyFileRange` with an explicit offset neither reads nor moves that fd's file position, and
- * it may copy fewer bytes than asked (callers loop until it returns 0); seekData/seekHole
- * return -1 at the end of data (ENXIO) instead of throwing.
+ * `copyFileRange` with an explicit offset neither reads nor moves that fd's file position;
+ * `sendfileAt` reads at an explicit offset but writes at (and moves) the destination's file
+ * position, which it sets first. Both may copy fewer bytes than asked (callers loop until they
+ * return 0); seekData/seekHole return -1 at the end of data (ENXIO) instead of throwing.
  */
 
 import type { KoffiFunc } from "koffi";
@@ -14,6 +16,7 @@ import { fsErrorFromErrno } from "../errors.js";
 import { callAsync, check, ERRNO, errno, libc } from "./libc.js";
 
 const FICLONE = 0x40049409;
+const SEEK_SET = 0;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const ENXIO = ERRNO.ENXIO ?? 6;
@@ -68,6 +71,39 @@ export async function copyFileRangeAsync(
   return n >= 0 ? n : copyFileRange(srcFd, srcOff, destFd, destOff, len);
 }
 
+const sendfileFn = libc.func("long sendfile(int out_fd, int in_fd, int64_t *offset, size_t count)") as KoffiFunc<
+  (outFd: number, inFd: number, offset: Buffer, count: number) => number
+>;
+
+/**
+ * Copies up to `len` bytes from `srcFd` at `srcOff` to `destFd` at `destOff` with sendfile(2).
+ * Unlike copy_file_range it crosses filesystems; the destination's file position is set here
+ * (sendfile writes at it), so the fd must be the copy's own.
+ */
+export function sendfileAt(srcFd: number, srcOff: number, destFd: number, destOff: number, len: number): number {
+  seekTo(destFd, destOff);
+  return check(sendfileFn(destFd, srcFd, offsetBox(srcOff), len), "sendfile");
+}
+
+/** sendfileAt on a worker thread; a failure is repeated here to learn its errno (harmless). */
+export async function sendfileAtAsync(
+  srcFd: number,
+  srcOff: number,
+  destFd: number,
+  destOff: number,
+  len: number,
+): Promise<number> {
+  seekTo(destFd, destOff);
+  const n = await callAsync(sendfileFn, destFd, srcFd, offsetBox(srcOff), len);
+  return n >= 0 ? n : sendfileAt(srcFd, srcOff, destFd, destOff, len);
+}
+
+function seekTo(fd: number, offset: number): void {
+  if (lseek(fd, offset, SEEK_SET) < 0) throw fsErrorFromErrno(errno(), "lseek");
+}
+
+function offsetBox(off: number): Buffer;
+function offsetBox(off: number | null): Buffer | null;
 function offsetBox(off: number | null): Buffer | null {
   if (off === null) return null;
   const box = Buffer.alloc(8);
