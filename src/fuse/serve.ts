@@ -87,7 +87,7 @@ export class Daemon {
 export async function serve(spec: ServeSpec): Promise<Daemon> {
   const stack = await openStack(spec.stack);
   holdLayerLocks(stack);
-  const fs = await UnionFs.create(stack, { whiteout: spec.whiteout, volatile: spec.volatile });
+  const fs = await UnionFs.create(stack, { whiteout: spec.whiteout, volatile: spec.volatile, log: spec.log });
   const isRoot = process.getuid?.() === 0;
   const options: MountOptions = {
     readOnly: stack.upper === null,

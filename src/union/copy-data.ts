@@ -1,6 +1,13 @@
 /**
- * Copies a regular file's data for copy-up: a reflink when the filesystem can share extents,
- * else copy_file_range over the data segments only, so holes stay holes.
+ * Copies a regular file's data for copy-up, by the fastest method the two filesystems allow:
+ * a reflink (shared extents), else copy_file_range (in the kernel, within one filesystem),
+ * else sendfile (between any two filesystems), else read and write. Every method but the
+ * reflink copies the data segments only (SEEK_DATA / SEEK_HOLE), so holes stay holes.
+ *
+ * A method refused with EXDEV, EOPNOTSUPP, EINVAL, ENOSYS (or ENOTTY, for the reflink ioctl) is
+ * dropped for that (source device, destination device) pair for the life of the copier: lowers
+ * on another filesystem than the upper cost the failed attempts once, not on every copy-up.
+ * Any other error is the copy's and is thrown.
  *
  * A volatile copy-up (nothing synced) copies each segment on a worker thread, in as few calls
  * as the kernel takes: the event loop serves other requests meanwhile, and the copy costs one
@@ -10,10 +17,11 @@
  * whole file after copying it (the two take about as long); instead the copy goes in slices,
  * each slice's writeback is started as soon as it is copied and waited for after the next one,
  * so the disk writes while the copy runs and the final sync finds at most one slice left. No
- * read-ahead hints: the kernel's own read-ahead keeps up with copy_file_range's sequential
- * reads, and a WILLNEED per slice made a cold 1 GiB copy-up slower (0.77 s against 0.61 s with
- * an 8 MiB device read-ahead, equal with 128 KiB).
+ * read-ahead hints: the kernel's own read-ahead keeps up with the copy's sequential reads.
  */
+import { read, readSync, write, writeSync } from "node:fs";
+import { promisify } from "node:util";
+import { hasCode } from "../errors.js";
 import {
   awaitWriteback,
   copyFileRange,
@@ -21,50 +29,156 @@ import {
   ficlone,
   seekData,
   seekHole,
+  sendfileAt,
+  sendfileAtAsync,
   startWriteback,
 } from "../sys/copy.js";
 
 const SLICE = 16 * 1024 * 1024;
+/** the read/write fallback's buffer */
+const CHUNK = 1024 * 1024;
+/** errors that mean "this method cannot copy between these two files", not "the copy failed" */
+const REFUSALS = ["EXDEV", "EOPNOTSUPP", "ENOTSUP", "EINVAL", "ENOSYS", "ENOTTY"];
 
-/** `writeBack`: the caller syncs the copy afterwards, so start writing it to disk meanwhile. */
-export async function copyData(srcFd: number, destFd: number, size: number, writeBack: boolean): Promise<void> {
-  if (size === 0) return;
-  try {
-    ficlone(destFd, srcFd);
-    return;
-  } catch {
-    // not a reflink-capable filesystem (ext4, tmpfs): copy below
-  }
-  let offset = 0;
-  while (offset < size) {
-    const data = seekData(srcFd, offset);
-    if (data < 0 || data >= size) break;
-    const hole = Math.min(seekHole(srcFd, data), size);
-    if (writeBack) await copyWritingBack(srcFd, destFd, data, hole);
-    else await copyOnWorker(srcFd, destFd, data, hole);
-    offset = hole;
-  }
+/** One end of a copy: an open file and the device it lives on. */
+export interface CopyEnd {
+  readonly fd: number;
+  readonly dev: bigint;
 }
 
-async function copyOnWorker(srcFd: number, destFd: number, start: number, end: number): Promise<void> {
-  // the kernel copies at most ~2 GiB a call, and fewer bytes when interrupted
-  for (let pos = start; pos < end; ) {
-    const n = await copyFileRangeAsync(srcFd, pos, destFd, pos, end - pos);
-    if (n === 0) return;
-    pos += n;
-  }
+/** Copies up to `len` bytes between explicit offsets; 0 at the end of the source. */
+export interface RangeMethod {
+  readonly name: string;
+  sync(src: number, srcOff: number, dest: number, destOff: number, len: number): number;
+  /** the same off the event loop */
+  async(src: number, srcOff: number, dest: number, destOff: number, len: number): Promise<number>;
 }
 
-/** In slices: the copy holds the event loop for two slices at most, the wait for writeback yields it. */
-async function copyWritingBack(srcFd: number, destFd: number, start: number, end: number): Promise<void> {
-  let writing: { offset: number; length: number } | null = null;
-  for (let pos = start; pos < end; ) {
-    const n = copyFileRange(srcFd, pos, destFd, pos, Math.min(SLICE, end - pos));
-    if (n === 0) return;
-    startWriteback(destFd, pos, n);
-    // bounded: one slice on its way to disk while the next is copied
-    if (writing !== null) await awaitWriteback(destFd, writing.offset, writing.length);
-    writing = { offset: pos, length: n };
-    pos += n;
+const readAsync = promisify(read);
+const writeAsync = promisify(write);
+
+/** In the preferred order; the reflink is tried before all of them. */
+export const RANGE_METHODS: readonly RangeMethod[] = [
+  { name: "copy_file_range", sync: copyFileRange, async: copyFileRangeAsync },
+  { name: "sendfile", sync: sendfileAt, async: sendfileAtAsync },
+  {
+    name: "read/write",
+    sync(src, srcOff, dest, destOff, len) {
+      const buf = Buffer.allocUnsafe(Math.min(len, CHUNK));
+      const n = readSync(src, buf, 0, buf.length, srcOff);
+      for (let done = 0; done < n; ) done += writeSync(dest, buf, done, n - done, destOff + done);
+      return n;
+    },
+    async async(src, srcOff, dest, destOff, len) {
+      const buf = Buffer.allocUnsafe(Math.min(len, CHUNK));
+      const { bytesRead } = await readAsync(src, buf, 0, buf.length, srcOff);
+      for (let done = 0; done < bytesRead; ) {
+        done += (await writeAsync(dest, buf, done, bytesRead - done, destOff + done)).bytesWritten;
+      }
+      return bytesRead;
+    },
+  },
+];
+
+/** What a (source device, destination device) pair is copied with, as learnt so far. */
+interface PairMethods {
+  reflink: boolean;
+  /** index into RANGE_METHODS of the first method not refused yet */
+  range: number;
+}
+
+export class DataCopier {
+  private readonly pairs = new Map<string, PairMethods>();
+
+  /**
+   * @param writeBack the caller syncs each copy afterwards, so start writing it to disk meanwhile
+   * @param methods the range methods in order of preference (tests swap in their own)
+   */
+  constructor(
+    private readonly writeBack: boolean,
+    private readonly methods: readonly RangeMethod[] = RANGE_METHODS,
+  ) {}
+
+  /** The method the next copy between these devices starts with (for tests and logs). */
+  methodFor(srcDev: bigint, destDev: bigint): string {
+    const pair = this.pair(srcDev, destDev);
+    return pair.reflink ? "reflink" : (this.methods[pair.range]?.name ?? "none");
+  }
+
+  /** Copies the first `size` bytes of `src` into `dest` (whose size the caller sets). */
+  async copy(src: CopyEnd, dest: CopyEnd, size: number): Promise<void> {
+    if (size === 0) return;
+    const pair = this.pair(src.dev, dest.dev);
+    if (pair.reflink) {
+      try {
+        ficlone(dest.fd, src.fd);
+        return;
+      } catch (e) {
+        if (!hasCode(e, ...REFUSALS)) throw e;
+        pair.reflink = false;
+      }
+    }
+    let offset = 0;
+    while (offset < size) {
+      const data = seekData(src.fd, offset);
+      if (data < 0 || data >= size) break;
+      const hole = Math.min(seekHole(src.fd, data), size);
+      if (this.writeBack) await this.copyWritingBack(pair, src.fd, dest.fd, data, hole);
+      else await this.copyOnWorker(pair, src.fd, dest.fd, data, hole);
+      offset = hole;
+    }
+  }
+
+  private pair(srcDev: bigint, destDev: bigint): PairMethods {
+    const key = `${srcDev}:${destDev}`;
+    let pair = this.pairs.get(key);
+    if (pair === undefined) {
+      pair = { reflink: true, range: 0 };
+      this.pairs.set(key, pair);
+    }
+    return pair;
+  }
+
+  /** One call of the pair's current method; a refusal moves the pair on to the next method. */
+  private async step(pair: PairMethods, onWorker: boolean, src: number, dest: number, pos: number, len: number) {
+    for (;;) {
+      const method = this.methods[pair.range];
+      if (method === undefined) throw new Error("no copy method left to try");
+      try {
+        return onWorker ? await method.async(src, pos, dest, pos, len) : method.sync(src, pos, dest, pos, len);
+      } catch (e) {
+        if (!hasCode(e, ...REFUSALS) || pair.range === this.methods.length - 1) throw e;
+        pair.range += 1;
+      }
+    }
+  }
+
+  private async copyOnWorker(pair: PairMethods, src: number, dest: number, start: number, end: number) {
+    // each call copies as much as the kernel takes at once (~2 GiB, fewer when interrupted)
+    for (let pos = start; pos < end; ) {
+      const n = await this.step(pair, true, src, dest, pos, end - pos);
+      if (n === 0) return;
+      pos += n;
+    }
+  }
+
+  /** In slices: the copy holds the event loop for a slice at most, the wait for writeback yields it. */
+  private async copyWritingBack(pair: PairMethods, src: number, dest: number, start: number, end: number) {
+    let writing: { offset: number; length: number } | null = null;
+    for (let pos = start; pos < end; ) {
+      const sliceEnd = Math.min(pos + SLICE, end);
+      let copied = 0;
+      while (pos + copied < sliceEnd) {
+        const n = await this.step(pair, false, src, dest, pos + copied, sliceEnd - pos - copied);
+        if (n === 0) break;
+        copied += n;
+      }
+      if (copied === 0) return;
+      startWriteback(dest, pos, copied);
+      // bounded: one slice on its way to disk while the next is copied
+      if (writing !== null) await awaitWriteback(dest, writing.offset, writing.length);
+      writing = { offset: pos, length: copied };
+      pos += copied;
+    }
   }
 }

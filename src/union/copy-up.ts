@@ -6,17 +6,21 @@
  * assembled in the work dir and made visible with one rename that refuses to replace, so readers
  * never see a partial object and the loser of a race discards its copy. The parent's times are
  * restored afterwards, as overlayfs does.
+ *
+ * The lower may be on another filesystem than the upper: the data copy picks a method that
+ * crosses filesystems (copy-data.ts), and an xattr the upper's filesystem refuses is skipped
+ * with a log line instead of failing the copy-up, as overlayfs skips what it cannot copy.
  */
 
 import { type BigIntStats, constants as fsc } from "node:fs";
 import { chmod, lchown, link, lstat, mkdir, open, readlink, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { FsError, hasCode } from "../errors.js";
+import { errorCode, FsError, hasCode, type Logger } from "../errors.js";
 import { isPrivateXattr, OverlayKey } from "../format/overlay-xattr.js";
 import { mknod } from "../sys/mknod.js";
 import { lutimens } from "../sys/utimens.js";
 import { lgetxattr, llistxattr, lsetxattr } from "../sys/xattr.js";
-import { copyData } from "./copy-data.js";
+import { DataCopier } from "./copy-data.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
 import type { UnionNode } from "./node-table.js";
@@ -25,13 +29,20 @@ import { lstatOrNull } from "./probe.js";
 import type { UpperWriter } from "./upper-writer.js";
 
 export class CopyUp {
+  private readonly data: DataCopier;
+  private readonly xattrs: XattrCopier;
+
   constructor(
     private readonly writer: UpperWriter,
     private readonly index: HardlinkIndex,
     private readonly origins: OriginRecords,
     /** sync each copy before it becomes visible (false on a volatile mount) */
     private readonly durable = true,
-  ) {}
+    log: Logger = () => {},
+  ) {
+    this.data = new DataCopier(durable);
+    this.xattrs = new XattrCopier(log);
+  }
 
   /**
    * The object's upper branch, copying it (and its parents) up first if needed.
@@ -94,23 +105,23 @@ export class CopyUp {
     const mode = Number(st.mode);
     const type = mode & fsc.S_IFMT;
     if (type === fsc.S_IFDIR) await mkdir(tmp, 0o700);
-    else if (type === fsc.S_IFREG) await this.copyFile(src, tmp, withData ? Number(st.size) : 0);
+    else if (type === fsc.S_IFREG) await this.copyFile(src, st.dev, tmp, withData ? Number(st.size) : 0);
     else if (type === fsc.S_IFLNK) await symlink(await readlink(src), tmp);
     else mknod(tmp, mode, Number(st.rdev));
     await lchown(tmp, Number(st.uid), Number(st.gid));
     if (type !== fsc.S_IFLNK) await chmod(tmp, mode & 0o7777);
-    copyXattrs(src, tmp);
+    this.xattrs.copy(src, tmp);
     const origin = this.origins.of(src, layer);
     if (origin !== null) lsetxattr(tmp, this.writer.xattrNamespace + OverlayKey.origin, origin);
     await restoreTimes(tmp, st);
   }
 
-  private async copyFile(src: string, tmp: string, size: number): Promise<void> {
+  private async copyFile(src: string, srcDev: bigint, tmp: string, size: number): Promise<void> {
     const from = await open(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
       const to = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       try {
-        await copyData(from.fd, to.fd, size, this.durable);
+        await this.data.copy({ fd: from.fd, dev: srcDev }, { fd: to.fd, dev: this.writer.work.dev }, size);
         await to.truncate(size);
         // durable before the rename makes it visible, as overlayfs syncs a copy-up: a crash
         // must never leave the new name pointing at missing data
@@ -124,19 +135,41 @@ export class CopyUp {
   }
 }
 
-export function copyXattrs(src: string, dest: string): void {
-  for (const name of llistxattr(src)) {
-    if (isPrivateXattr(name)) continue;
-    const value = lgetxattr(src, name);
-    if (value === null) continue;
-    try {
-      lsetxattr(dest, name, value);
-    } catch (e) {
-      // user.* cannot be set on symlinks; security.* may be refused by an LSM
-      if (!hasCode(e, "EPERM", "EOPNOTSUPP", "ENOTSUP")) throw e;
+/**
+ * Copies an object's xattrs, overlay-private ones excepted. One the destination refuses is
+ * skipped: user.* cannot be set on symlinks, an LSM may refuse security.*, and another
+ * filesystem may not take a namespace or a value that large at all. Each kind of refusal is
+ * logged once per attribute name, not once per file.
+ */
+export class XattrCopier {
+  private readonly logged = new Set<string>();
+
+  constructor(private readonly log: Logger) {}
+
+  copy(src: string, dest: string): void {
+    for (const name of llistxattr(src)) {
+      if (isPrivateXattr(name)) continue;
+      const value = lgetxattr(src, name);
+      if (value === null) continue;
+      try {
+        lsetxattr(dest, name, value);
+      } catch (e) {
+        if (!hasCode(e, ...XATTR_REFUSALS)) throw e;
+        this.skipped(name, errorCode(e) ?? "?", src);
+      }
     }
   }
+
+  private skipped(name: string, code: string, src: string): void {
+    const key = `${name}\0${code}`;
+    if (this.logged.has(key)) return;
+    this.logged.add(key);
+    this.log(`copy-up: the upper refuses xattr ${name} (${code}), first on ${src}; skipped wherever it occurs`);
+  }
 }
+
+/** setxattr failures that mean "not here", not "the copy-up failed" */
+const XATTR_REFUSALS = ["EPERM", "EOPNOTSUPP", "ENOTSUP", "E2BIG", "ERANGE", "ENOSPC", "EINVAL"];
 
 /** Sets a copy's times to the original's, to the nanosecond. */
 export async function restoreTimes(path: string, st: BigIntStats): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import { constants as fsc, lstatSync } from "node:fs";
 import { type FileHandle, lstat, open, readlink, statfs } from "node:fs/promises";
-import { FsError } from "../errors.js";
+import { FsError, type Logger } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { checkName } from "../path/name.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
@@ -57,6 +57,8 @@ export interface UnionOptions {
    * (fuse-overlayfs never syncs a copy-up); the work dir is marked so it is not reused
    */
   volatile?: boolean;
+  /** where the core reports what it skipped (never a request's failure: those are errnos) */
+  log?: Logger;
 }
 
 export interface DirEntry {
@@ -106,7 +108,7 @@ export class UnionFs {
       const writer = new UpperWriter(work, chooseWhiteoutStyle(options.whiteout, work));
       const index = await HardlinkIndex.open(stack.work, writer.xattrNamespace);
       const durable = options.volatile !== true;
-      writeSide = { writer, copyUp: new CopyUp(writer, index, origins, durable), index, durable };
+      writeSide = { writer, copyUp: new CopyUp(writer, index, origins, durable, options.log), index, durable };
     }
     const lowers: LowerBranch[] = [];
     for (const layer of stack.lowers) {

@@ -22,7 +22,11 @@ export class WorkDir {
   private counter = 0;
   private readonly prefix = `#${process.pid.toString(16)}-${randomBytes(3).toString("hex")}-`;
 
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    /** the upper's filesystem, where every object is assembled */
+    readonly dev: bigint,
+  ) {}
 
   /**
    * Checks the work dir is on the upper's filesystem and was not left by a volatile mount,
@@ -51,7 +55,7 @@ export class WorkDir {
     }
     for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
     if (volatile) await mkdir(join(dir, INCOMPAT, "volatile", "dirty"), { recursive: true, mode: 0o700 });
-    return new WorkDir(dir);
+    return new WorkDir(dir, st.dev);
   }
 
   /** A fresh name in the work dir; nothing is created. */
