@@ -2,8 +2,10 @@
 // Patches fuse-native 2.2.6 and rebuilds its addon from source (run by `npm ci` as postinstall).
 //
 // Why: the published glue passes atime where mtime belongs in utimens, so mtimes can never be
-// set; it turns UTIME_NOW / UTIME_OMIT into garbage timestamps; and it never tells the handlers
-// who is calling (fuse_get_context), which a filesystem needs to give new files their owner.
+// set; it turns UTIME_NOW / UTIME_OMIT into garbage timestamps; it never tells the handlers
+// who is calling (fuse_get_context), which a filesystem needs to give new files their owner;
+// and it carries st_ino as 32 bits, where overlayfs's numbers for layers on several
+// filesystems (xino) use the top bits of 64.
 // The rebuilt addon lands in build/Release, which node-gyp-build prefers over the prebuilds.
 // Idempotent: a patched source is recognised by its marker and only rebuilt when the build is missing.
 import { execFileSync } from "node:child_process";
@@ -12,10 +14,11 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
 const require = createRequire(import.meta.url);
-const MARKER = "/* unionfs-patch v2 */";
+const MARKER = "/* unionfs-patch v3 */";
+const JS_MARKER = "// unionfs-patch v3";
 
 /** Each edit is an exact string replacement; a missing anchor fails the install loudly. */
-const EDITS = [
+const C_EDITS = [
   {
     why: "expose the caller's uid/gid/pid at fixed offsets of the per-thread buffer JS receives",
     from: "typedef struct {\n  napi_ref self;\n",
@@ -46,10 +49,27 @@ const EDITS = [
     from: "  struct fuse_operations ops = { };\n",
     to: "  struct fuse_operations ops = { };\n  ops.flag_utime_omit_ok = 1;\n",
   },
+  {
+    why: "st_ino: read the high 32 bits from a word appended after ctime",
+    from: "  uint32s_to_timespec(&stat->st_ctim, &ints);\n#endif\n}\n",
+    to: "  uint32s_to_timespec(&stat->st_ctim, &ints);\n#endif\n  stat->st_ino |= ((uint64_t) *ints++) << 32;\n}\n",
+  },
+];
+
+const JS_EDITS = [
+  {
+    why: "st_ino: room for its high 32 bits after ctime",
+    from: "  const ints = new Uint32Array(18)\n",
+    to: `  ${JS_MARKER}\n  const ints = new Uint32Array(19)\n`,
+  },
+  {
+    why: "st_ino: accept a bigint (or a number) and split it into two words",
+    from: "  ints[7] = (stat && stat.ino) || 0\n",
+    to: "  const ino = BigInt((stat && stat.ino) || 0)\n  ints[7] = Number(ino & 0xffffffffn)\n  ints[18] = Number(ino >> 32n)\n",
+  },
 ];
 
 const pkgDir = dirname(require.resolve("fuse-native/package.json"));
-const source = join(pkgDir, "fuse-native.c");
 const built = join(pkgDir, "build", "Release", "fuse.node");
 const version = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).version;
 if (version !== "2.2.6") {
@@ -57,20 +77,26 @@ if (version !== "2.2.6") {
   process.exit(1);
 }
 
-let text = readFileSync(source, "utf8");
-if (!text.includes(MARKER)) {
-  for (const edit of EDITS) {
+/** Applies `edits` to `file` unless its marker shows they are in; true when it changed the file. */
+function patch(file, marker, edits) {
+  const path = join(pkgDir, file);
+  let text = readFileSync(path, "utf8");
+  if (text.includes(marker)) return false;
+  for (const edit of edits) {
     if (!text.includes(edit.from)) {
-      console.error(`patch-fuse-native: anchor not found (${edit.why})`);
+      console.error(`patch-fuse-native: anchor not found in ${file} (${edit.why})`);
       process.exit(1);
     }
     text = text.replace(edit.from, edit.to);
   }
-  writeFileSync(source, text);
-  console.log("patch-fuse-native: patched fuse-native.c");
-} else if (existsSync(built)) {
-  process.exit(0);
+  writeFileSync(path, text);
+  console.log(`patch-fuse-native: patched ${file}`);
+  return true;
 }
+
+const patchedC = patch("fuse-native.c", MARKER, C_EDITS);
+patch("index.js", JS_MARKER, JS_EDITS);
+if (!patchedC && existsSync(built)) process.exit(0);
 
 const nodeGyp = require.resolve("node-gyp/bin/node-gyp.js");
 execFileSync(process.execPath, [nodeGyp, "rebuild", "--directory", pkgDir], {

@@ -1,4 +1,7 @@
-/** Conversions from union attributes to the shapes fuse-native marshals (times in ms). */
+/**
+ * Conversions from union attributes to the shapes fuse-native marshals (times in ms; st_ino as
+ * a bigint, which the patched binding splits into two 32-bit words).
+ */
 import type { Attr } from "../union/attr.js";
 import type { StatFs } from "../union/union-fs.js";
 
@@ -9,7 +12,7 @@ export interface NativeStat {
   size: number;
   dev: number;
   nlink: number;
-  ino: number;
+  ino: bigint;
   rdev: number;
   blksize: number;
   blocks: number;
@@ -28,7 +31,7 @@ export function toNativeStat(attr: Attr): NativeStat {
     size: Number(attr.size),
     dev: 0,
     nlink: attr.nlink,
-    ino: Number(attr.ino),
+    ino: attr.ino,
     rdev: attr.rdev,
     blksize: attr.blksize,
     blocks: Number(attr.blocks),
@@ -47,7 +50,7 @@ export function direntStat(ino: bigint, mode: number): NativeStat {
     size: 0,
     dev: 0,
     nlink: 1,
-    ino: Number(ino),
+    ino,
     rdev: 0,
     blksize: 0,
     blocks: 0,

@@ -3,6 +3,7 @@
  * way overlayfs does (trusted.overlay.origin holds the lower object's file handle plus the
  * UUID of its filesystem).
  */
+import { closeSync, constants as fsc, openSync } from "node:fs";
 import { AT_FDCWD, check, cpath, libc, type PathLike } from "./libc.js";
 
 const MAX_HANDLE_SZ = 128;
@@ -46,6 +47,16 @@ export function filesystemUuid(fd: number): Buffer | null {
   const len = arg.readUInt8(0);
   if (len !== 16) return null;
   return Buffer.from(arg.subarray(1, 17));
+}
+
+/** The UUID of the filesystem a directory is on, or null when it has none. */
+export function directoryFilesystemUuid(dir: string): Buffer | null {
+  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    return filesystemUuid(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

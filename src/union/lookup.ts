@@ -40,13 +40,11 @@ export class Resolver {
 
   /**
    * @param lowerLayers every lower layer, top-down: where absolute redirects are looked up
-   * @param originDev the device lower origins live on, when all lowers share one (else null:
-   *   an origin record cannot be placed and copied-up objects report their upper number)
+   * @param origins decodes origin records (null: copied-up objects report their upper number)
    */
   constructor(
     private readonly inodes: InodeMap,
     private readonly lowerLayers: readonly LowerBranch[] = [],
-    private readonly originDev: bigint | null = null,
     /** set when the hard-link index is in use */
     private readonly originOf: OriginOf | null = null,
     private readonly origins: OriginInodes | null = null,
@@ -154,10 +152,10 @@ export class Resolver {
 
   /** The lower inode number an upper object's origin record names, if it can be trusted. */
   private readOriginIno(path: string): bigint | null {
-    if (this.originDev === null || this.origins === null) return null;
+    if (this.origins === null) return null;
     const raw = overlayXattrRaw(path, OverlayKey.origin);
-    const ino = raw === null ? null : this.origins.ino(raw);
-    return ino === null ? null : this.inodes.map(this.originDev, ino);
+    const origin = raw === null ? null : this.origins.resolve(raw);
+    return origin === null ? null : this.inodes.map(origin.dev, origin.ino);
   }
 
   private probeLower(dir: LowerBranch, name: string): Probe {

@@ -3,10 +3,9 @@
  * entries after: the object's file handle plus its filesystem's UUID (struct ovl_fb). Null
  * when the filesystem cannot produce handles.
  */
-import { closeSync, constants as fsc, openSync } from "node:fs";
 import { hasCode } from "../errors.js";
 import { encodeOrigin } from "../format/origin.js";
-import { filesystemUuid, nameToHandle } from "../sys/file-handle.js";
+import { directoryFilesystemUuid, nameToHandle } from "../sys/file-handle.js";
 import type { Layer } from "./layer.js";
 
 export class OriginRecords {
@@ -28,12 +27,7 @@ export class OriginRecords {
   private layerUuid(layer: Layer): Buffer | null {
     let uuid = this.uuids.get(layer.index);
     if (uuid === undefined) {
-      const fd = openSync(layer.root, fsc.O_RDONLY | fsc.O_DIRECTORY);
-      try {
-        uuid = filesystemUuid(fd);
-      } finally {
-        closeSync(fd);
-      }
+      uuid = directoryFilesystemUuid(layer.root);
       this.uuids.set(layer.index, uuid);
     }
     return uuid;

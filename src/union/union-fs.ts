@@ -18,7 +18,7 @@ import { CopyUp } from "./copy-up.js";
 import { createFile, makeDir, makeLink, makeNod, makeSymlink } from "./create-ops.js";
 import { type HandleTable, MapHandleTable } from "./handles.js";
 import { HardlinkIndex } from "./hardlink-index.js";
-import { SameFsInodeMap } from "./inode-map.js";
+import { XinoMap } from "./inode-map.js";
 import { type Branch, type Layer, type LayerStack, realPath } from "./layer.js";
 import { Resolver } from "./lookup.js";
 import { isDirNode, type LowerBranch, MapNodeTable, type NodeTable, ROOT_ID, type UnionNode } from "./node-table.js";
@@ -122,12 +122,12 @@ export class UnionFs {
     if (stack.upper !== null) {
       upperXwhiteouts = probeDir(stack.upper.root, await lstat(stack.upper.root, { bigint: true })).xwhiteouts;
     }
-    const lowerDevs = new Set(stack.lowers.map((l) => l.dev));
-    const originDev = lowerDevs.size === 1 ? (stack.lowers[0]?.dev ?? null) : null;
     const originOf = writeSide === null ? null : (path: string, layer: Layer) => origins.of(path, layer);
-    const lowerRoot = stack.lowers[0]?.root;
-    const originInodes = originDev === null || lowerRoot === undefined ? null : new OriginInodes(lowerRoot);
-    const resolver = new Resolver(new SameFsInodeMap(top.dev), lowers, originDev, originOf, originInodes);
+    const inodes = new XinoMap(
+      stack.upper?.dev ?? null,
+      stack.lowers.map((l) => l.dev),
+    );
+    const resolver = new Resolver(inodes, lowers, originOf, new OriginInodes(stack.lowers));
     const rootStat = await lstat(top.root, { bigint: true });
     const root: UnionNode = {
       id: ROOT_ID,
@@ -140,7 +140,7 @@ export class UnionFs {
       lowers,
       hardlinkOrigin: null,
       // overlayfs reports the root's own number from its topmost layer
-      ino: rootStat.ino,
+      ino: inodes.map(top.dev, rootStat.ino),
     };
     return new UnionFs(stack, new MapNodeTable(root), resolver, writeSide);
   }
