@@ -52,9 +52,9 @@ export class Scratch {
    * Mounts a tmpfs on `root/rel` (created if needed), unmounted at cleanup. For big fixtures:
    * creating a regular file on some ext4 set-ups costs half a millisecond, on tmpfs microseconds.
    */
-  mountTmpfs(rel: string, size = "256m"): string {
+  mountTmpfs(rel: string, size = "256m", extra: readonly string[] = []): string {
     const path = this.mkdir(rel);
-    mount("tmpfs", path, "tmpfs", 0, `size=${size},mode=0755`);
+    mount("tmpfs", path, "tmpfs", 0, [`size=${size}`, "mode=0755", ...extra].join(","));
     this.onCleanup(() => umount2(path, MNT_DETACH));
     return path;
   }
