@@ -20,6 +20,7 @@
  *   UNIONFS_MINIMIZE=1          shrink each failing sequence's op list and print it (slow)
  */
 import { execFile } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -198,6 +199,9 @@ const CACHE_PINS: readonly CachePin[] = [
   },
 ];
 
+/** open(2) flag for a reference to a path without opening the file (no FUSE request) */
+const O_PATH = 0o10000000;
+
 /** `stat -c FORMAT`: coreutils asks statx for just the fields the format needs, as most tools do. */
 async function statField(path: string, format: string): Promise<string> {
   return (await run("stat", ["-c", format, path])).stdout.trim();
@@ -277,6 +281,13 @@ describe.skipIf(!isRoot)("write sequences: kernel overlayfs vs unionfs", () => {
       const scratch = new Scratch("unionfs-wpin-");
       try {
         const { kernel, unionfs } = await mountPair(scratch, 1);
+        // The stale attribute lives in the kernel's inode for the path: a drop_caches (a
+        // benchmark in a parallel test file does one) would evict it and hide the symptom, so
+        // the path is held open, which keeps its dentry and inode in memory.
+        const held = [kernel, unionfs].map((m) => openSync(join(m.mountpoint, pin.path), O_PATH));
+        scratch.onCleanup(() => {
+          for (const fd of held) closeSync(fd);
+        });
         const read = () =>
           Promise.all([kernel, unionfs].map((m) => statField(join(m.mountpoint, pin.path), pin.format)));
         const [kBefore, uBefore] = await read();
