@@ -13,8 +13,13 @@
  *                   the same with overlayfs's `volatile` option: copy-ups are not synced, as
  *                   fuse-overlayfs never syncs them; only run when asked for with --drivers
  *
- * Teardown unmounts first and removes the instance directory only once nothing is mounted
- * below it: rm -rf through a live union would reach into the lower layers.
+ * The upper and work dir go into `upperDir`: the instance directory itself, or with
+ * `--upper-fs tmpfs` a fresh directory on the run's tmpfs (upper-fs.mjs). `bare` has no upper;
+ * its writable root (a copy of the parts a workload changes, and the files it creates) goes
+ * there too, so that every driver's writes land on the same filesystem.
+ *
+ * Teardown unmounts first and removes the instance directories only once nothing is mounted
+ * below them: rm -rf through a live union would reach into the lower layers.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -31,6 +36,8 @@ const MOUNT_TIMEOUT_MS = 30_000;
 /**
  * @typedef {object} Instance
  * @property {string} root                  where the workload runs
+ * @property {string | null} upper         where new and changed files land (bare: its writable root), or null
+ * @property {string | null} work          the work dir, or null
  * @property {number | null} daemonPid      the process serving the mount (FUSE drivers)
  * @property {number | null} connection    the FUSE connection (kernel dev_t) for request counts
  * @property {() => Promise<void>} teardown
@@ -40,6 +47,7 @@ const MOUNT_TIMEOUT_MS = 30_000;
  * @typedef {object} StartContext
  * @property {import("../../tools/make-dataset.mjs").Manifest} dataset
  * @property {string} dir        an empty directory this instance may use (same filesystem as the layers)
+ * @property {string} upperDir   an empty directory for the upper and work dir: `dir`, or one on another filesystem
  * @property {readonly string[]} mutates  parts of the merged view the workload changes (bare copies them)
  * @property {boolean} writes    whether the workload creates files in the root
  */
@@ -54,15 +62,25 @@ const MOUNT_TIMEOUT_MS = 30_000;
  */
 
 async function unionDirs(/** @type {StartContext} */ ctx) {
-  const dirs = { upper: join(ctx.dir, "upper"), work: join(ctx.dir, "work"), mnt: join(ctx.dir, "mnt") };
+  const dirs = { upper: join(ctx.upperDir, "upper"), work: join(ctx.upperDir, "work"), mnt: join(ctx.dir, "mnt") };
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
   return dirs;
 }
 
-/** Unmounts `mnt` (trying `unmount` first, then a lazy detach) and removes `dir`. */
+/** Removes the instance's directories (`dir`, and `upperDir` when it is elsewhere), unless something is mounted below. */
+async function removeDirs(/** @type {StartContext} */ ctx) {
+  const dirs = ctx.upperDir === ctx.dir ? [ctx.dir] : [ctx.dir, ctx.upperDir];
+  for (const dir of dirs) {
+    const still = mountPoints().filter((m) => m === dir || m.startsWith(`${dir}/`));
+    if (still.length > 0) throw new Error(`not removing ${dir}: still mounted: ${still.join(", ")}`);
+  }
+  for (const dir of dirs) await mustRun(["rm", "-rf", "--one-file-system", "--", dir]);
+}
+
+/** Unmounts `mnt` (trying `unmount` first, then a lazy detach) and removes the instance's directories. */
 async function finish(
   /** @type {string} */ mnt,
-  /** @type {string} */ dir,
+  /** @type {StartContext} */ ctx,
   /** @type {() => Promise<unknown>} */ unmount,
 ) {
   if (isMounted(mnt)) {
@@ -71,9 +89,7 @@ async function finish(
     } catch {}
     if (isMounted(mnt)) await runCommand({ argv: ["umount", "-l", mnt] });
   }
-  const still = mountPoints().filter((m) => m === dir || m.startsWith(`${dir}/`));
-  if (still.length > 0) throw new Error(`not removing ${dir}: still mounted: ${still.join(", ")}`);
-  await mustRun(["rm", "-rf", "--one-file-system", "--", dir]);
+  await removeDirs(ctx);
 }
 
 function fuseConnection(/** @type {string} */ mnt) {
@@ -106,10 +122,10 @@ const unionfsDriver = (/** @type {boolean} */ volatile) => ({
         throw new Error(`unionfs daemon ${pid} did not exit after the unmount`);
       }
     };
-    const teardown = () => finish(mnt, ctx.dir, unmount);
+    const teardown = () => finish(mnt, ctx, unmount);
     try {
       pid = daemonPid(join(ctx.dir, "runtime", "mounts"), mnt);
-      return { root: mnt, daemonPid: pid, connection: fuseConnection(mnt), teardown };
+      return { root: mnt, upper, work, daemonPid: pid, connection: fuseConnection(mnt), teardown };
     } catch (e) {
       await teardown();
       throw e;
@@ -144,9 +160,11 @@ const overlayDriver = (/** @type {boolean} */ volatile) => ({
     await mustRun(["mount", "-t", "overlay", "overlay", "-o", opts, mnt]);
     return {
       root: mnt,
+      upper,
+      work,
       daemonPid: null,
       connection: null,
-      teardown: () => finish(mnt, ctx.dir, () => mustRun(["umount", mnt])),
+      teardown: () => finish(mnt, ctx, () => mustRun(["umount", mnt])),
     };
   },
 });
@@ -176,14 +194,14 @@ const fuseOverlayfs = {
       if (!gone) child.kill("SIGTERM");
       await exited;
     };
-    const teardown = () => finish(mnt, ctx.dir, unmount);
+    const teardown = () => finish(mnt, ctx, unmount);
     const up = await waitFor(() => isMounted(mnt) || child.exitCode !== null, MOUNT_TIMEOUT_MS);
     if (!up || child.exitCode !== null) {
       if (child.exitCode === null) child.kill("SIGKILL");
       await teardown();
       throw new Error(`fuse-overlayfs did not mount: ${firstLine(stderr)}`);
     }
-    return { root: mnt, daemonPid: pid, connection: fuseConnection(mnt), teardown };
+    return { root: mnt, upper, work, daemonPid: pid, connection: fuseConnection(mnt), teardown };
   },
 };
 
@@ -197,19 +215,14 @@ const bare = {
   async start(ctx) {
     // Reading workloads use the flattened copy itself; writing ones get a directory of their
     // own with copies of the parts they change, so every run starts from the same data.
+    const teardown = () => removeDirs(ctx);
     if (ctx.mutates.length === 0 && !ctx.writes) {
-      const teardown = () => mustRun(["rm", "-rf", "--one-file-system", "--", ctx.dir]).then(() => {});
-      return { root: ctx.dataset.bare, daemonPid: null, connection: null, teardown };
+      return { root: ctx.dataset.bare, upper: null, work: null, daemonPid: null, connection: null, teardown };
     }
-    const root = join(ctx.dir, "root");
+    const root = join(ctx.upperDir, "root");
     await mkdir(root, { recursive: true });
     for (const part of ctx.mutates) await mustRun(["cp", "-a", join(ctx.dataset.bare, part), join(root, part)]);
-    return {
-      root,
-      daemonPid: null,
-      connection: null,
-      teardown: () => mustRun(["rm", "-rf", "--one-file-system", "--", ctx.dir]).then(() => {}),
-    };
+    return { root, upper: root, work: null, daemonPid: null, connection: null, teardown };
   },
 };
 

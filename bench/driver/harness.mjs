@@ -12,8 +12,12 @@
  * For FUSE drivers the daemon's CPU time is read from /proc before and after the timed run, and
  * the requests it served are counted by the kernel (fuse-requests.mjs).
  *
- * Everything is built under `scratchDir` and removed at the end, interrupted or not; the data
- * set too unless `keepData`.
+ * Uppers and work dirs go on the data set's filesystem, or with `upperFs: "tmpfs"` on a tmpfs
+ * mounted for the run (upper-fs.mjs); each sample records the filesystem its upper was on, as
+ * statfs reports it.
+ *
+ * Everything is built under `scratchDir` and removed at the end, interrupted or not (the tmpfs
+ * unmounted); the data set too unless `keepData`.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,6 +29,7 @@ import { holdPageReporting } from "./page-reporting.mjs";
 import { dropCaches, firstLine, mountPoints, processCpuSeconds, runCommand, syncAll } from "./proc.mjs";
 import { renderMarkdown, summarize } from "./report.mjs";
 import { renderChart } from "./svg-chart.mjs";
+import { describeUpperPlace, filesystemType, prepareUpperPlace, sameFilesystem } from "./upper-fs.mjs";
 import { WORKLOADS, workloadUnavailable } from "./workloads.mjs";
 
 /** A problem with the request (unknown driver, not root, ...): one line for the user. */
@@ -51,6 +56,7 @@ const WORKLOAD_TIMEOUT_MS = 20 * 60_000;
  * @property {string} scratchDir
  * @property {string} outDir
  * @property {boolean} keepData
+ * @property {import("./upper-fs.mjs").UpperFs} [upperFs]  where uppers and work dirs go (default "data")
  * @property {(line: string) => void} log
  */
 
@@ -61,6 +67,7 @@ const WORKLOAD_TIMEOUT_MS = 20 * 60_000;
  * @property {Mode} mode
  * @property {string} driver
  * @property {number | null} seconds
+ * @property {string | null} upperFs   the filesystem type of the instance's upper (statfs), null without one
  * @property {number | null} daemonCpuSeconds
  * @property {import("./fuse-requests.mjs").RequestCounts | null} requests
  * @property {string | null} error
@@ -140,12 +147,24 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
   const started = new Date();
   let dataset;
   let machine = null;
+  /** @type {import("./upper-fs.mjs").UpperPlace | null} */
+  let uppers = null;
   try {
     await mkdir(join(scratch, "home"), { recursive: true });
     const parts = [...new Set(workloads.flatMap((w) => w.uses))];
     dataset = await ensureDataset({ dir: opts.dataDir, files: opts.files, bigMiB: opts.bigMiB, parts, log });
     machine = await describeMachine(opts.dataDir);
-    const env = { dataset, scratch, countRequests, bigMiB: opts.bigMiB, dataDir: opts.dataDir, seq: 0 };
+    uppers = await prepareUpperPlace(opts.upperFs ?? "data", scratch);
+    if (uppers.kind !== "data") log(describeUpperPlace(uppers));
+    const env = {
+      dataset,
+      scratch,
+      upperRoot: uppers.root,
+      countRequests,
+      bigMiB: opts.bigMiB,
+      dataDir: opts.dataDir,
+      seq: 0,
+    };
     for (let round = 1; round <= opts.runs && !interrupted.flag; round++) {
       for (const w of workloads) {
         for (const mode of opts.modes) {
@@ -163,6 +182,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
     reporting?.restore();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    await uppers?.unmount();
     await cleanup(scratch, log);
     if (!opts.keepData) await removeDataset(opts.dataDir);
   }
@@ -178,6 +198,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
       runs: opts.runs,
       modes: opts.modes,
       baseline: BASELINE,
+      uppers: { kind: opts.upperFs ?? "data", mount: uppers?.mount ?? null },
       dataset: {
         files: opts.files,
         bigMiB: opts.bigMiB,
@@ -202,7 +223,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
 }
 
 /**
- * @param {{dataset: import("../../tools/make-dataset.mjs").Manifest, scratch: string, countRequests: boolean, bigMiB: number, dataDir: string, seq: number}} env
+ * @param {{dataset: import("../../tools/make-dataset.mjs").Manifest, scratch: string, upperRoot: string | null, countRequests: boolean, bigMiB: number, dataDir: string, seq: number}} env
  * @param {import("./drivers.mjs").Driver} driver
  * @param {import("./workloads.mjs").Workload} workload
  * @param {Mode} mode
@@ -217,14 +238,24 @@ async function measure(env, driver, workload, mode, round) {
     mode,
     driver: driver.name,
     seconds: null,
+    upperFs: null,
     daemonCpuSeconds: null,
     requests: null,
     error: null,
   };
   const start = async () => {
-    const dir = join(env.scratch, `i${++env.seq}-${driver.name}`);
+    const name = `i${++env.seq}-${driver.name}`;
+    const dir = join(env.scratch, name);
+    const upperDir = env.upperRoot === null ? dir : join(env.upperRoot, name);
     await mkdir(dir);
-    return driver.start({ dataset: env.dataset, dir, mutates: workload.mutates, writes: workload.writes });
+    if (upperDir !== dir) await mkdir(upperDir);
+    const ctx = { dataset: env.dataset, dir, upperDir, mutates: workload.mutates, writes: workload.writes };
+    const inst = await driver.start(ctx);
+    if (inst.upper !== null && inst.work !== null && !sameFilesystem(inst.upper, inst.work)) {
+      await inst.teardown();
+      throw new Error(`${inst.work} is not on the filesystem of ${inst.upper}`);
+    }
+    return inst;
   };
   const exec = async (/** @type {import("./drivers.mjs").Instance} */ inst, /** @type {string} */ tag) => {
     const spec = workload.command({
@@ -253,6 +284,7 @@ async function measure(env, driver, workload, mode, round) {
       }
     }
     inst = await start();
+    if (inst.upper !== null) sample.upperFs = filesystemType(inst.upper);
     if (mode === "warm" && !fresh) await exec(inst, "warmup");
     if (mode === "cold") await dropCaches();
     else await syncAll();

@@ -6,6 +6,7 @@
  * same as markdown tables.
  */
 import { machineLine } from "./machine.mjs";
+import { describeUpperPlace } from "./upper-fs.mjs";
 
 /** @typedef {{median: number, min: number, max: number}} Stat */
 
@@ -120,6 +121,7 @@ export function renderMarkdown(report) {
   if (report.machine?.packages?.length > 0) out.push(`- Packages: ${report.machine.packages.join(", ")}`);
   const ds = report.config.dataset;
   out.push(`- Data set: ${describeDataset(ds)}`);
+  if (report.config.uppers !== undefined) out.push(`- Uppers: ${describeUppers(report)}`);
   out.push(
     `- ${report.config.runs} round(s), drivers round-robin, modes: ${report.config.modes.join(", ")}; every run on a fresh mount`,
   );
@@ -178,6 +180,15 @@ export function renderMarkdown(report) {
     out.push("");
   }
   return `${out.join("\n")}\n`;
+}
+
+/** Where the uppers were meant to go, and the filesystems statfs found them on. */
+function describeUppers(/** @type {any} */ report) {
+  /** @type {Set<string>} */
+  const seen = new Set();
+  for (const s of report.samples) if (typeof s.upperFs === "string") seen.add(s.upperFs);
+  const found = seen.size === 0 ? "" : `; statfs of each instance's upper: ${[...seen].join(", ")}`;
+  return `${describeUpperPlace(report.config.uppers)}${found}`;
 }
 
 function describeDataset(/** @type {any} */ ds) {

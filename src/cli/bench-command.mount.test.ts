@@ -1,9 +1,10 @@
 /**
  * `unionfs bench` end to end on a tiny data set: two workloads on unionfs and kernel overlayfs,
  * one round, cold and warm. The results folder gets results.json, report.md and chart.svg, and
- * nothing stays mounted or on disk afterwards.
+ * nothing stays mounted or on disk afterwards. With `--upper-fs tmpfs`, every instance's upper
+ * is on a tmpfs (statfs, per sample) while the lowers stay on the data set's filesystem.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { UserError } from "../errors.js";
@@ -17,6 +18,7 @@ interface Sample {
   mode: string;
   driver: string;
   seconds: number | null;
+  upperFs: string | null;
   daemonCpuSeconds: number | null;
   requests: { total: number } | null;
   error: string | null;
@@ -98,6 +100,36 @@ describe.skipIf(!isRoot)("unionfs bench", () => {
     expect(existsSync(data)).toBe(false);
   });
 
+  it("puts every driver's upper on a tmpfs of its own with --upper-fs tmpfs, and unmounts it", async () => {
+    dir = mkdtempSync("/var/tmp/unionfs-bench-test-");
+    const out = join(dir, "out");
+    const data = join(dir, "data");
+    const args = ["--upper-fs", "tmpfs", "--drivers", "unionfs,overlay,fuse-overlayfs,bare"];
+    args.push("--workloads", "append-copyup,untar", "--runs", "1", "--modes", "warm");
+    args.push("--files", "20", "--big-mib", "1", "--data", data, "--out", out, "--json");
+    const { code, stdout, stderr } = await bench(args);
+    expect(code, stderr).toBe(0);
+
+    const report = JSON.parse(stdout);
+    expect(report.config.uppers.kind).toBe("tmpfs");
+    const drivers = (report.config.drivers as { name: string }[]).map((d) => d.name);
+    // fuse-overlayfs only where it is installed (the harness skips it with a note otherwise)
+    expect(drivers).toEqual(expect.arrayContaining(["unionfs", "overlay", "bare"]));
+    const samples = report.samples as Sample[];
+    expect(samples).toHaveLength(2 * drivers.length);
+    for (const s of samples) {
+      expect(s.error, `${s.workload} ${s.driver}`).toBeNull();
+      // read by statfs on each instance's upper (bare: its writable root) while it was mounted
+      expect(s.upperFs, `${s.workload} ${s.driver}`).toBe("tmpfs");
+    }
+    expect(readFileSync(join(out, "report.md"), "utf8")).toMatch(
+      /^- Uppers: uppers and work dirs on a tmpfs mounted for the run .*; statfs of each instance's upper: tmpfs$/m,
+    );
+    // the tmpfs and the scratch directory are gone (afterEach checks that nothing is mounted)
+    expect(mountsUnder(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual(["out"]);
+  });
+
   it("refuses unknown drivers, workloads and options with one line", async () => {
     await expect(bench(["--drivers", "zfs"])).rejects.toThrow(
       new UserError(
@@ -107,5 +139,6 @@ describe.skipIf(!isRoot)("unionfs bench", () => {
     await expect(bench(["--workloads", "nope", "--drivers", "bare"])).rejects.toThrow(/^unknown workload 'nope'/);
     await expect(bench(["--runs", "0"])).rejects.toThrow("--runs needs a positive integer, not '0'");
     await expect(bench(["--modes", "hot"])).rejects.toThrow("unknown mode 'hot' (cold, warm)");
+    await expect(bench(["--upper-fs", "zfs"])).rejects.toThrow("unknown --upper-fs 'zfs' (data, tmpfs)");
   });
 });

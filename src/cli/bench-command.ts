@@ -4,7 +4,7 @@
  * folder as results.json, report.md and chart.svg. The harness lives in bench/driver/ (plain
  * ESM, so `npm run bench` and this command share it); this module is its command line.
  *
- *   unionfs bench [--drivers a,b] [--workloads a,b] [--runs N] [--modes cold,warm]
+ *   unionfs bench [--drivers a,b] [--workloads a,b] [--runs N] [--modes cold,warm] [--upper-fs tmpfs]
  *                 [--quick] [--files N] [--big-mib M] [--data DIR] [--out DIR] [--keep-data] [--json]
  */
 import { dirname, join } from "node:path";
@@ -12,12 +12,15 @@ import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.js";
 
 type Mode = "cold" | "warm";
+/** data: uppers next to the lowers, on the data set's filesystem; tmpfs: on a tmpfs of the run's own */
+type UpperFs = "data" | "tmpfs";
 
 export interface BenchArgs {
   drivers: string[] | null;
   workloads: string[] | null;
   runs: number;
   modes: Mode[];
+  upperFs: UpperFs;
   files: number;
   bigMiB: number;
   dataDir: string;
@@ -52,6 +55,9 @@ const USAGE = `usage: unionfs bench [options]
   --workloads LIST   workload ids (default: all; --list shows them)
   --runs N           rounds; every driver runs every workload once per round (default ${FULL.runs}, --quick ${QUICK.runs})
   --modes LIST       cold,warm (default both, --quick warm)
+  --upper-fs FS      where every driver's upper and work dir go: data (default: the data set's
+                     filesystem, next to the lowers) or tmpfs (a tmpfs the run mounts and unmounts,
+                     so copy-ups cross filesystems; bare's writable root goes there too)
   --quick            a tiny data set, one round, warm runs only: a smoke run under a minute
   --files N          small files in the data set (default ${FULL.files}, --quick ${QUICK.files})
   --big-mib M        size of the big file and of the sequential writes (default ${FULL.bigMiB}, --quick ${QUICK.bigMiB})
@@ -92,6 +98,7 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     else if (name === "--workloads") given.workloads = list(value());
     else if (name === "--runs") given.runs = positiveInt(name, value());
     else if (name === "--modes") given.modes = parseModes(value());
+    else if (name === "--upper-fs") given.upperFs = parseUpperFs(value());
     else if (name === "--files") given.files = positiveInt(name, value());
     else if (name === "--big-mib") given.bigMiB = positiveInt(name, value());
     else if (name === "--data") given.dataDir = value();
@@ -113,6 +120,7 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     workloads: given.workloads ?? null,
     runs: given.runs ?? size.runs,
     modes: given.modes ?? size.modes,
+    upperFs: given.upperFs ?? "data",
     files,
     bigMiB,
     dataDir,
@@ -130,6 +138,11 @@ function parseModes(value: string): Mode[] {
   for (const m of modes) if (m !== "cold" && m !== "warm") throw new UserError(`unknown mode '${m}' (cold, warm)`);
   if (modes.length === 0) throw new UserError("--modes needs cold, warm or both");
   return modes as Mode[];
+}
+
+function parseUpperFs(value: string): UpperFs {
+  if (value !== "data" && value !== "tmpfs") throw new UserError(`unknown --upper-fs '${value}' (data, tmpfs)`);
+  return value;
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {
