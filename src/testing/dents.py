@@ -3,7 +3,9 @@
 
 Node cannot see d_ino (fs.Dirent has no inode) and `ls -i` may stat instead of trusting d_ino,
 so this reads the raw records. Prints a JSON array, one object per ROOT given:
-{"rel/dir": [[name, d_ino, d_type], ...] | {"error": CODE}}, with "" for ROOT itself. Symlinks are never followed: only entries whose d_type is DT_DIR (or that
+{"rel/dir": [[name, d_ino, d_type], ...] | {"error": CODE}}, with "" for ROOT itself. d_ino is a
+decimal string: overlayfs's xino puts an fsid in its top bits, beyond what a JSON reader's doubles
+hold exactly. Symlinks are never followed: only entries whose d_type is DT_DIR (or that
 lstat as directories when d_type is DT_UNKNOWN) are descended into. Used by snapshot.ts.
 """
 import ctypes
@@ -39,7 +41,7 @@ def getdents(path):
             while off < n:
                 ino, _next, reclen, dtype = struct.unpack_from("<QqHB", raw, off)
                 name = raw[off + 19 : off + reclen].split(b"\0", 1)[0]
-                out.append([os.fsdecode(name), ino, dtype])
+                out.append([os.fsdecode(name), str(ino), dtype])
                 off += reclen
     finally:
         os.close(fd)

@@ -7,6 +7,8 @@
  * layer i is the i-th of the layer roots given, topmost first. When both mounts use the same
  * layer directories this is exactly "st_ino equal to the kernel's"; when each side has its own
  * encoding of the same logical layers, it still says "the same object of the same layer".
+ * When the layers span filesystems, a layer object's number is the one overlayfs reports with
+ * `xino=on` (see xino.ts), which is why a snapshot needs to know the upper's filesystem.
  *
  * What the comparison leaves out, and why, is listed once, in IGNORED.
  */
@@ -14,13 +16,14 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import { constants as fsc } from "node:fs";
-import { lstat, readFile, readlink } from "node:fs/promises";
+import { lstat, readFile, readlink, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { errorCode } from "../errors.js";
 import { major, minor } from "../sys/mknod.js";
 import { lgetxattrAsync, llistxattrAsync } from "../sys/xattr.js";
+import { type XinoMapping, xinoMapping } from "./xino.js";
 
 const run = promisify(execFile);
 const DENTS_PY = join(dirname(fileURLToPath(import.meta.url)), "dents.py");
@@ -82,7 +85,8 @@ export interface Snapshot {
   readonly listings: Map<string, DirentRecord[] | { error: string }>;
 }
 
-type RawListing = Record<string, [string, number, number][] | { error: string }>;
+/** d_ino comes as a decimal string (see dents.py) */
+type RawListing = Record<string, [string, string, number][] | { error: string }>;
 
 /** Raw getdents listings of every directory below each root (see dents.py). */
 async function listTrees(roots: readonly string[]): Promise<RawListing[]> {
@@ -91,18 +95,24 @@ async function listTrees(roots: readonly string[]): Promise<RawListing[]> {
 }
 
 /**
- * Inode number -> "L<i>:<path>" for every object of every layer; the first layer, and in it
- * the first path in sorted order, wins (hard links). On the layers' own filesystem d_ino is
- * st_ino, so the getdents listing is all that is needed.
+ * Inode number, as the overlay mount reports it -> "L<i>:<path>" for every object of every
+ * layer; the first layer, and in it the first path in sorted order, wins (hard links). On the
+ * layers' own filesystem d_ino is st_ino, so the getdents listing is all that is needed.
  */
-export async function layerInodes(layers: readonly string[]): Promise<Map<bigint, string>> {
-  return inodeNames(layers, await listTrees(layers));
+export async function layerInodes(layers: readonly string[], upper?: string): Promise<Map<bigint, string>> {
+  return inodeNames(layers, await listTrees(layers), await mappingFor(layers, upper));
 }
 
-function inodeNames(layers: readonly string[], trees: readonly RawListing[]): Map<bigint, string> {
+/** The mapping from layer inode numbers to the mount's (see xino.ts). */
+async function mappingFor(layers: readonly string[], upper: string | undefined): Promise<XinoMapping> {
+  const dev = async (path: string) => (await stat(path, { bigint: true })).dev;
+  return xinoMapping(await Promise.all(layers.map(dev)), upper === undefined ? null : await dev(upper));
+}
+
+function inodeNames(layers: readonly string[], trees: readonly RawListing[], xino: XinoMapping): Map<bigint, string> {
   const names = new Map<bigint, string>();
   for (const [i, tree] of trees.entries()) {
-    const found: [string, number][] = [];
+    const found: [string, string][] = [];
     for (const [dir, entries] of Object.entries(tree)) {
       if (!Array.isArray(entries)) throw new Error(`cannot list layer ${layers[i]}/${dir}: ${entries.error}`);
       for (const [name, ino] of entries) {
@@ -111,7 +121,10 @@ function inodeNames(layers: readonly string[], trees: readonly RawListing[]): Ma
       }
     }
     found.sort(([a], [b]) => compareNames(a, b));
-    for (const [path, ino] of found) if (!names.has(BigInt(ino))) names.set(BigInt(ino), `L${i}:${path}`);
+    for (const [path, raw] of found) {
+      const ino = xino.lower(i, BigInt(raw));
+      if (!names.has(ino)) names.set(ino, `L${i}:${path}`);
+    }
   }
   return names;
 }
@@ -119,6 +132,11 @@ function inodeNames(layers: readonly string[], trees: readonly RawListing[]): Ma
 export interface SnapshotOptions {
   /** objects whose content hash, link target and xattrs are read (default: all) */
   details?: (rel: string) => boolean;
+  /**
+   * the mounted stack's upper dir (or any path on its filesystem), if it has one: its
+   * filesystem's objects keep their numbers when the layers span filesystems
+   */
+  upper?: string;
 }
 
 export async function snapshot(
@@ -129,8 +147,8 @@ export async function snapshot(
   // one python run lists the layers (for inode names) and the mount
   const trees = await listTrees([...layers, mountpoint]);
   const raw = trees.pop() ?? {};
-  const inodes = inodeNames(layers, trees);
-  const inoName = (ino: bigint | number) => inodes.get(BigInt(ino)) ?? `unknown-ino:${ino}`;
+  const inodes = inodeNames(layers, trees, await mappingFor(layers, options.upper));
+  const inoName = (ino: bigint | string) => inodes.get(BigInt(ino)) ?? `unknown-ino:${ino}`;
   const listings = new Map<string, DirentRecord[] | { error: string }>();
   const paths = [""];
   for (const [dir, entries] of Object.entries(raw)) {
