@@ -17,7 +17,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type MountEntry, parseMountInfo } from "../fuse/mount-table.js";
+import { mount } from "../sys/mount.js";
 import { isAlive } from "../sys/process-watch.js";
+import type { Place } from "./fs-layout.js";
 
 export const CLI_MAIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 /** The installed command (package.json "bin"): a launcher that runs `run` from its own bundle. */
@@ -199,9 +201,13 @@ function execQuiet(file: string, args: readonly string[], timeoutMs: number): Pr
   });
 }
 
-/** Unmounts everything under `dir`, deepest first; `umount -l` only when a plain one fails. */
+/**
+ * Unmounts everything under `dir`, the latest mount first: a mount may sit on one made before
+ * it, or use it (a union whose layers are on a tmpfs in the same dir), so creation order is
+ * what unmounting must undo. `umount -l` only when a plain one fails.
+ */
 export async function unmountAllUnder(dir: string): Promise<void> {
-  const entries = mountsUnder(dir).sort((a, b) => b.mountpoint.length - a.mountpoint.length);
+  const entries = mountsUnder(dir).reverse();
   for (const entry of entries) {
     if (!(await execQuiet("umount", [entry.mountpoint], 5_000))) {
       await execQuiet("umount", ["-l", entry.mountpoint], 5_000);
@@ -254,6 +260,18 @@ export class CliTestDir {
     const path = join(this.path, rel);
     mkdirSync(path, { recursive: true });
     return path;
+  }
+
+  /** Mounts a tmpfs on `rel` (made if needed); the cleanup unmounts it with everything else. */
+  mountTmpfs(rel: string, size = "256m"): string {
+    const path = this.dir(rel);
+    mount("tmpfs", path, "tmpfs", 0, `size=${size},mode=0755`);
+    return path;
+  }
+
+  /** This dir as a place for a filesystem layout's directories (fs-layout.ts). */
+  place(): Place {
+    return { mkdir: (rel) => this.dir(rel), mountTmpfs: (rel, size) => this.mountTmpfs(rel, size) };
   }
 
   /** The pid a daemon recorded for `mountpoint` (a resolved path), or null. */

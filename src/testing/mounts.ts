@@ -52,8 +52,13 @@ function isMountpoint(path: string): boolean {
   return mountsUnder(path).includes(path);
 }
 
-export async function mountOverlay(scratch: Scratch, stack: StackDirs, mountpoint: string): Promise<TestMount> {
-  return mountOverlaySync(scratch, stack, mountpoint);
+export async function mountOverlay(
+  scratch: Scratch,
+  stack: StackDirs,
+  mountpoint: string,
+  extra: readonly string[] = [],
+): Promise<TestMount> {
+  return mountOverlaySync(scratch, stack, mountpoint, extra);
 }
 
 /** Kernel overlayfs on `mountpoint`, unmounted at cleanup; `extra` options are appended. */
