@@ -2,6 +2,8 @@
  * `unionfs mount` on read-only stacks (issue 3, item 6): layer order and escaping, EROFS,
  * a daemon that is live when the command returns, foreground mode and its signals, and the
  * fuse-overlayfs and `mount -t fuse.unionfs` forms. The daemon always runs in a child process.
+ * What depends on where the layers are (order, escaping, EROFS, the fuse-overlayfs form) runs in
+ * each filesystem layout (src/testing/fs-layout.ts); the daemon's life cycle does not.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -9,6 +11,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isAlive } from "../sys/process-watch.js";
 import { CLI_MAIN, CliTestDir, mountAt, runCli, runCommand, startCli, waitUntil } from "../testing/cli-run.js";
+import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -18,10 +21,13 @@ interface Stack {
   mnt: string;
 }
 
-/** Two lowers with a name in both (`a`) and one only in the bottom (`b`). */
-function twoLowers(t: CliTestDir): Stack {
-  const top = t.dir("top");
-  const bottom = t.dir("bottom");
+/**
+ * Two lowers with a name in both (`a`) and one only in the bottom (`b`), on the filesystems
+ * `layout` gives lowers 0 and `bottomIndex` of a read-only stack.
+ */
+function twoLowers(t: CliTestDir, layout?: LayoutDirs, bottomIndex = 1): Stack {
+  const top = layout?.readOnlyLower("top", 0) ?? t.dir("top");
+  const bottom = layout?.readOnlyLower("bottom", bottomIndex) ?? t.dir("bottom");
   writeFileSync(join(top, "a"), "from top\n");
   writeFileSync(join(bottom, "a"), "from bottom\n");
   writeFileSync(join(bottom, "b"), "only in bottom\n");
@@ -55,38 +61,6 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
     const result = await runCli(args, { env: t.env });
     expect(result).toMatchObject({ code: 0, stderr: "", stdout: "" });
   }
-
-  it("puts the leftmost lower on top", async () => {
-    const { top, bottom, mnt } = twoLowers(t);
-    const middle = t.dir("middle");
-    writeFileSync(join(middle, "a"), "from middle\n");
-    writeFileSync(join(middle, "m"), "only in middle\n");
-    await mount(["mount", `${top}:${middle}:${bottom}`, mnt]);
-    expect(listing(mnt)).toEqual(["a", "b", "m"]);
-    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
-    expect(readFileSync(join(mnt, "m"), "utf8")).toBe("only in middle\n");
-  });
-
-  it("takes \\: as a colon inside a layer path", async () => {
-    const { bottom, mnt } = twoLowers(t);
-    const colon = t.dir("with:colon");
-    writeFileSync(join(colon, "a"), "from with:colon\n");
-    await mount(["mount", `${colon.replaceAll(":", "\\:")}:${bottom}`, mnt]);
-    expect(listing(mnt)).toEqual(["a", "b"]);
-    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from with:colon\n");
-  });
-
-  it("refuses writes with EROFS", async () => {
-    const { top, bottom, mnt } = twoLowers(t);
-    await mount(["mount", `${top}:${bottom}`, mnt]);
-    const touch = await runCommand("touch", [join(mnt, "new")]);
-    expect(touch.code).not.toBe(0);
-    expect(touch.stderr).toContain("Read-only file system");
-    const append = await runCommand("sh", ["-c", `echo more >> ${join(mnt, "a")}`]);
-    expect(append.stderr).toContain("Read-only file system");
-    expect(readFileSync(join(top, "a"), "utf8")).toBe("from top\n");
-    expect(existsSync(join(top, "new"))).toBe(false);
-  });
 
   it("returns only once the mount is live, with the daemon detached from its output", async () => {
     const { top, bottom, mnt } = twoLowers(t);
@@ -149,17 +123,6 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
     expect(t.daemonPid(mnt)).toBeNull();
   });
 
-  it("accepts the fuse-overlayfs form, warning once about an unknown option", async () => {
-    const { top, bottom, mnt } = twoLowers(t);
-    const result = await runCli(["-o", `lowerdir=${top}:${bottom},noatime,frobnicate=1`, "unionfs", mnt], {
-      env: t.env,
-    });
-    expect(result.code).toBe(0);
-    expect(result.stderrLines).toEqual(["unionfs: warning: unknown option frobnicate=1 ignored"]);
-    expect(mountAt(mnt)?.fstype).toBe("fuse.unionfs");
-    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
-  });
-
   it("works as the program behind mount -t fuse.unionfs", async () => {
     // mount(8) runs /sbin/mount.fuse with PATH removed from the environment, and mount.fuse runs
     // `unionfs SOURCE MOUNTPOINT -o OPTIONS` through /bin/sh, whose default PATH starts with
@@ -188,3 +151,69 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
     expect(result).toMatchObject({ code: 0, stdout: "fuse.unionfs\nfrom top\nunmounted\n" });
   });
 });
+
+for (const layout of selectedLayouts()) {
+  describe.skipIf(!isRoot)(`unionfs mount (read-only), ${layout.name}: the layers`, () => {
+    layerTests(layout);
+  });
+}
+
+function layerTests(layout: FsLayout): void {
+  let t: CliTestDir;
+  let dirs: LayoutDirs;
+  beforeEach(() => {
+    t = CliTestDir.create();
+    dirs = new LayoutDirs(t.place(), layout);
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  async function mount(args: string[]): Promise<void> {
+    const result = await runCli(args, { env: t.env });
+    expect(result).toMatchObject({ code: 0, stderr: "", stdout: "" });
+  }
+
+  it("puts the leftmost lower on top", async () => {
+    const { top, bottom, mnt } = twoLowers(t, dirs, 2);
+    const middle = dirs.readOnlyLower("middle", 1);
+    writeFileSync(join(middle, "a"), "from middle\n");
+    writeFileSync(join(middle, "m"), "only in middle\n");
+    await mount(["mount", `${top}:${middle}:${bottom}`, mnt]);
+    expect(listing(mnt)).toEqual(["a", "b", "m"]);
+    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
+    expect(readFileSync(join(mnt, "m"), "utf8")).toBe("only in middle\n");
+  });
+
+  it("takes \\: as a colon inside a layer path", async () => {
+    const { bottom, mnt } = twoLowers(t, dirs);
+    const colon = dirs.readOnlyLower("with:colon", 0);
+    writeFileSync(join(colon, "a"), "from with:colon\n");
+    await mount(["mount", `${colon.replaceAll(":", "\\:")}:${bottom}`, mnt]);
+    expect(listing(mnt)).toEqual(["a", "b"]);
+    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from with:colon\n");
+  });
+
+  it("refuses writes with EROFS", async () => {
+    const { top, bottom, mnt } = twoLowers(t, dirs);
+    await mount(["mount", `${top}:${bottom}`, mnt]);
+    const touch = await runCommand("touch", [join(mnt, "new")]);
+    expect(touch.code).not.toBe(0);
+    expect(touch.stderr).toContain("Read-only file system");
+    const append = await runCommand("sh", ["-c", `echo more >> ${join(mnt, "a")}`]);
+    expect(append.stderr).toContain("Read-only file system");
+    expect(readFileSync(join(top, "a"), "utf8")).toBe("from top\n");
+    expect(existsSync(join(top, "new"))).toBe(false);
+  });
+
+  it("accepts the fuse-overlayfs form, warning once about an unknown option", async () => {
+    const { top, bottom, mnt } = twoLowers(t, dirs);
+    const result = await runCli(["-o", `lowerdir=${top}:${bottom},noatime,frobnicate=1`, "unionfs", mnt], {
+      env: t.env,
+    });
+    expect(result.code).toBe(0);
+    expect(result.stderrLines).toEqual(["unionfs: warning: unknown option frobnicate=1 ignored"]);
+    expect(mountAt(mnt)?.fstype).toBe("fuse.unionfs");
+    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
+  });
+}

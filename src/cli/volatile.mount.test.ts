@@ -2,15 +2,24 @@
  * `--volatile` (overlayfs's `volatile`): copy-ups and fsync skip their syncs, and the work dir
  * is marked in the kernel's layout so that neither the kernel nor unionfs mounts it again
  * until someone who knows there was no crash removes the mark. The daemon runs in a child.
+ * Runs in each filesystem layout (src/testing/fs-layout.ts): a copy-up across filesystems takes
+ * another path to its data.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CliTestDir, mountAt, runCli, runCommand } from "../testing/cli-run.js";
+import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
 
 const isRoot = process.getuid?.() === 0;
 
-describe.skipIf(!isRoot)("unionfs mount --volatile", () => {
+for (const layout of selectedLayouts()) {
+  describe.skipIf(!isRoot)(`unionfs mount --volatile, ${layout.name}`, () => {
+    volatileTests(layout);
+  });
+}
+
+function volatileTests(layout: FsLayout): void {
   let t: CliTestDir;
   let lower: string;
   let upper: string;
@@ -18,9 +27,10 @@ describe.skipIf(!isRoot)("unionfs mount --volatile", () => {
   let mnt: string;
   beforeEach(() => {
     t = CliTestDir.create();
-    lower = t.dir("lower");
-    upper = t.dir("upper");
-    work = t.dir("work");
+    const dirs = new LayoutDirs(t.place(), layout);
+    lower = dirs.lower("lower");
+    upper = dirs.upper("upper");
+    work = dirs.upper("work");
     mnt = t.dir("mnt");
     writeFileSync(join(lower, "f"), "lower\n");
   });
@@ -95,7 +105,7 @@ describe.skipIf(!isRoot)("unionfs mount --volatile", () => {
   });
 
   it("refuses a work dir whose incompat mark it cannot read, and wipes nothing", async () => {
-    t.dir("work/work");
+    mkdirSync(join(work, "work"));
     writeFileSync(join(work, "work", "incompat"), "not a directory\n");
     writeFileSync(join(work, "work", "leftover"), "kept\n");
     const result = await runCli(mountArgs(), { env: t.env });
@@ -119,4 +129,4 @@ describe.skipIf(!isRoot)("unionfs mount --volatile", () => {
     expect(existsSync(marker())).toBe(true);
     await unmount();
   });
-});
+}

@@ -3,14 +3,17 @@
  * (the oracle, in its own encodings) and by unionfs (in the encodings under test), and the two
  * snapshots must agree on every object: type, mode, owner, size, content hash, link target,
  * device number, xattrs, nlink, mtime, st_ino, and every readdir entry's d_ino and d_type.
- * What is not compared is listed, with reasons, in IGNORED (src/testing/snapshot.ts).
+ * What is not compared is listed, with reasons, in IGNORED (src/testing/snapshot.ts). Every
+ * stack runs in each filesystem layout (src/testing/fs-layout.ts): lowers on one filesystem, and
+ * lowers alternating between two, where st_ino is overlayfs's xino numbering.
  */
 import { lstat, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { errorCode } from "../errors.js";
 import { differential } from "../testing/differential.js";
-import { device, dir, fifo, file, hardlink, opaque, symlink, whiteout, xattr } from "../testing/fixture.js";
+import { device, dir, type Entry, fifo, file, hardlink, opaque, symlink, whiteout, xattr } from "../testing/fixture.js";
+import { type FsLayout, selectedLayouts } from "../testing/fs-layout.js";
 import { useScratch } from "../testing/scratch.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -26,11 +29,18 @@ async function follow(mnt: string, rel: string): Promise<string> {
   }
 }
 
-describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
+for (const layout of selectedLayouts()) {
+  describe.skipIf(!isRoot)(`read-only union, ${layout.name}: kernel overlayfs vs unionfs`, () => {
+    readTests(layout);
+  });
+}
+
+function readTests(layout: FsLayout): void {
   const scratch = useScratch();
+  const differentialIn = (layers: readonly (readonly Entry[])[]) => differential(scratch(), layers, { layout });
 
   it("merges four lowers: topmost wins, metadata, xattrs, devices and inode numbers match", async () => {
-    const r = await differential(scratch(), [
+    const r = await differentialIn([
       [
         file("shadowed", "from L0", { mode: 0o600, uid: 1000, gid: 1001, mtime: 1234567890.123456 }),
         dir("merged", { mode: 0o750, uid: 7, gid: 8, mtime: 1500000000 }),
@@ -72,7 +82,7 @@ describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
   });
 
   it("nested opaque directories hide exactly the layers below them", async () => {
-    const r = await differential(scratch(), [
+    const r = await differentialIn([
       [dir("a"), file("a/top"), opaque("a/b"), file("a/b/top"), opaque("n"), dir("n/m"), file("n/m/top")],
       [
         file("a/l1"),
@@ -106,7 +116,7 @@ describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
   });
 
   it("a whiteout in a middle layer hides what is below it, not what is above", async () => {
-    const r = await differential(scratch(), [
+    const r = await differentialIn([
       [dir("g"), file("g/new", "above the whiteout"), file("back", "re-created above")],
       [whiteout("g"), whiteout("f"), whiteout("d/x"), whiteout("back"), file("d/m")],
       [dir("g"), file("g/old", "hidden"), file("f", "hidden"), file("d/x", "hidden"), file("d/y"), file("back")],
@@ -118,7 +128,7 @@ describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
   });
 
   it("a file over a directory and a directory over a file: the topmost decides", async () => {
-    const r = await differential(scratch(), [
+    const r = await differentialIn([
       [file("x", "file over dir"), dir("y"), file("y/top"), symlink("z", "y")],
       [dir("x"), file("x/hidden"), file("y", "file between dirs"), dir("z"), file("z/hidden")],
       [dir("y"), file("y/hidden-below-file"), file("w", "file under dir")],
@@ -130,7 +140,7 @@ describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
   });
 
   it("a lower symlink etc -> /etc beneath a real etc never shows host files", async () => {
-    const r = await differential(scratch(), [
+    const r = await differentialIn([
       [dir("etc"), file("etc/layer-hostname", "mine"), symlink("root", "/")],
       [symlink("etc", "/etc"), dir("root"), file("root/hidden")],
       [dir("etc"), file("etc/hidden-below-symlink")],
@@ -144,7 +154,7 @@ describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
   });
 
   it("a symlink as a middle component: layers are never resolved through it", async () => {
-    const r = await differential(scratch(), [
+    const r = await differentialIn([
       [dir("a/b"), file("a/b/c", "top"), symlink("link", "d"), symlink("up", "..")],
       [symlink("a", "/usr"), dir("d"), file("d/f", "through the link"), symlink("s", "/usr/share")],
       [dir("a/b"), file("a/b/hidden"), dir("a/share"), dir("s/doc"), file("s/doc/f", "under a middle symlink")],
@@ -178,7 +188,7 @@ describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
       "a".repeat(251),
       `${"é".repeat(125)}a`,
     ];
-    const r = await differential(scratch(), [
+    const r = await differentialIn([
       [dir("sub/new\nline"), file("sub/new\nline/top"), whiteout(" leading"), whiteout("new\nline")],
       [...names.map((n) => file(n, n)), ...names.map((n) => dir(`sub/${n}`))],
       [file("sub/new\nline/deep"), file(`sub/${"a".repeat(251)}/f`), file("sub/tab\there/f")],
@@ -195,7 +205,7 @@ describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
     const names = ["a".repeat(255), `${"é".repeat(127)}a`, "日".repeat(85), "b".repeat(252)];
     for (const n of names.slice(0, 3)) expect(Buffer.byteLength(n)).toBe(255);
     const long = "d".repeat(255);
-    const r = await differential(scratch(), [
+    const r = await differentialIn([
       [dir(long), file(`${long}/${"f".repeat(255)}`, "long"), whiteout("c".repeat(255))],
       [...names.map((n) => file(n, n)), dir(`${long}/x`), file("c".repeat(255))],
       [...names.map((n) => dir(`sub/${n}`)), file(`sub/${names[0]}/f`)],
@@ -203,4 +213,4 @@ describe.skipIf(!isRoot)("read-only union: kernel overlayfs vs unionfs", () => {
     expect(r.differences).toEqual([]);
     expect(r.unionfsConsistency).toEqual([]);
   });
-});
+}

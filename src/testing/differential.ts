@@ -2,13 +2,16 @@
  * The differential read set-up: one logical layer stack, written once in the encodings under
  * test (for unionfs) and once in the kernel's own encodings (for kernel overlayfs), both mounted
  * read-only. When the two encodings coincide, both mounts share the same layer directories, so
- * inode numbers are compared exactly.
+ * inode numbers are compared exactly. Lowers are spread over filesystems as the layout says (see
+ * fs-layout.ts); the kernel mount uses xino so that its inode numbers are defined across them.
  */
 import { isDeepStrictEqual } from "node:util";
 import { apply, type Entry, forKernel } from "./fixture.js";
+import { type FsLayout, LayoutDirs, ONE_FS } from "./fs-layout.js";
 import { kernelFeatures, mountOverlay, mountUnionfs, type TestMount } from "./mounts.js";
 import type { Scratch } from "./scratch.js";
 import { compareSnapshots, direntConsistency, type Snapshot, type SnapshotOptions, snapshot } from "./snapshot.js";
+import { XINO_ON } from "./xino.js";
 
 export interface DifferentialStack {
   kernel: TestMount;
@@ -20,8 +23,13 @@ export interface DifferentialStack {
 }
 
 export interface MountBothOptions {
-  /** scratch-relative directory to build the layers in (e.g. a tmpfs); default the scratch root */
+  /**
+   * scratch-relative directory to build the layers in (e.g. a tmpfs), for the layers the layout
+   * keeps in the scratch dir; default the scratch root
+   */
   layersIn?: string;
+  /** which filesystems the lowers go on; default all in the scratch dir */
+  layout?: FsLayout;
 }
 
 /** Builds `layers` (topmost first) and mounts them both ways under the scratch dir. */
@@ -30,7 +38,7 @@ export async function mountBoth(
   layers: readonly (readonly Entry[])[],
   options: MountBothOptions = {},
 ): Promise<DifferentialStack> {
-  const base = options.layersIn ?? ".";
+  const dirs = new LayoutDirs(scratch, options.layout ?? ONE_FS, { base: options.layersIn ?? "." });
   const kernelFormats = await kernelFeatures();
   const native = layers.map((l) => forKernel(l, kernelFormats));
   const shared = isDeepStrictEqual(
@@ -40,16 +48,16 @@ export async function mountBoth(
   const unionfsLayers: string[] = [];
   const kernelLayers: string[] = [];
   for (const [i, entries] of layers.entries()) {
-    const dir = scratch.mkdir(`${base}/l${i}`);
+    const dir = dirs.readOnlyLower(`l${i}`, i);
     apply(dir, entries);
     unionfsLayers.push(dir);
     if (shared) continue;
-    const kdir = scratch.mkdir(`${base}/k${i}`);
+    const kdir = dirs.readOnlyLower(`k${i}`, i);
     apply(kdir, native[i] ?? []);
     kernelLayers.push(kdir);
   }
   if (shared) kernelLayers.push(...unionfsLayers);
-  const kernel = await mountOverlay(scratch, { lowers: kernelLayers }, scratch.mkdir("kmnt"));
+  const kernel = await mountOverlay(scratch, { lowers: kernelLayers }, scratch.mkdir("kmnt"), [XINO_ON]);
   const unionfs = await mountUnionfs(scratch, { lowers: unionfsLayers }, scratch.mkdir("umnt"));
   return { kernel, unionfs, kernelLayers, unionfsLayers, shared };
 }

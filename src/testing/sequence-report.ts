@@ -6,7 +6,7 @@ import type { SequenceReport } from "./write-sequence.js";
 
 export function formatReport(r: SequenceReport): string {
   return [
-    `seed ${r.seed} (replay: UNIONFS_SEED=${r.seed}):`,
+    `seed ${r.seed}, ${r.layout.name} (replay: UNIONFS_LAYOUTS=${r.layout.name} UNIONFS_SEED=${r.seed}):`,
     ...r.problems.map((p) => `  ! ${p}`),
     "  ops:",
     ...r.steps.map((s) => `    ${s}`),

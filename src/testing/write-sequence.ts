@@ -1,8 +1,9 @@
 /**
  * One differential write sequence: the same seeded random operations applied to kernel
- * overlayfs (the oracle, `redirect_dir=on,index=on`) and to unionfs over the same lower layer
- * directories, comparing the outcome of every step and, at the end, the merged views; then the
- * unionfs upper is mounted by kernel overlayfs and that view is compared with the oracle's too.
+ * overlayfs (the oracle, `redirect_dir=on,index=on,xino=on`) and to unionfs over the same lower
+ * layer directories, comparing the outcome of every step and, at the end, the merged views; then
+ * the unionfs upper is mounted by kernel overlayfs and that view is compared with the oracle's
+ * too. The lowers and the uppers are on the filesystems a layout says (fs-layout.ts).
  *
  * Each sequence gets fresh layers and its own mounts in its own Scratch, cleaned up whatever
  * happens. Operation paths come from the oracle's current view (see random-ops.ts).
@@ -13,6 +14,7 @@ import type { Dirent } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { apply, DEFAULT_MTIME } from "./fixture.js";
+import { type FsLayout, LayoutDirs, ONE_FS } from "./fs-layout.js";
 import { applyOp, formatOp, formatOutcome, type Op, type Outcome } from "./fs-ops.js";
 import { mountOverlaySync, mountUnionfs, type TestMount } from "./mounts.js";
 import { type EntryType, OpGenerator, type ViewEntry } from "./random-ops.js";
@@ -20,6 +22,7 @@ import { Rng } from "./rng.js";
 import { Scratch } from "./scratch.js";
 import { FIXTURE_MTIMES, GENERATOR_HINTS, sequenceLayers } from "./sequence-layers.js";
 import { compareSnapshots, direntConsistency, IGNORED, type NodeRecord, type Snapshot, snapshot } from "./snapshot.js";
+import { XINO_ON } from "./xino.js";
 
 /**
  * Everything a write sequence's comparison leaves out, and why: snapshot.ts's IGNORED (atime,
@@ -47,7 +50,7 @@ export const SEQUENCE_IGNORED = {
 
 // --- mounts ---------------------------------------------------------------------------------
 
-export const KERNEL_OPTIONS = "redirect_dir=on,index=on";
+export const KERNEL_OPTIONS = `redirect_dir=on,index=on,${XINO_ON}`;
 
 /** Kernel overlayfs, read-write, registered with the scratch for unmounting. */
 export function mountKernel(
@@ -125,20 +128,24 @@ export interface MountPair {
   lowers: string[];
   kernel: TestMount;
   unionfs: TestMount;
+  kernelUpper: string;
   unionfsUpper: string;
   unionfsWork: string;
 }
 
-/** Fresh sequence layers under `scratch`, mounted by kernel overlayfs and by unionfs. */
-export async function mountPair(scratch: Scratch, seed: number): Promise<MountPair> {
-  const lowers = ["l0", "l1", "l2"].map((d) => scratch.mkdir(d));
+/**
+ * Fresh sequence layers under `scratch`, on the filesystems `layout` says, mounted by kernel
+ * overlayfs and by unionfs.
+ */
+export async function mountPair(scratch: Scratch, seed: number, layout: FsLayout = ONE_FS): Promise<MountPair> {
+  const dirs = new LayoutDirs(scratch, layout);
+  const lowers = ["l0", "l1", "l2"].map((d) => dirs.lower(d));
   for (const [i, entries] of sequenceLayers(seed).entries()) await apply(lowers[i] as string, entries);
-  const [ku, kw, kmnt, uu, uw, umnt] = ["k-upper", "k-work", "k-mnt", "u-upper", "u-work", "u-mnt"].map((d) =>
-    scratch.mkdir(d),
-  ) as [string, string, string, string, string, string];
-  const kernel = mountKernel(scratch, lowers, ku, kw, kmnt);
-  const unionfs = await mountUnionfs(scratch, { lowers, upper: uu, work: uw }, umnt);
-  return { lowers, kernel, unionfs, unionfsUpper: uu, unionfsWork: uw };
+  const [ku, kw] = [dirs.upper("k-upper"), dirs.upper("k-work")];
+  const [uu, uw] = [dirs.upper("u-upper"), dirs.upper("u-work")];
+  const kernel = mountKernel(scratch, lowers, ku, kw, scratch.mkdir("k-mnt"));
+  const unionfs = await mountUnionfs(scratch, { lowers, upper: uu, work: uw }, scratch.mkdir("u-mnt"));
+  return { lowers, kernel, unionfs, kernelUpper: ku, unionfsUpper: uu, unionfsWork: uw };
 }
 
 // --- one sequence ---------------------------------------------------------------------------
@@ -165,6 +172,8 @@ export interface SequenceOptions {
   knownGaps: readonly KnownGap[];
   /** run exactly these operations instead of generated ones (replays, minimisation) */
   script?: readonly Op[];
+  /** which filesystems the layers go on (default: all in one) */
+  layout?: FsLayout;
   /**
    * also compare the views before the first operation (the read side, which every sequence
    * starts from identically apart from one file's random content)
@@ -179,6 +188,8 @@ export interface SequenceOptions {
 
 export interface SequenceReport {
   seed: number;
+  /** where the layers were (replays must use the same) */
+  layout: FsLayout;
   /** one line per step: the op and both outcomes */
   steps: string[];
   /** the operations applied, for replay */
@@ -192,7 +203,8 @@ export interface SequenceReport {
 const TRIES_PER_STEP = 50;
 
 export async function runSequence(opts: SequenceOptions): Promise<SequenceReport> {
-  const report: SequenceReport = { seed: opts.seed, steps: [], ops: [], problems: [], timing: {} };
+  const layout = opts.layout ?? ONE_FS;
+  const report: SequenceReport = { seed: opts.seed, layout, steps: [], ops: [], problems: [], timing: {} };
   const since = Date.now();
   let phase = since;
   const lap = (name: string) => {
@@ -202,9 +214,12 @@ export async function runSequence(opts: SequenceOptions): Promise<SequenceReport
   };
   const scratch = new Scratch("unionfs-wseq-");
   try {
-    const pair = await mountPair(scratch, opts.seed);
+    const pair = await mountPair(scratch, opts.seed, layout);
     const { lowers, kernel, unionfs } = pair;
     const [kmnt, umnt, uu, uw] = [kernel.mountpoint, unionfs.mountpoint, pair.unionfsUpper, pair.unionfsWork];
+    // the upper tells the snapshot how overlayfs numbers the lowers' objects (xino)
+    const kernelView = () => snapshot(kmnt, lowers, { upper: pair.kernelUpper });
+    const unionfsView = () => snapshot(umnt, lowers, { upper: uu });
     const rmnt = scratch.mkdir("r-mnt");
     lap("mount");
 
@@ -217,7 +232,7 @@ export async function runSequence(opts: SequenceOptions): Promise<SequenceReport
       }
     };
     if (opts.compareInitial === true) {
-      await compare("initial view", await snapshot(kmnt, lowers), await snapshot(umnt, lowers), "unionfs");
+      await compare("initial view", await kernelView(), await unionfsView(), "unionfs");
     }
     lap("initial");
 
@@ -248,8 +263,8 @@ export async function runSequence(opts: SequenceOptions): Promise<SequenceReport
     }
     lap("ops");
 
-    const kFinal = await snapshot(kmnt, lowers);
-    if (opts.compareLive !== false) await compare("final view", kFinal, await snapshot(umnt, lowers), "unionfs");
+    const kFinal = await kernelView();
+    if (opts.compareLive !== false) await compare("final view", kFinal, await unionfsView(), "unionfs");
     lap("final");
 
     await unionfs.unmount();
@@ -261,7 +276,7 @@ export async function runSequence(opts: SequenceOptions): Promise<SequenceReport
     await compare(
       "unionfs upper under kernel overlayfs",
       kFinal,
-      await snapshot(rmnt, lowers),
+      await snapshot(rmnt, lowers, { upper: uu }),
       "kernel-on-unionfs-upper",
     );
     await remount.unmount();

@@ -4,8 +4,11 @@
  * the merged view must show each object either as before or as after the change, never half
  * of it or both; the work dir's temp files must be gone after the next mount; and kernel
  * overlayfs must read the upper the same way (it is the on-disk format's reference reader).
+ * Both tests run in each filesystem layout (src/testing/fs-layout.ts): a copy-up across
+ * filesystems copies where one within a filesystem may reflink, and so dies at other moments.
  *
  *   UNIONFS_CRASH_SEED=N   seeds where the rename trials kill (default 1)
+ *   UNIONFS_LAYOUTS=a,b    only these layouts
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -24,6 +27,7 @@ import {
   writeBigFile,
 } from "../testing/daemon-crash.js";
 import { apply, dir, type Entry, file } from "../testing/fixture.js";
+import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
 import { mountUnionfs } from "../testing/mounts.js";
 import { Rng } from "../testing/rng.js";
 import { type Scratch, useScratch } from "../testing/scratch.js";
@@ -64,14 +68,20 @@ interface Stack {
   mnt: string;
 }
 
-function trialStack(s: Scratch, lowers: string[], trial: number): Stack {
+function trialStack(s: Scratch, dirs: LayoutDirs, lowers: string[], trial: number): Stack {
   return {
     lowers,
-    upper: s.mkdir(`t${trial}/upper`),
-    work: s.mkdir(`t${trial}/work`),
+    upper: dirs.upper(`t${trial}/upper`),
+    work: dirs.upper(`t${trial}/work`),
     mnt: s.mkdir(`t${trial}/mnt`),
   };
 }
+
+/**
+ * Up to three trials copy a 300 MiB file into the upper, and a tmpfs in a split layout holds it
+ * in memory: room for all of them (a tmpfs takes memory only as it fills).
+ */
+const TMPFS_SIZE = "2g";
 
 async function mountStack(s: Scratch, st: Stack) {
   const m = await mountUnionfs(s, { lowers: st.lowers, upper: st.upper, work: st.work }, st.mnt);
@@ -80,19 +90,28 @@ async function mountStack(s: Scratch, st: Stack) {
   return { mount: m, pid };
 }
 
-describe.skipIf(!isRoot)("crash safety: SIGKILL of the daemon mid-change", () => {
+for (const layout of selectedLayouts()) {
+  describe.skipIf(!isRoot)(`crash safety, ${layout.name}: SIGKILL of the daemon mid-change`, () => {
+    crashTests(layout);
+  });
+}
+
+function crashTests(layout: FsLayout): void {
   const scratch = useScratch("unionfs-crash-");
+  const layoutDirs = (s: Scratch) => new LayoutDirs(s, layout, { tmpfsSize: TMPFS_SIZE });
 
   // generous timeouts: every trial mounts twice or three times and reads hundreds of MiB
   it("a copy-up killed halfway leaves the old file, and the next mount clears the work dir", {
     timeout: 300_000,
   }, async (ctx) => {
     const s = scratch();
-    // a reflink copy-up is one ioctl: there is no halfway to kill it at
-    if (canReflink(s.root)) ctx.skip();
+    // a reflink copy-up is one ioctl: there is no halfway to kill it at (and no reflink crosses
+    // filesystems)
+    if (layout.lowerFs === layout.upperFs && canReflink(s.root)) ctx.skip();
     const SIZE = 300 * MIB;
     const TAIL = "appended\n";
-    const lower = s.mkdir("lower");
+    const dirs = layoutDirs(s);
+    const lower = dirs.lower("lower");
     const written = await writeBigFile(join(lower, "big"), SIZE, 7);
     const expectedNew = written.copy().update(TAIL).digest("hex");
     const oldHash = written.digest("hex");
@@ -100,7 +119,7 @@ describe.skipIf(!isRoot)("crash safety: SIGKILL of the daemon mid-change", () =>
 
     let caught = 0;
     for (let trial = 0; trial < 3 && caught === 0; trial++) {
-      const st = trialStack(s, [lower], trial);
+      const st = trialStack(s, dirs, [lower], trial);
       const { mount, pid } = await mountStack(s, st);
       const child = startNode(append, [join(st.mnt, "big")]);
       const midCopy = await pollUntil(() => {
@@ -151,7 +170,8 @@ describe.skipIf(!isRoot)("crash safety: SIGKILL of the daemon mid-change", () =>
       entries.push(dir(`d${i}`), file(`d${i}/a`, new Rng(i + 1).bytes(64 * 1024)), file(`d${i}/sub/b`, `b${i}\n`));
       entries.push(file(`f${i}`, new Rng(1000 + i).bytes(256 * 1024)));
     }
-    const lower = s.mkdir("lower");
+    const dirs = layoutDirs(s);
+    const lower = dirs.lower("lower");
     await apply(lower, entries);
     // one object per rename, in the order the child renames them
     const objects = Array.from({ length: N }, (_, i) => [
@@ -173,7 +193,7 @@ describe.skipIf(!isRoot)("crash safety: SIGKILL of the daemon mid-change", () =>
     const seed = Number.parseInt(process.env.UNIONFS_CRASH_SEED ?? "1", 10);
     const rng = new Rng(seed);
     for (let trial = 0; trial < TRIALS; trial++) {
-      const st = trialStack(s, [lower], trial);
+      const st = trialStack(s, dirs, [lower], trial);
       const { mount, pid } = await mountStack(s, st);
       const killAfter = rng.int(1, objects.length - 2);
       const delayMs = rng.int(0, 2);
@@ -201,7 +221,7 @@ describe.skipIf(!isRoot)("crash safety: SIGKILL of the daemon mid-change", () =>
       await kernel.unmount();
     }
   });
-});
+}
 
 /**
  * Each object is at exactly one of its two names with its full content: the new one for renames
