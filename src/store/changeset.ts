@@ -28,10 +28,10 @@ import { closeSync, constants, openSync, readlinkSync, readSync } from "node:fs"
 import type { Writable } from "node:stream";
 import { isPrivateXattr, OverlayKey, TRUSTED_OVERLAY, USER_OVERLAY } from "../format/overlay-xattr.js";
 import { OPAQUE_MARKER } from "../format/whiteout.js";
+import { type MergedDir, mergedChildren, upperChildDir } from "../layers/merge.js";
+import { type DirFlags, type LayerChild, listLayerDir, readDirFlags, whiteoutName } from "../layers/probe.js";
 import { major, minor } from "../sys/mknod.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
-import { type DirFlags, type LayerChild, listLayerDir, readDirFlags, whiteoutName } from "./layer-probe.js";
-import { type MergedDir, mergedChildren, upperChildDir } from "./lower-stack.js";
 import { StoreError } from "./store-error.js";
 import { END_OF_ARCHIVE, type EntryHeader, encodeHeader, padding, type TarType } from "./tar-encode.js";
 

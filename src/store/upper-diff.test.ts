@@ -40,6 +40,20 @@ describe("diffUpper", () => {
     ]);
   });
 
+  it("walks directory names of 252 to 255 bytes, which cannot have a .wh. whiteout", async () => {
+    const s = scratch();
+    const [upper, lower] = [s.path("upper"), s.path("lower")];
+    const [long, longer] = ["d".repeat(252), "e".repeat(255)];
+    apply(lower, [dir(longer), file(`${longer}/old`)]);
+    apply(upper, [dir(long), file(`${long}/f`), dir(longer), file(`${longer}/new`)]);
+    expect(lines(await diffUpper(upper, [lower]))).toEqual([
+      `A /${long}`,
+      `A /${long}/f`,
+      `C /${longer}`,
+      `A /${longer}/new`,
+    ]);
+  });
+
   itRoot.each(WHITEOUT_FORMATS)("reads %s whiteouts as deletions", async (format) => {
     const s = scratch();
     const [upper, lower] = [s.path("upper"), s.path("lower")];

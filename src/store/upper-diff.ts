@@ -12,8 +12,9 @@
  *   naive diff (used whenever overlayfs redirects are on) prints; the old name is D through the
  *   whiteout overlayfs leaves there.
  */
-import { joinBytes, listLayerDir, NONE, readDirFlags } from "./layer-probe.js";
-import { lookupChild, type MergedDir, mergedChildren, stackAt, upperChildDir } from "./lower-stack.js";
+
+import { lookupChild, type MergedDir, mergedChildren, stackAt, upperChildDir } from "../layers/merge.js";
+import { joinBytes, listLayerDir, NONE, readDirFlags } from "../layers/probe.js";
 
 export type ChangeKind = "A" | "C" | "D";
 

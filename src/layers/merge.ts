@@ -1,7 +1,7 @@
 /**
- * Which lower directories merge at a path, and the merged listing of a directory: the part of
- * overlayfs's lookup the store's walks need where an upper cannot be read on its own (a
- * redirected directory's content lives at its old path in the lower layers).
+ * Which lower directories merge at a path, and the merged listing of a directory: overlayfs's
+ * lookup over a stack of layers, including redirects in lower layers (a redirected directory's
+ * content lives at its old path in the layers below it), in bytes.
  *
  * Lookup follows overlayfs, layers top-down: a whiteout ends the search; a non-directory ends
  * it (and is the answer only if nothing above was a directory); a directory joins the stack; an
@@ -20,7 +20,7 @@ import {
   type Probe,
   probeEntry,
   readDirFlags,
-} from "./layer-probe.js";
+} from "./probe.js";
 
 /** One lower directory of a merge: which layer (index into the lowers) and where. */
 export interface StackDir {

@@ -1,22 +1,22 @@
 /**
- * The union encodings of one layer directory, read for the store's walks (commit, diff): what a
- * layer says about one name (nothing, a whiteout, a directory and its flags, another object)
- * and a directory's listing with its whiteouts resolved.
+ * What one layer says about one name, read in bytes: nothing, a whiteout, a directory and its
+ * flags, or another object; and one layer directory's listing with its whiteouts resolved. The
+ * one reader of the on-disk union encodings, for the store's walks (commit, diff) and, as the
+ * core moves onto it, the union.
  *
- * The same reading as src/union/probe.ts, which the layering rules keep out of src/store's
- * reach, re-implemented small and over byte paths: a name is whatever bytes the file system
- * holds, so nothing is lost to UTF-8 decoding. Whiteouts: a character device 0/0, a `.wh.NAME`
- * entry, or an empty file with an `overlay.whiteout` xattr in a directory marked as holding
- * such whiteouts. Opaque: `overlay.opaque=y`, a `.wh..wh..opq` entry, or (AUFS) a directory
- * next to its own `.wh.` entry. trusted.overlay.* is read before user.overlay.*, as the kernel.
+ * A name is whatever bytes the file system holds, so nothing is lost to UTF-8 decoding.
+ * Whiteouts: a character device 0/0, a `.wh.NAME` entry, or an empty file with an
+ * `overlay.whiteout` xattr in a directory marked as holding such whiteouts. Opaque:
+ * `overlay.opaque=y`, a `.wh..wh..opq` entry, or (AUFS) a directory next to its own `.wh.`
+ * entry. trusted.overlay.* is read before user.overlay.*, as the kernel reads them. A name of
+ * 252..255 bytes cannot have a `.wh.` sibling (it would pass NAME_MAX), so none is looked for.
  *
  * Never follows a symlink: objects are lstat'ed, and only what lstat called a directory is
  * listed or descended into.
  *
  * The calls are synchronous on purpose: a walk makes a few of them per object, and a thread-pool
  * hop for each costs several times the call itself (a commit of 20k small files: 0.9 s
- * synchronous, 3 to 6 s through fs/promises on a busy machine). The store's walks run in the
- * CLI, where nothing else waits on the event loop meanwhile.
+ * synchronous, 3 to 6 s through fs/promises on a busy machine).
  */
 import type { BigIntStats } from "node:fs";
 import { lstatSync, readdirSync } from "node:fs";
@@ -30,6 +30,7 @@ import {
   USER_OVERLAY,
 } from "../format/overlay-xattr.js";
 import { isCharDevWhiteout, mayBeXattrWhiteout, OPAQUE_MARKER, WHITEOUT_PREFIX } from "../format/whiteout.js";
+import { NAME_MAX } from "../path/name.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 
 export interface DirFlags {
@@ -140,7 +141,7 @@ function classify(path: Buffer, st: BigIntStats, parent: DirFlags, siblingWhiteo
 export function probeEntry(dir: Buffer, name: Buffer, parent: DirFlags): Probe {
   const path = joinBytes(dir, name);
   const st = lstatOrNull(path);
-  const sibling = () => lstatOrNull(joinBytes(dir, whiteoutName(name))) !== null;
+  const sibling = () => name.length <= NAME_MAX - WH.length && lstatOrNull(joinBytes(dir, whiteoutName(name))) !== null;
   if (st === null) return sibling() ? WHITEOUT : NONE;
   if (isCharDevWhiteout(st)) return WHITEOUT;
   return classify(path, st, parent, st.isDirectory() && sibling());
