@@ -192,7 +192,8 @@ async function record(
     size: String(st.size),
     blocks: String(st.blocks),
     mtimeMs: String(st.mtimeNs / 1_000_000n),
-    ino: inoName(st.ino),
+    // Node reads bigint stats as signed 64-bit: an xino number with the top bit set comes out negative
+    ino: inoName(BigInt.asUintN(64, st.ino)),
     xattrs: {},
   };
   if (type === "char" || type === "block") rec.rdev = `${major(Number(st.rdev))}:${minor(Number(st.rdev))}`;
