@@ -1,20 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { UserError } from "../errors.js";
-import { parseFuseOverlayfsArgv, parseLowerList, parseOverlayOptions, splitEscaped } from "./mount-args.js";
-
-describe("splitEscaped", () => {
-  it("splits on unescaped separators only", () => {
-    expect(splitEscaped("a:b\\:c:d", ":")).toEqual(["a", "b:c", "d"]);
-  });
-  it("keeps a literal backslash written as \\\\", () => {
-    expect(splitEscaped("a\\\\:b", ":")).toEqual(["a\\", "b"]);
-  });
-  it("leaves other escapes alone", () => {
-    expect(splitEscaped("a\\nb", ":")).toEqual(["a\\nb"]);
-  });
-});
+import { parseFuseOverlayfsArgv, parseLowerList, parseOverlayOptions } from "./mount-args.js";
 
 describe("parseLowerList", () => {
+  it("splits on unescaped colons only", () => {
+    expect(parseLowerList("a:b\\:c:d")).toEqual(["a", "b:c", "d"]);
+  });
+  it("keeps a literal backslash written as \\\\", () => {
+    expect(parseLowerList("a\\\\:b")).toEqual(["a\\", "b"]);
+  });
+  it("drops the backslash of any other escape, as overlayfs's lowerdir= does", () => {
+    expect(parseLowerList("a\\nb")).toEqual(["anb"]);
+  });
   it("orders lowers leftmost first (topmost)", () => {
     expect(parseLowerList("/top:/mid:/bottom")).toEqual(["/top", "/mid", "/bottom"]);
   });
@@ -39,6 +36,13 @@ describe("parseOverlayOptions", () => {
   });
   it("honours escaped commas inside paths", () => {
     expect(parseOverlayOptions(["lowerdir=/a\\,b:/c"]).lowerdir).toEqual(["/a,b", "/c"]);
+  });
+  it("reads paths as the kernel does: an escaped backslash, then a separator", () => {
+    expect(parseOverlayOptions(["lowerdir=/a\\\\:/b,upperdir=/u\\,v,workdir=/w\\:x"])).toMatchObject({
+      lowerdir: ["/a\\", "/b"],
+      upperdir: "/u,v",
+      workdir: "/w:x",
+    });
   });
 });
 

@@ -2,35 +2,15 @@
  * Parsing of mount arguments in the two accepted forms:
  *   unionfs mount LOWER1:LOWER2[:...] [UPPER] MOUNTPOINT     (leftmost lower on top)
  *   unionfs [-f] [-d] -o lowerdir=A:B[,upperdir=U,workdir=W][,...] [SOURCE] MOUNTPOINT
- * The second is fuse-overlayfs's, so unionfs can serve as a mount program. A backslash escapes
- * a colon in a layer list and a comma in an option string; unknown options are returned so the
- * caller can warn about them.
+ * The second is fuse-overlayfs's, so unionfs can serve as a mount program. Both read escapes as
+ * overlayfs does (src/format/overlay-options.ts): a backslash keeps the next character, so `\:`
+ * and `\,` are part of a path. Unknown options are returned so the caller can warn about them.
  */
 import { UserError } from "../errors.js";
-
-/** Splits on `sep` unless escaped by a backslash; `\\` is a literal backslash. */
-export function splitEscaped(text: string, sep: string): string[] {
-  const parts: string[] = [];
-  let current = "";
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === "\\" && i + 1 < text.length) {
-      const next = text[i + 1] as string;
-      current += next === sep || next === "\\" ? next : `\\${next}`;
-      i++;
-    } else if (ch === sep) {
-      parts.push(current);
-      current = "";
-    } else {
-      current += ch;
-    }
-  }
-  parts.push(current);
-  return parts;
-}
+import { parseOverlayOptions as parseOptionStrings, splitLowerDirs } from "../format/overlay-options.js";
 
 export function parseLowerList(list: string): string[] {
-  const lowers = splitEscaped(list, ":");
+  const lowers = splitLowerDirs(list);
   if (lowers.some((l) => l.length === 0)) throw new UserError(`empty directory in lower list '${list}'`);
   return lowers;
 }
@@ -93,23 +73,23 @@ const IGNORED = new Set([
 const PASSTHROUGH = new Set(["ro", "nosuid", "nodev", "noexec"]);
 
 export function parseOverlayOptions(optionStrings: readonly string[]): OverlayOptions {
+  const parsed = parseOptionStrings(optionStrings);
   const out: OverlayOptions = { volatile: false, passthrough: [], unknown: [] };
-  for (const text of optionStrings) {
-    for (const opt of splitEscaped(text, ",")) {
-      if (opt.length === 0) continue;
-      const eq = opt.indexOf("=");
-      const key = eq < 0 ? opt : opt.slice(0, eq);
-      const value = eq < 0 ? "" : opt.slice(eq + 1);
-      if (key === "lowerdir") out.lowerdir = parseLowerList(value);
-      else if (key === "upperdir") out.upperdir = value;
-      else if (key === "workdir") out.workdir = value;
-      else if (key === "whiteout") out.whiteout = value;
-      else if (key === "volatile") out.volatile = true;
-      else if (PASSTHROUGH.has(key)) out.passthrough.push(opt);
-      else if (!IGNORED.has(key) && !key.startsWith("x-")) out.unknown.push(opt);
-    }
+  if (parsed.lowerdir !== undefined) out.lowerdir = checkLowers(parsed.lowerdir);
+  if (parsed.upperdir !== undefined) out.upperdir = parsed.upperdir;
+  if (parsed.workdir !== undefined) out.workdir = parsed.workdir;
+  for (const { key, value, text } of parsed.others) {
+    if (key === "whiteout") out.whiteout = value ?? "";
+    else if (key === "volatile") out.volatile = true;
+    else if (PASSTHROUGH.has(key)) out.passthrough.push(text);
+    else if (!IGNORED.has(key) && !key.startsWith("x-")) out.unknown.push(text);
   }
   return out;
+}
+
+function checkLowers(lowers: string[]): string[] {
+  if (lowers.some((l) => l.length === 0)) throw new UserError("empty directory in lowerdir=");
+  return lowers;
 }
 
 export interface FuseOverlayfsArgs {

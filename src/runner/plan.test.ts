@@ -1,14 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  buildEnv,
-  DEFAULT_PATH,
-  encodeStep,
-  escapeOverlayPath,
-  helperArgs,
-  PlanError,
-  type PlanInput,
-  planRun,
-} from "./plan.js";
+import { buildEnv, DEFAULT_PATH, encodeStep, helperArgs, PlanError, type PlanInput, planRun } from "./plan.js";
 
 function input(over: Partial<PlanInput> = {}): PlanInput {
   return {
@@ -220,12 +211,6 @@ describe("helperArgs", () => {
       "pts/ptmx",
       "/dev/ptmx",
     ]);
-  });
-});
-
-describe("escapeOverlayPath", () => {
-  it("escapes the separators overlayfs splits on", () => {
-    expect(escapeOverlayPath("/a:b,c\\d")).toBe("/a\\:b\\,c\\\\d");
   });
 });
 

@@ -20,6 +20,7 @@
  * switches user, changes directory and execs.
  */
 import { join } from "node:path";
+import { overlayDirOptions } from "../format/overlay-options.js";
 import type { NetMode } from "./run-spec.js";
 
 export type MountFlag = "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "strictatime" | "bind" | "rec";
@@ -163,9 +164,7 @@ function overlayMount(
   rootless: boolean,
 ): Step {
   const options = [
-    `lowerdir=${layers.lowers.map(escapeOverlayPath).join(":")}`,
-    `upperdir=${escapeOverlayPath(layers.upper)}`,
-    `workdir=${escapeOverlayPath(layers.work)}`,
+    ...overlayDirOptions(layers),
     // Rootless: trusted.* xattrs are out of reach, the kernel reads user.overlay.* instead.
     // As root: redirects, so directory renames work and unionfs-written uppers read back.
     rootless ? "userxattr" : "redirect_dir=on",
@@ -178,11 +177,6 @@ function overlayMount(
     );
   }
   return { op: "mount", source: "overlay", target: "/", fstype: "overlay", flags: [], data: options };
-}
-
-/** overlayfs splits its options on `,` and lower dirs on `:`; a backslash escapes both. */
-export function escapeOverlayPath(path: string): string {
-  return path.replace(/[\\:,]/g, (c) => `\\${c}`);
 }
 
 function procAndSys(input: PlanInput): Step[] {

@@ -9,6 +9,7 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { parseOverlayOptions } from "../format/overlay-options.js";
 import { packTar } from "../testing/image-archive.js";
 import { sha256 } from "../testing/oci-flatten.js";
 import { useScratch } from "../testing/scratch.js";
@@ -251,6 +252,27 @@ describe("StoreSnapshotter", () => {
     ]);
     await expect(snapshotter.view("k1", "img:1")).rejects.toMatchObject({ kind: "conflict" });
     expect(await snapshotter.usage("k1")).toEqual({ size: 42, inodes: 3 });
+  });
+
+  it("escapes layer paths holding ':' or ',', which overlayfs would split on", async () => {
+    const store = await LayerStore.open(scratch().path("st:o,re"));
+    const [a, b] = [await addLayer(store, "a"), await addLayer(store, "b")];
+    await store.putImage(imageOf("img:1", [a, b]));
+    const snapshotter = new StoreSnapshotter(store, measure);
+    const [mount] = await snapshotter.prepare("k1", "img:1");
+    const dir = store.containerDir((await store.requireContainer("k1")).id);
+    const escaped = (path: string) => path.replaceAll(":", "\\:").replaceAll(",", "\\,");
+    expect(mount?.options).toEqual([
+      `lowerdir=${escaped(store.diffDir(b))}:${escaped(store.diffDir(a))}`,
+      `upperdir=${escaped(join(dir, "upper"))}`,
+      `workdir=${escaped(join(dir, "work"))}`,
+    ]);
+    expect(parseOverlayOptions(mount?.options ?? [])).toEqual({
+      lowerdir: [store.diffDir(b), store.diffDir(a)],
+      upperdir: join(dir, "upper"),
+      workdir: join(dir, "work"),
+      others: [],
+    });
   });
 
   it("commit names a committed snapshot; walk lists committed and active ones; remove ends one", async () => {

@@ -5,6 +5,7 @@
  * returns mount descriptions, which the CLI (or a runtime) carries out.
  */
 import { join } from "node:path";
+import { overlayDirOptions } from "../format/overlay-options.js";
 import { commitContainer } from "./commit.js";
 import type { LayerStore } from "./layer-store.js";
 import { StoreError } from "./store-error.js";
@@ -55,7 +56,11 @@ export class StoreSnapshotter implements Snapshotter {
     // A view of a one-layer image would be a single lowerdir, which overlayfs refuses: the
     // kernel needs two lowers or an upper. Bind-mounting the one layer is the caller's choice.
     return [
-      { type: "overlay", source: "overlay", options: [`lowerdir=${this.store.lowerDirs(image.layers).join(":")}`] },
+      {
+        type: "overlay",
+        source: "overlay",
+        options: overlayDirOptions({ lowers: this.store.lowerDirs(image.layers) }),
+      },
     ];
   }
 
@@ -66,11 +71,11 @@ export class StoreSnapshotter implements Snapshotter {
       {
         type: "overlay",
         source: "overlay",
-        options: [
-          `lowerdir=${this.store.lowerDirs(c.layers).join(":")}`,
-          `upperdir=${join(dir, "upper")}`,
-          `workdir=${join(dir, "work")}`,
-        ],
+        options: overlayDirOptions({
+          lowers: this.store.lowerDirs(c.layers),
+          upper: join(dir, "upper"),
+          work: join(dir, "work"),
+        }),
       },
     ];
   }
