@@ -6,8 +6,9 @@
  * mount. A Branch names one object's location inside one layer (`rel` is "" for the root).
  */
 import { lstat, mkdir } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { hasCode, UserError } from "../errors.js";
+import { defaultWorkDir } from "../format/default-work-dir.js";
 
 export interface Layer {
   /** 0 for the upper (if any), then 1.. for lowers top-down; used as a cache key. */
@@ -60,15 +61,6 @@ export async function openStack(spec: StackSpec): Promise<LayerStack> {
     work = (await openLayer(dir, -1, true, "work")).root;
   }
   return { upper, lowers, work };
-}
-
-/**
- * Without `-w`, the work dir is a hidden sibling of the upper (`/x/upper` → `/x/.upper.work`):
- * on the same filesystem in the usual case, and outside the upper, which the kernel would
- * otherwise show as content.
- */
-export function defaultWorkDir(upperRoot: string): string {
-  return join(dirname(upperRoot), `.${basename(upperRoot)}.work`);
 }
 
 async function openLayer(dir: string, index: number, writable: boolean, role: string): Promise<Layer> {
