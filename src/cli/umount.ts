@@ -4,9 +4,9 @@
  * error (nothing is detached behind the user's back).
  */
 import { hasCode, UserError } from "../errors.js";
-import { canonicalMountpoint, findMount } from "../fuse/mount-table.js";
 import { readDaemonRecord } from "../fuse/runtime-state.js";
 import { unmountPath } from "../fuse/unmount.js";
+import { canonicalMountpoint, findMount } from "../sys/mountinfo.js";
 import { isAlive } from "../sys/process-watch.js";
 
 const EXIT_WAIT_MS = 10_000;

@@ -7,7 +7,7 @@ import { constants as fsc } from "node:fs";
 import { access, type lstat, stat } from "node:fs/promises";
 import { delimiter, dirname, join } from "node:path";
 import { hasCode, UserError } from "../errors.js";
-import { canonicalMountpoint, findMount } from "./mount-table.js";
+import { canonicalMountpoint, findMount } from "../sys/mountinfo.js";
 
 const FUSE_MAJOR = 10;
 const FUSE_MINOR = 229;

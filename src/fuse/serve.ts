@@ -14,8 +14,8 @@ import type { WhiteoutChoice } from "../union/upper-writer.js";
 
 export type { WhiteoutChoice };
 
+import { findMount } from "../sys/mountinfo.js";
 import { makeOps } from "./adapter.js";
-import { findMount } from "./mount-table.js";
 import { type MountOptions, mountAsync, UnionFuse } from "./native-mount.js";
 import { removeDaemonRecord, writeDaemonRecord } from "./runtime-state.js";
 import { unmountOrDetach } from "./unmount.js";

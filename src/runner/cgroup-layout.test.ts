@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { parseMountInfo } from "../sys/mountinfo.js";
 import {
   CgroupPlanError,
+  cgroupMounts,
   type Hierarchy,
-  parseCgroupMounts,
   parseProcCgroup,
   planCgroupDirs,
   readKeyedCount,
@@ -29,14 +30,14 @@ const HYBRID_SELF = `9:name=systemd:/
 const V2_MOUNTINFO = "25 20 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n";
 
 function hybrid(): Hierarchy[] {
-  const h = parseCgroupMounts(HYBRID_MOUNTINFO);
+  const h = cgroupMounts(parseMountInfo(HYBRID_MOUNTINFO));
   for (const x of h) if (x.version === 2) x.controllers = ["hugetlb"];
   return h;
 }
 
-describe("parseCgroupMounts / parseProcCgroup", () => {
+describe("cgroupMounts / parseProcCgroup", () => {
   it("finds v1 controllers in the super options and the cgroup2 mount", () => {
-    const h = parseCgroupMounts(HYBRID_MOUNTINFO);
+    const h = cgroupMounts(parseMountInfo(HYBRID_MOUNTINFO));
     expect(h.map((x) => [x.version, x.mountpoint, x.controllers.filter((c) => c !== "rw")])).toEqual([
       [1, "/sys/fs/cgroup/cpu", ["cpu"]],
       [1, "/sys/fs/cgroup/cpuacct", ["cpuacct"]],
@@ -76,7 +77,7 @@ describe("planCgroupDirs", () => {
   });
 
   it("on a v2-only host puts all controllers in one cgroup below the root", () => {
-    const h = parseCgroupMounts(V2_MOUNTINFO);
+    const h = cgroupMounts(parseMountInfo(V2_MOUNTINFO));
     for (const x of h) x.controllers = ["cpuset", "cpu", "io", "memory", "pids"];
     const plans = planCgroupDirs(all, h, parseProcCgroup("0::/user.slice/session-1.scope\n"), "r");
     expect(plans).toHaveLength(1);
@@ -95,7 +96,9 @@ describe("planCgroupDirs", () => {
   });
 
   it("takes the caller's cgroup relative to a mount of a subtree (inside a container)", () => {
-    const h = parseCgroupMounts("35 31 0:32 /docker/c1 /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
+    const h = cgroupMounts(
+      parseMountInfo("35 31 0:32 /docker/c1 /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"),
+    );
     const plans = planCgroupDirs({ memoryBytes: 1 << 30 }, h, parseProcCgroup("4:memory:/docker/c1/sub\n"), "r");
     expect(plans[0]?.dir).toBe("/sys/fs/cgroup/memory/sub/r");
   });

@@ -19,6 +19,7 @@
  * processes, so the caller's own cgroup cannot be the parent).
  */
 import { join } from "node:path";
+import type { MountEntry } from "../sys/mountinfo.js";
 import { CPU_PERIOD_US, cpuQuotaUs, formatBytes, type Limits } from "./limits.js";
 
 export type Controller = "memory" | "cpu" | "pids";
@@ -113,24 +114,14 @@ export const V2: CgroupBackend = {
   oomCounter: (dir) => ({ file: join(dir, "memory.events"), key: "oom_kill" }),
 };
 
-/** cgroup and cgroup2 mounts from /proc/self/mountinfo. */
-export function parseCgroupMounts(mountinfo: string): Hierarchy[] {
+/** The cgroup and cgroup2 mounts of a mount table. */
+export function cgroupMounts(table: readonly MountEntry[]): Hierarchy[] {
   const out: Hierarchy[] = [];
-  for (const line of mountinfo.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const left = line.slice(0, sep).split(" ");
-    const [fstype, , superOptions = ""] = line.slice(sep + 3).split(" ");
-    const root = unescapeField(left[3] ?? "/");
-    const mountpoint = unescapeField(left[4] ?? "");
+  for (const { fstype, mountpoint, root, superOptions } of table) {
     if (fstype === "cgroup2") out.push({ version: 2, mountpoint, root, controllers: [] });
-    else if (fstype === "cgroup") out.push({ version: 1, mountpoint, root, controllers: superOptions.split(",") });
+    else if (fstype === "cgroup") out.push({ version: 1, mountpoint, root, controllers: superOptions });
   }
   return out;
-}
-
-function unescapeField(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
 }
 
 /** /proc/self/cgroup: the caller's cgroup per v1 controller, and its v2 cgroup. */

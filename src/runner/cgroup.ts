@@ -10,11 +10,12 @@
  */
 import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from "node:fs";
 import { hasCode, UserError } from "../errors.js";
+import { readMountTableSync } from "../sys/mountinfo.js";
 import {
   type CgroupDirPlan,
   CgroupPlanError,
   type CgroupWrite,
-  parseCgroupMounts,
+  cgroupMounts,
   parseProcCgroup,
   planCgroupDirs,
   readKeyedCount,
@@ -43,7 +44,7 @@ export interface CgroupOptions {
 const RMDIR_RETRY_MS = 2_000;
 
 export async function createCgroup(limits: Limits, opts: CgroupOptions): Promise<RunCgroup> {
-  const hierarchies = parseCgroupMounts(readFileSync("/proc/self/mountinfo", "utf8"));
+  const hierarchies = cgroupMounts(readMountTableSync());
   for (const h of hierarchies) {
     if (h.version === 2) h.controllers = readWords(`${h.mountpoint}/cgroup.controllers`);
   }

@@ -26,10 +26,13 @@
  * cannot be unmounted leaves the dir in place (and says so) rather than have rm descend into
  * the layers through it.
  */
-import { accessSync, chmodSync, constants as fsc, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { accessSync, chmodSync, constants as fsc, mkdirSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { UserError } from "../errors.js";
+import { defaultWorkDir } from "../format/default-work-dir.js";
+import { escapeOverlayPath } from "../format/overlay-options.js";
+import { mountpointsUnder, readMountTableSync } from "../sys/mountinfo.js";
 import type { RootMount } from "./plan.js";
 import { removeTree } from "./remove-tree.js";
 import type { Driver } from "./run-spec.js";
@@ -77,7 +80,7 @@ export async function prepareRootfs(req: RootfsRequest): Promise<PreparedRootfs>
       const problem = await unmountFuse(fuseMount);
       if (problem !== null) problems.push(problem);
     }
-    const stillMounted = mountsUnder(runDir);
+    const stillMounted = mountpointsUnder(readMountTableSync(), runDir);
     for (const path of removals) {
       if (path === runDir && stillMounted.length > 0) {
         problems.push(`left ${runDir} in place: still mounted: ${stillMounted.join(", ")}`);
@@ -105,7 +108,7 @@ export async function prepareRootfs(req: RootfsRequest): Promise<PreparedRootfs>
       chmodSync(upper, 0o755);
     } else {
       upper = resolve(req.upper);
-      work = join(dirname(upper), `.${basename(upper)}.work`);
+      work = defaultWorkDir(upper);
       mkdirSync(upper, { recursive: true, mode: 0o755 });
       mkdirSync(work, { recursive: true, mode: 0o700 });
       if (req.removeUpper) removals.push(upper, work);
@@ -176,7 +179,8 @@ async function cli(args: string[]): Promise<{ ok: boolean; stderr: string }> {
 }
 
 async function mountFuse(lowers: readonly string[], upper: string, work: string, mountpoint: string): Promise<void> {
-  const list = lowers.map((l) => l.replace(/[\\:]/g, (c) => `\\${c}`)).join(":");
+  // the CLI reads its lower list as overlayfs reads lowerdir=
+  const list = lowers.map(escapeOverlayPath).join(":");
   // --exit-with: should this process be SIGKILLed, the mount goes with it rather than stay
   const result = await cli(["mount", "--exit-with", String(process.pid), "-w", work, list, upper, mountpoint]);
   if (!result.ok) {
@@ -187,21 +191,10 @@ async function mountFuse(lowers: readonly string[], upper: string, work: string,
 
 /** Unmounts (the daemon exits with it); a lazy detach if the plain unmount fails. */
 async function unmountFuse(mountpoint: string): Promise<string | null> {
-  if (!mountsUnder(mountpoint).includes(mountpoint)) return null;
+  if (!mountpointsUnder(readMountTableSync(), mountpoint).includes(mountpoint)) return null;
   const first = await cli(["umount", mountpoint]);
   if (first.ok) return null;
   const lazy = await cli(["umount", "--lazy", mountpoint]);
   if (lazy.ok) return null;
   return `cannot unmount ${mountpoint}: ${first.stderr || lazy.stderr}`;
-}
-
-function mountsUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const field = line.split(" ")[4];
-    if (field === undefined) continue;
-    const mountpoint = field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-    if (mountpoint === dir || mountpoint.startsWith(`${dir}/`)) out.push(mountpoint);
-  }
-  return out;
 }

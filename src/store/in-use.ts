@@ -4,8 +4,9 @@
  * and kernel overlayfs names its layer directories in its mount options.
  */
 import { closeSync, constants as fsc, openSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { parseOverlayOptions } from "../format/overlay-options.js";
 import { tryLockExclusive, unlock } from "../sys/flock.js";
+import { type MountEntry, readMountTable } from "../sys/mountinfo.js";
 
 export async function dirInUse(dir: string): Promise<boolean> {
   const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
@@ -15,28 +16,17 @@ export async function dirInUse(dir: string): Promise<boolean> {
   } finally {
     closeSync(fd);
   }
-  return overlayMountUses(dir, await readFile("/proc/self/mountinfo", "utf8"));
+  return overlayMountUses(dir, await readMountTable());
 }
 
-/** mountinfo escapes space, tab, newline and backslash as octal; overlayfs escapes ':' and ','. */
-function escaped(dir: string): string {
-  return dir
-    .replace(/\\/g, "\\134")
-    .replace(/ /g, "\\040")
-    .replace(/\t/g, "\\011")
-    .replace(/\n/g, "\\012")
-    .replace(/([:,])/g, "\\$1");
-}
-
-export function overlayMountUses(dir: string, mountinfo: string): boolean {
-  const needle = escaped(dir);
-  return mountinfo.split("\n").some((line) => {
-    const sep = line.indexOf(" - ");
-    if (sep < 0 || !line.slice(sep + 3).startsWith("overlay ")) return false;
-    const options = line.slice(sep + 3).split(" ")[2] ?? "";
-    return options.split(/(?<!\\),/).some((opt) => {
-      const value = opt.slice(opt.indexOf("=") + 1);
-      return value.split(/(?<!\\):/).includes(needle);
-    });
+/**
+ * Whether a kernel overlay mount names `dir` as a layer or work dir. The kernel shows the paths
+ * as the mount was given them: one given relative to another directory is not recognised.
+ */
+export function overlayMountUses(dir: string, table: readonly MountEntry[]): boolean {
+  return table.some((m) => {
+    if (m.fstype !== "overlay") return false;
+    const { lowerdir = [], upperdir, workdir } = parseOverlayOptions(m.superOptions);
+    return lowerdir.includes(dir) || upperdir === dir || workdir === dir;
   });
 }
