@@ -8,9 +8,8 @@
  * NUL bytes, components over NAME_MAX bytes, names that were not valid UTF-8 (tar-stream decodes
  * them lossily, so the bytes on disk would not be the archive's).
  */
+import { NAME_MAX } from "../path/name.js";
 import { StoreError } from "./store-error.js";
-
-export const NAME_MAX = 255;
 
 /** `unsafePath` is the name exactly as the archive holds it; `what` names it in messages. */
 export function cleanEntryPath(unsafePath: string, what = "entry"): string[] {
