@@ -4,8 +4,8 @@
  */
 import { resolve } from "node:path";
 import { UserError } from "../errors.js";
+import type { WhiteoutChoice } from "../format/whiteout-style.js";
 import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
-import type { WhiteoutChoice } from "../fuse/serve.js";
 import { isAlive, watchProcess } from "../sys/process-watch.js";
 import { isDaemonChild, reportToParent } from "./daemon-report.js";
 import { startDaemon } from "./daemonize.js";

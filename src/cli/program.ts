@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { UserError } from "../errors.js";
-import type { WhiteoutChoice } from "../fuse/serve.js";
+import { WHITEOUT_CHOICES, type WhiteoutChoice } from "../format/whiteout-style.js";
 import { addContainerCommands } from "./container-command.js";
 import { addImageCommands } from "./image-command.js";
 import { addLayerCommands } from "./layer-command.js";
@@ -53,7 +53,7 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
     .option("-o, --options <opts>", "extra FUSE mount options (ro, nosuid, nodev, noexec)")
     .addOption(
       new Option("--whiteout <format>", "how deletions are recorded in the upper")
-        .choices(["auto", "chardev", "file"])
+        .choices(WHITEOUT_CHOICES)
         .default("auto"),
     )
     .option("--volatile", "never sync copy-ups or fsync (overlayfs's volatile: faster, not crash-safe)", false)

@@ -7,14 +7,11 @@
  * the process alive; the same timer notices an external unmount.
  */
 import { type Logger, UserError } from "../errors.js";
+import type { WhiteoutChoice } from "../format/whiteout-style.js";
+import { findMount } from "../sys/mountinfo.js";
 import { openStack, type StackSpec } from "../union/layer.js";
 import { holdLayerLocks } from "../union/layer-locks.js";
 import { UnionFs } from "../union/union-fs.js";
-import type { WhiteoutChoice } from "../union/upper-writer.js";
-
-export type { WhiteoutChoice };
-
-import { findMount } from "../sys/mountinfo.js";
 import { makeOps } from "./adapter.js";
 import { type MountOptions, mountAsync, UnionFuse } from "./native-mount.js";
 import { removeDaemonRecord, writeDaemonRecord } from "./runtime-state.js";

@@ -2,14 +2,15 @@
  * LayerStore, housekeeping and the snapshotter through direct calls on a store in a temp dir:
  * layers stored once by DiffID, refusals of what is in use, gc, df, staging cleanup, and the
  * mount descriptions the snapshotter returns. No mounts: the end-to-end tests through the CLI
- * and real mounts are in store.mount.test.ts. Runs as any user (non-root stores write `.wh.`
- * whiteouts, which no case here depends on).
+ * and real mounts are in store.mount.test.ts. Runs as any user (where trusted.* xattrs are out
+ * of reach, stores write `.wh.` whiteouts, which only the case about whiteouts looks at).
  */
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseOverlayOptions } from "../format/overlay-options.js";
+import { isHostAdmin } from "../sys/privilege.js";
 import { packTar } from "../testing/image-archive.js";
 import { sha256 } from "../testing/oci-flatten.js";
 import { useScratch } from "../testing/scratch.js";
@@ -56,6 +57,22 @@ describe("layers", () => {
     expect(again).toEqual({ added: false, layer: first.layer });
     expect((await store.listLayers()).map((l) => l.diffId)).toEqual([sha256(bytes)]);
     expect(readdirSync(store.diffDir(sha256(bytes)))).toEqual(["f"]);
+  });
+
+  it("record deletions in the kernel's encoding exactly where this process can write it", async () => {
+    const store = await openStore();
+    const bytes = await packTar([
+      { name: "d", type: "directory" },
+      { name: "d/.wh.gone", data: "" },
+    ]);
+    const diff = store.diffDir((await store.addLayer(Readable.from([bytes]))).layer.diffId);
+    if (isHostAdmin()) {
+      const st = lstatSync(join(diff, "d/gone"));
+      expect([st.isCharacterDevice(), st.rdev]).toEqual([true, 0]);
+    } else {
+      expect(readdirSync(join(diff, "d"))).toEqual([".wh.gone"]);
+    }
+    expect(readdirSync(join(store.root, "tmp"))).toEqual([]);
   });
 
   it("are not read again when the expected DiffID is in the store already", async () => {

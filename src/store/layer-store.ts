@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
+import { resolveWhiteoutStyle, type WhiteoutStyle } from "../format/whiteout-style.js";
 import { readJsonOrNull, syncDir, writeJsonAtomic } from "./atomic-file.js";
 import { chainId } from "./chain-id.js";
 import { parseDigest } from "./digest.js";
@@ -48,8 +49,6 @@ export interface ContainerRecord {
   created: string;
 }
 
-export type WhiteoutStyle = "chardev" | "file";
-
 export interface StagedLayer {
   /** the staging dir holding diff/ and layer.json; null once committed, or when nothing was staged */
   dir: string | null;
@@ -57,16 +56,16 @@ export interface StagedLayer {
 }
 
 export class LayerStore {
-  private constructor(
-    readonly root: string,
-    readonly whiteout: WhiteoutStyle,
-  ) {}
+  /** the kernel's encoding where this process can write it here: tried in the first staging dir */
+  private whiteout: WhiteoutStyle | undefined;
+
+  private constructor(readonly root: string) {}
 
   static async open(root: string): Promise<LayerStore> {
     for (const dir of ["layers/sha256", "images", "containers", "tmp"]) {
       await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
     }
-    return new LayerStore(root, process.getuid?.() === 0 ? "chardev" : "file");
+    return new LayerStore(root);
   }
 
   /** Runs `fn` holding the store lock, after clearing what an interrupted command left in tmp/. */
@@ -158,6 +157,7 @@ export class LayerStore {
     }
     const dir = await this.stagingDir();
     try {
+      this.whiteout ??= resolveWhiteoutStyle("auto", join(dir, "whiteout-probe"));
       const opts = { whiteout: this.whiteout, ...(expectedDiffId === undefined ? {} : { expectedDiffId }), onProgress };
       const { diffId, size } = await unpackLayer(input, join(dir, "diff"), opts);
       const layer: LayerRecord = { diffId, size, created: new Date().toISOString() };

@@ -27,16 +27,16 @@
  * recorded mtime nor runs into a read-only mode (directories are made 0700 until then).
  */
 import { chmodSync, closeSync, constants as fsc, linkSync, lstatSync, mkdirSync, openSync, symlinkSync } from "node:fs";
-import { isPrivateXattr, OPAQUE_YES, OverlayKey, TRUSTED_OVERLAY, USER_OVERLAY } from "../format/overlay-xattr.js";
+import { isPrivateXattr, OPAQUE_YES, OverlayKey } from "../format/overlay-xattr.js";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, whiteoutTarget } from "../format/whiteout.js";
+import { type WhiteoutStyle, xattrNamespaceOf } from "../format/whiteout-style.js";
 import { makedev } from "../sys/mknod.js";
 import { openat2, openat2Supported, RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS } from "../sys/openat2.js";
+import { mayChown } from "../sys/privilege.js";
 import { syncfs } from "../sys/syncfs.js";
 import { cleanEntryPath, entryError, printable } from "./entry-path.js";
 import { applyMeta, createEmpty, createNode, type NodeContext, setXattr, writeRegular } from "./node-ops.js";
 import { type EntryMeta, entryMeta, isSparse, type TarHeader } from "./tar-header.js";
-
-export type WhiteoutStyle = "chardev" | "file";
 
 /** One entry as tar-stream's extract() yields it: its header and a stream of its data. */
 export type TarEntry = AsyncIterable<Buffer> & { header: TarHeader };
@@ -59,7 +59,8 @@ export class LayerWriter {
   private readonly whiteouts = new Map<string, EntryMeta>();
   private readonly opaqueMarkers = new Set<string>();
   private readonly verified = new Set<string>([""]);
-  private readonly privileged = process.getuid?.() === 0;
+  /** owners from the archive are applied only where this process may give files away */
+  private readonly privileged = mayChown();
   private rootFd: number | null;
 
   constructor(
@@ -98,7 +99,7 @@ export class LayerWriter {
       if (kind === "dir") opaque.add(rel);
       if (kind === undefined) this.writeWhiteout(rel, meta);
     }
-    const ns = this.style === "chardev" ? TRUSTED_OVERLAY : USER_OVERLAY;
+    const ns = xattrNamespaceOf(this.style);
     for (const rel of opaque) {
       setXattr(this.ctx(rel || "."), this.abs(rel), ns + OverlayKey.opaque, Buffer.from(OPAQUE_YES));
     }

@@ -21,16 +21,15 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { errorCode, hasCode } from "../errors.js";
+import type { WhiteoutStyle } from "../format/whiteout-style.js";
 import { AT_FDCWD } from "../sys/openat2.js";
 import { RENAME_NOREPLACE, renameat2 } from "../sys/rename.js";
 import { syncDir } from "./atomic-file.js";
 import { decompress } from "./decompress.js";
 import { DigestStream, parseDigest, sha256Digest } from "./digest.js";
 import { printable } from "./entry-path.js";
-import { LayerWriter, type TarEntry, type WhiteoutStyle } from "./layer-writer.js";
+import { LayerWriter, type TarEntry } from "./layer-writer.js";
 import { StoreError } from "./store-error.js";
-
-export type { WhiteoutStyle } from "./layer-writer.js";
 
 export interface UnpackOptions {
   /** `sha256:<hex>` the uncompressed tar must hash to; a mismatch fails the unpack */

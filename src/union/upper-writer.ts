@@ -1,14 +1,20 @@
 /**
  * Primitive changes to the upper directory in overlayfs's on-disk format: whiteouts (char 0/0,
- * or `.wh.` files when the daemon may not create device nodes), opaque marks, and installing an
- * object assembled in the work dir with one rename.
+ * or `.wh.` files where the daemon cannot write the kernel's encoding), opaque marks, and
+ * installing an object assembled in the work dir with one rename.
  */
-import { constants as fsc, unlinkSync } from "node:fs";
+import { constants as fsc } from "node:fs";
 import { mkdir, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FsError, hasCode } from "../errors.js";
-import { OPAQUE_YES, OverlayKey, TRUSTED_OVERLAY, USER_OVERLAY } from "../format/overlay-xattr.js";
+import { OPAQUE_YES, OverlayKey } from "../format/overlay-xattr.js";
 import { WHITEOUT_PREFIX, whiteoutFileName } from "../format/whiteout.js";
+import {
+  resolveWhiteoutStyle,
+  type WhiteoutChoice,
+  type WhiteoutStyle,
+  xattrNamespaceOf,
+} from "../format/whiteout-style.js";
 import { NAME_MAX } from "../path/name.js";
 import { AT_FDCWD } from "../sys/libc.js";
 import { mknod } from "../sys/mknod.js";
@@ -17,23 +23,14 @@ import { lgetxattr, lsetxattr } from "../sys/xattr.js";
 import { lstatOrNull } from "./probe.js";
 import type { WorkDir } from "./work-dir.js";
 
-export type WhiteoutStyle = "chardev" | "file";
-export type WhiteoutChoice = WhiteoutStyle | "auto";
+export type { WhiteoutChoice, WhiteoutStyle };
 
 /**
- * "auto" writes the kernel's encoding (char 0/0, trusted.overlay.*) when the daemon may create
- * device nodes, found out by trying it in the work dir; else `.wh.` files and user.overlay.*.
+ * "auto" writes the kernel's encoding (char 0/0, trusted.overlay.*) where the daemon can, found
+ * out by trying it in the work dir; else `.wh.` files and user.overlay.*.
  */
 export function chooseWhiteoutStyle(choice: WhiteoutChoice, work: WorkDir): WhiteoutStyle {
-  if (choice !== "auto") return choice;
-  const probe = work.tempPath();
-  try {
-    mknod(probe, fsc.S_IFCHR, 0);
-    unlinkSync(probe);
-    return "chardev";
-  } catch {
-    return "file";
-  }
+  return resolveWhiteoutStyle(choice, work.tempPath());
 }
 
 export class UpperWriter {
@@ -158,7 +155,7 @@ export class UpperWriter {
 
   /** The namespace private xattrs (origin, redirect) are written in. */
   get xattrNamespace(): string {
-    return this.style === "chardev" ? TRUSTED_OVERLAY : USER_OVERLAY;
+    return xattrNamespaceOf(this.style);
   }
 }
 
