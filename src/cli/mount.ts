@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { UserError } from "../errors.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
 import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
+import { mayMountDirectly } from "../sys/privilege.js";
 import { isAlive, watchProcess } from "../sys/process-watch.js";
 import { isDaemonChild, reportToParent } from "./daemon-report.js";
 import { startDaemon } from "./daemonize.js";
@@ -31,9 +32,10 @@ function warn(message: string): void {
 }
 
 export async function runMount(req: MountRequest): Promise<number> {
-  const isRoot = process.getuid?.() === 0;
-  await checkFuseDevice(isRoot);
-  if (!isRoot) await checkFusermount();
+  // libfuse opens /dev/fuse and mounts itself where it may, else fusermount does both
+  const direct = mayMountDirectly();
+  await checkFuseDevice(direct);
+  if (!direct) await checkFusermount();
   await loadFuseBinding();
   const mountpoint = await checkMountpoint(req.mountpoint);
   // checked up front: the watch would unmount at once, after a mount that looked successful

@@ -9,7 +9,7 @@
  * The device and the namespace go together: an upper with char 0/0 whiteouts but user.* marks
  * would be read by neither kernel mode as it was meant.
  */
-import { probeTrustedWhiteout } from "../sys/privilege.js";
+import { probeTrustedWhiteout } from "../sys/trusted-whiteout.js";
 import { TRUSTED_OVERLAY, USER_OVERLAY, type XattrNamespace } from "./overlay-xattr.js";
 
 export type WhiteoutStyle = "chardev" | "file";

@@ -1,7 +1,7 @@
 /**
  * Checks made before mounting, so that each environmental problem is one clear line instead of
- * a libfuse message or a stack trace: the FUSE device, libfuse2, fusermount for non-root
- * callers, and the mount point itself.
+ * a libfuse message or a stack trace: the FUSE device, libfuse2, fusermount for callers that
+ * may not mount themselves, and the mount point itself.
  */
 import { constants as fsc } from "node:fs";
 import { access, type lstat, stat } from "node:fs/promises";
@@ -12,7 +12,8 @@ import { canonicalMountpoint, findMount } from "../sys/mountinfo.js";
 const FUSE_MAJOR = 10;
 const FUSE_MINOR = 229;
 
-export async function checkFuseDevice(isRoot: boolean): Promise<void> {
+/** `direct`: this process opens the device and mounts itself, rather than fusermount. */
+export async function checkFuseDevice(direct: boolean): Promise<void> {
   let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat("/dev/fuse");
@@ -26,7 +27,7 @@ export async function checkFuseDevice(isRoot: boolean): Promise<void> {
   if (!st.isCharacterDevice() || major !== FUSE_MAJOR || minor !== FUSE_MINOR) {
     throw new UserError("no FUSE device: /dev/fuse is not the FUSE character device 10:229");
   }
-  if (isRoot) {
+  if (direct) {
     try {
       await access("/dev/fuse", fsc.R_OK | fsc.W_OK);
     } catch {
@@ -35,7 +36,7 @@ export async function checkFuseDevice(isRoot: boolean): Promise<void> {
   }
 }
 
-/** libfuse2 (non-root) mounts through the setuid fusermount helper: it must exist. */
+/** libfuse2 mounts through the setuid fusermount helper where it may not mount itself: it must exist. */
 export async function checkFusermount(): Promise<void> {
   const dirs = ["/usr/bin", "/bin", ...(process.env.PATH ?? "").split(delimiter)];
   for (const dir of dirs) {

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isRootUser } from "../sys/privilege.js";
 
 export interface DaemonRecord {
   pid: number;
@@ -13,7 +14,7 @@ export interface DaemonRecord {
 
 export function runtimeDir(): string {
   if (process.env.UNIONFS_RUNTIME_DIR) return process.env.UNIONFS_RUNTIME_DIR;
-  if (process.getuid?.() === 0) return "/run/unionfs";
+  if (isRootUser()) return "/run/unionfs";
   return join(process.env.XDG_RUNTIME_DIR ?? `/tmp/unionfs-${process.getuid?.() ?? "user"}`, "unionfs");
 }
 

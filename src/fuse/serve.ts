@@ -9,6 +9,7 @@
 import { type Logger, UserError } from "../errors.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
 import { findMount } from "../sys/mountinfo.js";
+import { mayMountDirectly } from "../sys/privilege.js";
 import { openStack, type StackSpec } from "../union/layer.js";
 import { holdLayerLocks } from "../union/layer-locks.js";
 import { UnionFs } from "../union/union-fs.js";
@@ -85,10 +86,10 @@ export async function serve(spec: ServeSpec): Promise<Daemon> {
   const stack = await openStack(spec.stack);
   holdLayerLocks(stack);
   const fs = await UnionFs.create(stack, { whiteout: spec.whiteout, volatile: spec.volatile, log: spec.log });
-  const isRoot = process.getuid?.() === 0;
   const options: MountOptions = {
     readOnly: stack.upper === null,
-    shared: isRoot,
+    // other users may reach the mount where the mount is ours to make, not fusermount's
+    shared: mayMountDirectly(),
     cacheTimeout: CACHE_TIMEOUT_S,
     fsname: "unionfs",
     debug: spec.debug,

@@ -1,16 +1,18 @@
 /**
- * Unmounting a FUSE mount: directly with umount2 as root, through fusermount otherwise.
+ * Unmounting a FUSE mount: directly with umount2 where the process may, through fusermount
+ * otherwise.
  * A busy mount is reported as EBUSY unless a lazy detach is asked for.
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { FsError, hasCode } from "../errors.js";
 import { MNT_DETACH, umount2 } from "../sys/mount.js";
+import { mayMountDirectly } from "../sys/privilege.js";
 
 const run = promisify(execFile);
 
 export async function unmountPath(mountpoint: string, lazy: boolean): Promise<void> {
-  if (process.getuid?.() === 0) {
+  if (mayMountDirectly()) {
     umount2(mountpoint, lazy ? MNT_DETACH : 0);
     return;
   }

@@ -23,6 +23,7 @@ import { accessSync, constants as fsc, readFileSync } from "node:fs";
 import { constants as osc } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
+import { isHostAdmin } from "../sys/privilege.js";
 import type { RunCgroup } from "./cgroup.js";
 import { canHandOver, type HelperSpawner, handOverHelper, runHelperProcess } from "./helper-process.js";
 import { formatBytes, hasLimits } from "./limits.js";
@@ -110,7 +111,8 @@ async function execute(
   } catch {
     throw new UserError(`run: the native helper ${helper} is missing: run 'node tools/build-native.mjs' (needs gcc)`);
   }
-  const rootless = process.getuid?.() !== 0;
+  // without CAP_SYS_ADMIN over the host: a user namespace, userxattr, a delegated cgroup
+  const rootless = !isHostAdmin();
   const id = runId();
   const notes: string[] = [];
   let rootfs: PreparedRootfs | undefined;

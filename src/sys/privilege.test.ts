@@ -1,8 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   CAP_CHOWN,
   CAP_SYS_ADMIN,
@@ -13,7 +10,6 @@ import {
   mayMountDirectly,
   type Privilege,
   parseEffectiveCapabilities,
-  probeTrustedWhiteout,
   readPrivilege,
 } from "./privilege.js";
 
@@ -98,36 +94,4 @@ describe("read from real processes", () => {
     );
     expect(parseEffectiveCapabilities(status)).toBe(0n);
   });
-});
-
-describe("probeTrustedWhiteout", () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "unionfs-privilege-"));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-  it.runIf(isHostAdmin())("says yes for host root on a local filesystem, and leaves nothing behind", () => {
-    expect(probeTrustedWhiteout(join(dir, "probe"))).toBe(true);
-    expect(readdirSync(dir)).toEqual([]);
-  });
-
-  it("says no where the device cannot be made", () => {
-    expect(probeTrustedWhiteout(join(dir, "missing", "probe"))).toBe(false);
-  });
-
-  // Why the device alone is no answer: since Linux 5.8 anyone may make char 0/0.
-  it.runIf(IS_ROOT && commandWorks("setfattr", ["--version"]))(
-    "a plain user can make the whiteout device but not set the trusted xattr on it",
-    () => {
-      chmodSync(dir, 0o777);
-      const path = join(dir, "wh");
-      const script = `mknod ${path} c 0 0 && echo made; setfattr -n trusted.probe -v x ${path} && echo xattr; true`;
-      const out = execFileSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"],
-      });
-      expect(out).not.toContain("xattr");
-    },
-  );
 });

@@ -4,17 +4,16 @@
  * uid answers none of them in a user namespace: a process there may be uid 0 and yet unable to
  * write trusted.* xattrs or mount on the host's filesystems, and a process outside may hold
  * capabilities under another uid. So:
- * - What can be tried cheaply in the directory concerned is tried there
- *   (`probeTrustedWhiteout`): that also answers for the kernel version and the filesystem.
+ * - What can be tried cheaply in the directory concerned is tried there (trusted-whiteout.ts):
+ *   that also answers for the kernel version and the filesystem.
  * - The rest is read once from the effective capability set (/proc/self/status `CapEff`) and
  *   whether this is the initial user namespace (/proc/self/uid_map is the identity map, the
  *   test runc's userns.RunningInUserNS makes). The kernel's `capable()` means "in the initial
  *   user namespace"; `ns_capable()` the process's own, which is what the effective set shows.
  * - uid stays the answer only to "whose directories are mine" (`isRootUser`).
+ * No native code here: `unionfs run` asks these at start-up, before anything loads koffi.
  */
-import { constants as fsc, readFileSync, rmSync } from "node:fs";
-import { mknod } from "./mknod.js";
-import { lsetxattr } from "./xattr.js";
+import { readFileSync } from "node:fs";
 
 export const CAP_CHOWN = 0;
 export const CAP_SYS_ADMIN = 21;
@@ -80,27 +79,4 @@ export function mayChown(p: Privilege = readPrivilege()): boolean {
  */
 export function isRootUser(): boolean {
   return process.getuid?.() === 0;
-}
-
-/**
- * Whether overlayfs's own encoding can be written at `freePath` (a name that does not exist, in
- * the directory that will hold it): a character device 0/0 (any user since Linux 5.8, before that
- * CAP_MKNOD) carrying a trusted.* xattr (CAP_SYS_ADMIN over the host, and a filesystem that
- * stores them). Tried there, so the kernel, the capabilities and the filesystem all answer;
- * the device alone would say yes to any user on a current kernel.
- */
-export function probeTrustedWhiteout(freePath: string): boolean {
-  try {
-    mknod(freePath, fsc.S_IFCHR, 0);
-  } catch {
-    return false;
-  }
-  try {
-    lsetxattr(freePath, "trusted.probe", Buffer.alloc(0));
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(freePath, { force: true });
-  }
 }
