@@ -233,10 +233,11 @@ export async function runSequence(opts: SequenceOptions): Promise<SequenceReport
     };
     if (opts.compareInitial === true) {
       const k = await kernelView();
-      // before any change every object is a layer object: a number naming none would make the
-      // inode comparison vacuous (normalize treats unknown numbers as new objects)
+      // before any change every object but the root (the upper's own) is a lower object: a
+      // number naming none would make the inode comparison vacuous (normalize treats unknown
+      // numbers as new objects)
       for (const [path, n] of k.nodes) {
-        if (!("ino" in n) || !/^L\d+:/.test(n.ino)) {
+        if (path !== "" && (!("ino" in n) || !/^L\d+:/.test(n.ino))) {
           report.problems.push(`initial view: kernel's ${path || "/"} names no layer object: ${JSON.stringify(n)}`);
         }
       }
