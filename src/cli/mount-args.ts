@@ -7,7 +7,11 @@
  * and `\,` are part of a path. Unknown options are returned so the caller can warn about them.
  */
 import { UserError } from "../errors.js";
-import { parseOverlayOptions as parseOptionStrings, splitLowerDirs } from "../format/overlay-options.js";
+import {
+  escapeOverlayPath,
+  parseOverlayOptions as parseOptionStrings,
+  splitLowerDirs,
+} from "../format/overlay-options.js";
 
 export function parseLowerList(list: string): string[] {
   const lowers = splitLowerDirs(list);
@@ -88,7 +92,9 @@ export function parseOverlayOptions(optionStrings: readonly string[]): OverlayOp
 }
 
 function checkLowers(lowers: string[]): string[] {
-  if (lowers.some((l) => l.length === 0)) throw new UserError("empty directory in lowerdir=");
+  if (lowers.some((l) => l.length === 0)) {
+    throw new UserError(`empty directory in lower list '${lowers.map(escapeOverlayPath).join(":")}'`);
+  }
   return lowers;
 }
 
