@@ -2,7 +2,9 @@
  * The fuse-native adapter: one handler per operation, each translating a path-based request
  * into node-based calls on the union and producing exactly one reply (see reply.ts).
  */
+import { read } from "node:fs";
 import { constants } from "node:os";
+import { promisify } from "node:util";
 import type { Logger } from "../errors.js";
 import type { UnionFs } from "../union/union-fs.js";
 import type { Caller } from "./native-mount.js";
@@ -12,6 +14,7 @@ import { direntStat, toNativeStat, toNativeStatfs } from "./stat.js";
 import { makeWriteOps } from "./write-handlers.js";
 
 const ENODATA = -constants.errno.ENODATA;
+const readAsync = promisify(read);
 
 export function makeReadOps(ctx: AdapterContext) {
   const { fs, nodes } = ctx;
@@ -20,7 +23,7 @@ export function makeReadOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => fs.getattr(await nodes.resolve(path)),
+        () => fs.getattr(nodes.resolve(path)),
         (a) => [0, toNativeStat(a)],
       );
     },
@@ -28,7 +31,7 @@ export function makeReadOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => fs.getattr(await nodes.resolve(path)),
+        () => fs.getattr(nodes.resolve(path)),
         (a) => [0, toNativeStat(a)],
       );
     },
@@ -36,7 +39,7 @@ export function makeReadOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => fs.readdir(await nodes.resolve(path)),
+        () => fs.readdir(nodes.resolve(path)),
         (entries) => [0, entries.map((e) => e.name), entries.map((e) => direntStat(e.ino, e.mode))],
       );
     },
@@ -44,7 +47,7 @@ export function makeReadOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => fs.readlink(await nodes.resolve(path)),
+        () => fs.readlink(nodes.resolve(path)),
         (target) => [0, target],
       );
     },
@@ -52,15 +55,16 @@ export function makeReadOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => fs.open(await nodes.resolve(path), flags),
+        () => fs.open(nodes.resolve(path), flags),
         (fh) => [0, fh],
       );
     },
     read(_path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Reply) {
+      // on the thread pool: a read that misses the page cache must not hold the event loop
       reply(
         ctx,
         cb,
-        () => fs.read(fh, buf, len, pos),
+        async () => (await readAsync(fs.fd(fh, "read"), buf, 0, len, pos)).bytesRead,
         (n) => [n],
       );
     },
@@ -76,7 +80,7 @@ export function makeReadOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => fs.getxattr(await nodes.resolve(path), name),
+        () => fs.getxattr(nodes.resolve(path), name),
         (value) => (value === null ? [ENODATA] : [0, value]),
       );
     },
@@ -84,7 +88,7 @@ export function makeReadOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => fs.listxattr(await nodes.resolve(path)),
+        () => fs.listxattr(nodes.resolve(path)),
         (names) => [0, names],
       );
     },
@@ -100,7 +104,7 @@ export function makeReadOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => fs.access(await nodes.resolve(path), mode),
+        () => fs.access(nodes.resolve(path), mode),
         () => [0],
       );
     },
@@ -108,6 +112,6 @@ export function makeReadOps(ctx: AdapterContext) {
 }
 
 export function makeOps(fs: UnionFs, log: Logger, caller: () => Caller) {
-  const ctx: AdapterContext = { fs, nodes: new PathNodes(fs), log, caller };
+  const ctx: AdapterContext = { fs, nodes: new PathNodes(fs), log, caller, stage: (node) => fs.stageCopyUp(node) };
   return { ...makeReadOps(ctx), ...makeWriteOps(ctx) };
 }

@@ -12,11 +12,11 @@ export class PathNodes {
   constructor(private readonly fs: UnionFs) {}
 
   /** The node for `path`, or ENOENT / ENOTDIR as the kernel would report. */
-  async resolve(path: string): Promise<UnionNode> {
+  resolve(path: string): UnionNode {
     let node = this.fs.table.root;
     for (const name of splitPath(path)) {
       if (!isDirNode(node)) throw new FsError("ENOTDIR", "lookup", path);
-      const child = await this.fs.lookup(node, name);
+      const child = this.fs.lookup(node, name);
       if (child === null) throw new FsError("ENOENT", "lookup", path);
       node = child;
     }
@@ -24,11 +24,11 @@ export class PathNodes {
   }
 
   /** The parent directory node of `path` and the last component's name. */
-  async resolveParent(path: string): Promise<{ parent: UnionNode; name: string }> {
+  resolveParent(path: string): { parent: UnionNode; name: string } {
     const parts = splitPath(path);
     const name = parts.pop();
     if (name === undefined) throw new FsError("EBUSY", "lookup", path);
-    const parent = await this.resolve(parts.join("/"));
+    const parent = this.resolve(parts.join("/"));
     if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", path);
     return { parent, name };
   }

@@ -1,13 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { FsError } from "../errors.js";
+import { DataCopyNeeded } from "../union/copy-up.js";
+import type { UnionNode } from "../union/node-table.js";
 import { reply } from "./reply.js";
 
 /** Runs reply() and resolves with every call the binding's callback got, once all have settled. */
-async function replies(work: () => Promise<unknown>, ok: (v: unknown) => unknown[], throwInCallback = false) {
+async function replies(work: () => unknown, ok: (v: unknown) => unknown[], throwInCallback = false) {
   const calls: unknown[][] = [];
   const logged: string[] = [];
+  const staged: string[] = [];
   reply(
-    { log: (m) => logged.push(m) },
+    {
+      log: (m) => logged.push(m),
+      stage: async (node) => {
+        staged.push(node.path);
+      },
+    },
     (...args) => {
       calls.push(args);
       if (throwInCallback) throw new Error("callback blew up");
@@ -16,8 +24,10 @@ async function replies(work: () => Promise<unknown>, ok: (v: unknown) => unknown
     ok,
   );
   await new Promise((r) => setTimeout(r, 0));
-  return { calls, logged };
+  return { calls, logged, staged };
 }
+
+const fakeNode = (path: string) => ({ path }) as UnionNode;
 
 describe("reply", () => {
   it("answers with the formatted result", async () => {
@@ -76,5 +86,30 @@ describe("reply", () => {
     } finally {
       process.off("unhandledRejection", onUnhandled);
     }
+  });
+
+  it("stages the data a copy-up needs, then runs the work again", async () => {
+    let runs = 0;
+    const { calls, staged } = await replies(
+      () => {
+        runs++;
+        if (runs === 1) throw new DataCopyNeeded(fakeNode("a/f"));
+        return 42;
+      },
+      (v) => [0, v],
+    );
+    expect(staged).toEqual(["a/f"]);
+    expect(calls).toEqual([[0, 42]]);
+  });
+
+  it("gives up with EIO on a copy-up that keeps asking for its data", async () => {
+    const { calls, staged } = await replies(
+      () => {
+        throw new DataCopyNeeded(fakeNode("a/f"));
+      },
+      () => [0],
+    );
+    expect(staged.length).toBe(4);
+    expect(calls).toEqual([[-5]]);
   });
 });

@@ -5,8 +5,13 @@
  * (even before it returns its promise) or in the formatting of its result becomes an errno
  * reply, and a throw in the binding's callback itself is logged, never left to become an
  * unhandled rejection, which would end the daemon and leave a dead mount.
+ *
+ * The core runs synchronously on the event loop, so a copy-up that must copy file data refuses
+ * (DataCopyNeeded) rather than hold the loop: the data is staged off it and the work repeated.
  */
 import { type Logger, toErrno } from "../errors.js";
+import { DataCopyNeeded } from "../union/copy-up.js";
+import type { UnionNode } from "../union/node-table.js";
 import type { UnionFs } from "../union/union-fs.js";
 import type { Caller } from "./native-mount.js";
 import type { PathNodes } from "./path-nodes.js";
@@ -19,13 +24,18 @@ export interface AdapterContext {
   readonly log: Logger;
   /** who sent the request being handled (read synchronously at handler entry) */
   readonly caller: () => Caller;
+  /** copies the data a copy-up of the node needs, off the event loop */
+  readonly stage: (node: UnionNode) => Promise<void>;
 }
 
-/** The context `reply` needs: where to log what cannot be an errno. */
-export type ReplyContext = Pick<AdapterContext, "log">;
+/** The context `reply` needs: where to log what cannot be an errno, and how to stage a copy. */
+export type ReplyContext = Pick<AdapterContext, "log" | "stage">;
+
+/** copy-ups one request may stage before it is given up as EIO (rename and link stage one) */
+const MAX_STAGES = 4;
 
 /** Runs a handler's work and sends exactly one reply: its result, or the errno it threw. */
-export function reply<T>(ctx: ReplyContext, cb: Reply, work: () => Promise<T>, ok: (value: T) => unknown[]): void {
+export function reply<T>(ctx: ReplyContext, cb: Reply, work: () => T | Promise<T>, ok: (value: T) => unknown[]): void {
   let answered = false;
   const answer = (values: unknown[]): void => {
     if (answered) return;
@@ -37,7 +47,7 @@ export function reply<T>(ctx: ReplyContext, cb: Reply, work: () => Promise<T>, o
     }
   };
   const fail = (e: unknown): void => answer([toErrno(e, ctx.log)]);
-  new Promise<T>((resolve) => resolve(work())).then((value) => {
+  run(ctx, work).then((value) => {
     let values: unknown[];
     try {
       values = ok(value);
@@ -47,4 +57,16 @@ export function reply<T>(ctx: ReplyContext, cb: Reply, work: () => Promise<T>, o
     }
     answer(values);
   }, fail);
+}
+
+/** Runs the work; a copy-up that needs its data staged gets it, and the work runs again. */
+async function run<T>(ctx: ReplyContext, work: () => T | Promise<T>): Promise<T> {
+  for (let staged = 0; ; staged++) {
+    try {
+      return await work();
+    } catch (e) {
+      if (!(e instanceof DataCopyNeeded) || staged >= MAX_STAGES) throw e;
+      await ctx.stage(e.node);
+    }
+  }
 }

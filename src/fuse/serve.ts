@@ -85,7 +85,13 @@ export class Daemon {
 export async function serve(spec: ServeSpec): Promise<Daemon> {
   const stack = await openStack(spec.stack);
   holdLayerLocks(stack);
-  const fs = await UnionFs.create(stack, { whiteout: spec.whiteout, volatile: spec.volatile, log: spec.log });
+  const fs = await UnionFs.create(stack, {
+    whiteout: spec.whiteout,
+    volatile: spec.volatile,
+    log: spec.log,
+    // the event loop serves every request: a large copy must not hold it
+    dataCopy: "staged",
+  });
   const options: MountOptions = {
     readOnly: stack.upper === null,
     // other users may reach the mount where the mount is ours to make, not fusermount's

@@ -2,19 +2,24 @@
  * Handlers for the requests that change the tree or a file. The caller's identity is read at
  * handler entry, before the first await: the binding sets it per request, synchronously.
  */
+import { fdatasync, fsync, write } from "node:fs";
+import { promisify } from "node:util";
 import type { UnionNode } from "../union/node-table.js";
 import type { TimeSpec } from "../union/setattr-ops.js";
 import { type AdapterContext, type Reply, reply } from "./reply.js";
 
 const done = () => [0];
+const writeAsync = promisify(write);
+const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
 
 export function makeWriteOps(ctx: AdapterContext) {
   const { fs, nodes } = ctx;
   /** work on the directory holding `path` and the last component's name */
   const inParent =
-    <T>(path: string, op: (parent: UnionNode, name: string) => Promise<T>) =>
-    async () => {
-      const { parent, name } = await nodes.resolveParent(path);
+    <T>(path: string, op: (parent: UnionNode, name: string) => T) =>
+    () => {
+      const { parent, name } = nodes.resolveParent(path);
       return op(parent, name);
     };
   return {
@@ -23,7 +28,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        inParent(path, async (parent, name) => (await fs.create(parent, name, mode, caller)).fh),
+        inParent(path, (parent, name) => fs.create(parent, name, mode, caller).fh),
         (fh) => [0, fh],
       );
     },
@@ -59,7 +64,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        inParent(path, async (parent, name) => fs.link(await nodes.resolve(source), parent, name, caller)),
+        inParent(path, (parent, name) => fs.link(nodes.resolve(source), parent, name, caller)),
         done,
       );
     },
@@ -83,10 +88,10 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        async () => {
-          const from = await nodes.resolveParent(source);
-          const to = await nodes.resolveParent(dest);
-          await fs.rename(from.parent, from.name, to.parent, to.name);
+        () => {
+          const from = nodes.resolveParent(source);
+          const to = nodes.resolveParent(dest);
+          fs.rename(from.parent, from.name, to.parent, to.name);
         },
         done,
       );
@@ -95,33 +100,42 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        () => fs.write(fh, buf, len, pos),
+        // on the thread pool, as reads are
+        async () => (await writeAsync(fs.fd(fh, "write"), buf, 0, len, pos)).bytesWritten,
         (n) => [n],
       );
     },
     truncate(path: string, size: number, cb: Reply) {
-      reply(ctx, cb, async () => fs.truncate(await nodes.resolve(path), size), done);
+      reply(ctx, cb, () => fs.truncate(nodes.resolve(path), size), done);
     },
     ftruncate(_path: string, fh: number, size: number, cb: Reply) {
       reply(ctx, cb, () => fs.ftruncate(fh, size), done);
     },
     fsync(_path: string, datasync: number, fh: number, cb: Reply) {
-      reply(ctx, cb, () => fs.fsync(fh, datasync !== 0), done);
+      reply(
+        ctx,
+        cb,
+        async () => {
+          const fd = fs.fd(fh, "fsync");
+          if (fs.syncs) await (datasync !== 0 ? fdatasyncAsync(fd) : fsyncAsync(fd));
+        },
+        done,
+      );
     },
     chmod(path: string, mode: number, cb: Reply) {
-      reply(ctx, cb, async () => fs.chmod(await nodes.resolve(path), mode), done);
+      reply(ctx, cb, () => fs.chmod(nodes.resolve(path), mode), done);
     },
     chown(path: string, uid: number, gid: number, cb: Reply) {
-      reply(ctx, cb, async () => fs.chown(await nodes.resolve(path), uid, gid), done);
+      reply(ctx, cb, () => fs.chown(nodes.resolve(path), uid, gid), done);
     },
     utimens(path: string, atime: TimeSpec, mtime: TimeSpec, cb: Reply) {
-      reply(ctx, cb, async () => fs.utimens(await nodes.resolve(path), atime, mtime), done);
+      reply(ctx, cb, () => fs.utimens(nodes.resolve(path), atime, mtime), done);
     },
     setxattr(path: string, name: string, value: Buffer, _position: number, flags: number, cb: Reply) {
-      reply(ctx, cb, async () => fs.setxattr(await nodes.resolve(path), name, Buffer.from(value), flags), done);
+      reply(ctx, cb, () => fs.setxattr(nodes.resolve(path), name, Buffer.from(value), flags), done);
     },
     removexattr(path: string, name: string, cb: Reply) {
-      reply(ctx, cb, async () => fs.removexattr(await nodes.resolve(path), name), done);
+      reply(ctx, cb, () => fs.removexattr(nodes.resolve(path), name), done);
     },
   };
 }

@@ -116,6 +116,35 @@ describe("DataCopier", () => {
     expect([cross.calls, unsupported.calls]).toEqual([1, 1]);
   });
 
+  it("copies on the calling thread with copySync, across filesystems and with fallbacks, holes kept", () => {
+    const src = join(dir, "src");
+    writeSparse(src);
+    const readWrite = RANGE_METHODS.find((m) => m.name === "read/write");
+    if (readWrite === undefined) throw new Error("no read/write method");
+    const refused = refusing("ENOSYS");
+    for (const [name, copier] of [
+      ["default methods", new DataCopier(true)],
+      ["after a refusal", new DataCopier(true, [refused, readWrite])],
+    ] as const) {
+      const dest = join(otherFs, name.replaceAll(" ", "-"));
+      const from = openSync(src, "r");
+      const to = openSync(dest, "wx");
+      try {
+        copier.copySync(
+          { fd: from, dev: BigInt(statSync(src).dev) },
+          { fd: to, dev: BigInt(statSync(otherFs).dev) },
+          80 * MiB,
+        );
+        ftruncateSync(to, 80 * MiB);
+      } finally {
+        closeSync(from);
+        closeSync(to);
+      }
+      expectSparseCopy(src, dest);
+    }
+    expect(refused.calls).toBe(1);
+  });
+
   it("throws what is not a refusal, without trying the next method", async () => {
     const failing = refusing("EIO");
     const next = refusing("EXDEV");

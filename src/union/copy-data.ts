@@ -9,6 +9,9 @@
  * on another filesystem than the upper cost the failed attempts once, not on every copy-up.
  * Any other error is the copy's and is thrown.
  *
+ * `copySync` is the whole copy on the calling thread, for callers that may block (a worker
+ * thread serving FUSE); `copy` keeps the event loop serving meanwhile:
+ *
  * A volatile copy-up (nothing synced) copies each segment on a worker thread, in as few calls
  * as the kernel takes: the event loop serves other requests meanwhile, and the copy costs one
  * hand-off instead of a turn of the loop every few slices.
@@ -109,15 +112,7 @@ export class DataCopier {
   async copy(src: CopyEnd, dest: CopyEnd, size: number): Promise<void> {
     if (size === 0) return;
     const pair = this.pair(src.dev, dest.dev);
-    if (pair.reflink) {
-      try {
-        ficlone(dest.fd, src.fd);
-        return;
-      } catch (e) {
-        if (!hasCode(e, ...REFUSALS)) throw e;
-        pair.reflink = false;
-      }
-    }
+    if (this.tryReflink(pair, src, dest)) return;
     let offset = 0;
     while (offset < size) {
       const data = seekData(src.fd, offset);
@@ -126,6 +121,37 @@ export class DataCopier {
       if (this.writeBack) await this.copyWritingBack(pair, src.fd, dest.fd, data, hole);
       else await this.copyOnWorker(pair, src.fd, dest.fd, data, hole);
       offset = hole;
+    }
+  }
+
+  /** `copy` on the calling thread, start to end. */
+  copySync(src: CopyEnd, dest: CopyEnd, size: number): void {
+    if (size === 0) return;
+    const pair = this.pair(src.dev, dest.dev);
+    if (this.tryReflink(pair, src, dest)) return;
+    for (let offset = 0; offset < size; ) {
+      const data = seekData(src.fd, offset);
+      if (data < 0 || data >= size) break;
+      const hole = Math.min(seekHole(src.fd, data), size);
+      for (let pos = data; pos < hole; ) {
+        const n = this.stepSync(pair, src.fd, dest.fd, pos, hole - pos);
+        if (n === 0) break;
+        pos += n;
+      }
+      offset = hole;
+    }
+  }
+
+  /** True when the pair shares extents now; false when it cannot (remembered) and must copy. */
+  private tryReflink(pair: PairMethods, src: CopyEnd, dest: CopyEnd): boolean {
+    if (!pair.reflink) return false;
+    try {
+      ficlone(dest.fd, src.fd);
+      return true;
+    } catch (e) {
+      if (!hasCode(e, ...REFUSALS)) throw e;
+      pair.reflink = false;
+      return false;
     }
   }
 
@@ -142,15 +168,35 @@ export class DataCopier {
   /** One call of the pair's current method; a refusal moves the pair on to the next method. */
   private async step(pair: PairMethods, onWorker: boolean, src: number, dest: number, pos: number, len: number) {
     for (;;) {
-      const method = this.methods[pair.range];
-      if (method === undefined) throw new Error("no copy method left to try");
+      const method = this.method(pair);
       try {
         return onWorker ? await method.async(src, pos, dest, pos, len) : method.sync(src, pos, dest, pos, len);
       } catch (e) {
-        if (!hasCode(e, ...REFUSALS) || pair.range === this.methods.length - 1) throw e;
-        pair.range += 1;
+        this.refused(pair, e);
       }
     }
+  }
+
+  private stepSync(pair: PairMethods, src: number, dest: number, pos: number, len: number): number {
+    for (;;) {
+      try {
+        return this.method(pair).sync(src, pos, dest, pos, len);
+      } catch (e) {
+        this.refused(pair, e);
+      }
+    }
+  }
+
+  private method(pair: PairMethods): RangeMethod {
+    const method = this.methods[pair.range];
+    if (method === undefined) throw new Error("no copy method left to try");
+    return method;
+  }
+
+  /** Moves the pair on to its next method after a refusal; rethrows anything else, or the last refusal. */
+  private refused(pair: PairMethods, e: unknown): void {
+    if (!hasCode(e, ...REFUSALS) || pair.range === this.methods.length - 1) throw e;
+    pair.range += 1;
   }
 
   private async copyOnWorker(pair: PairMethods, src: number, dest: number, start: number, end: number) {

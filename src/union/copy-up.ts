@@ -10,16 +10,36 @@
  * The lower may be on another filesystem than the upper: the data copy picks a method that
  * crosses filesystems (copy-data.ts), and an xattr the upper's filesystem refuses is skipped
  * with a log line instead of failing the copy-up, as overlayfs skips what it cannot copy.
+ *
+ * Everything here is synchronous but the data copy of a large file, which is how the transport
+ * wants it: `inline` copies on the calling thread (a worker thread may block), `staged` refuses
+ * to (DataCopyNeeded) until `stage` has copied the data into a work-dir temp off the event
+ * loop; the request is then repeated and the copy-up uses the staged temp.
  */
 
-import { type BigIntStats, constants as fsc } from "node:fs";
-import { chmod, lchown, link, lstat, mkdir, open, readlink, rm, symlink } from "node:fs/promises";
+import {
+  type BigIntStats,
+  chmodSync,
+  closeSync,
+  fdatasyncSync,
+  constants as fsc,
+  ftruncateSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { errorCode, FsError, hasCode, type Logger } from "../errors.js";
-import { isPrivateXattr, OverlayKey } from "../format/overlay-xattr.js";
+import { FsError, hasCode, type Logger } from "../errors.js";
+import { OverlayKey } from "../format/overlay-xattr.js";
 import { mknod } from "../sys/mknod.js";
 import { lutimens } from "../sys/utimens.js";
-import { lgetxattr, llistxattr, lsetxattr } from "../sys/xattr.js";
+import { lsetxattr } from "../sys/xattr.js";
 import { DataCopier } from "./copy-data.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
@@ -27,105 +47,204 @@ import type { UnionNode } from "./node-table.js";
 import type { OriginRecords } from "./origin-record.js";
 import { lstatOrNull } from "./probe.js";
 import type { UpperWriter } from "./upper-writer.js";
+import { XattrCopier } from "./xattr-copy.js";
+
+/** How a copy-up copies file data: on the calling thread, or only what `stage` prepared. */
+export type DataCopyMode = "inline" | "staged";
+
+/** A staged-mode copy-up needs `node`'s data: stage it, then repeat the request. */
+export class DataCopyNeeded extends Error {
+  constructor(readonly node: UnionNode) {
+    super(`copy-up of '${node.path}' needs its data staged first`);
+    this.name = "DataCopyNeeded";
+  }
+}
+
+export interface CopyUpOptions {
+  /** sync each copy before it becomes visible (false on a volatile mount) */
+  durable: boolean;
+  dataCopy: DataCopyMode;
+  log: Logger;
+}
 
 export class CopyUp {
   private readonly data: DataCopier;
   private readonly xattrs: XattrCopier;
+  /**
+   * node id -> a temp file in the work dir holding that node's data, complete and synced, and
+   * the lower object's stat from before the copy read it (reading moves its atime)
+   */
+  private readonly staged = new Map<bigint, { tmp: string; st: BigIntStats }>();
+  private readonly options: CopyUpOptions;
 
   constructor(
     private readonly writer: UpperWriter,
     private readonly index: HardlinkIndex,
     private readonly origins: OriginRecords,
-    /** sync each copy before it becomes visible (false on a volatile mount) */
-    private readonly durable = true,
-    log: Logger = () => {},
+    options: Partial<CopyUpOptions> = {},
   ) {
-    this.data = new DataCopier(durable);
-    this.xattrs = new XattrCopier(log);
+    this.options = { durable: true, dataCopy: "inline", log: () => {}, ...options };
+    this.data = new DataCopier(this.options.durable);
+    this.xattrs = new XattrCopier(this.options.log);
   }
 
   /**
    * The object's upper branch, copying it (and its parents) up first if needed.
    * `withData: false` is for an object about to be truncated to zero: its data is not copied.
    */
-  async ensureUpper(node: UnionNode, withData = true): Promise<Branch> {
+  ensureUpper(node: UnionNode, withData = true): Branch {
     if (node.upper !== null) return node.upper;
     const parent = node.parent;
     const lower = node.lowers[0];
     if (parent === null || lower === undefined) throw new FsError("EIO", "copy-up", node.path);
-    const parentUpper = await this.ensureUpper(parent);
+    const parentUpper = this.ensureUpper(parent);
     const parentDir = realPath(parentUpper);
     const dest = join(parentDir, node.name);
-    const parentStat = await lstat(parentDir, { bigint: true });
+    const parentStat = lstatSync(parentDir, { bigint: true });
     if (node.hardlinkOrigin !== null) {
-      await this.linkUp(node, node.hardlinkOrigin, dest, withData);
+      this.linkUp(node, node.hardlinkOrigin, dest, withData);
     } else {
-      const src = realPath(lower);
-      const tmp = this.writer.work.tempPath();
-      await this.assemble(src, await lstat(src, { bigint: true }), tmp, withData, lower.layer);
-      if (!this.writer.installNew(tmp, dest)) await rm(tmp, { recursive: true, force: true });
+      const tmp = this.assemble(node, withData);
+      if (!this.writer.installNew(tmp, dest)) rmSync(tmp, { recursive: true, force: true });
     }
     this.writer.setImpure(parentDir);
-    await restoreTimes(parentDir, parentStat);
+    restoreTimes(parentDir, parentStat);
     node.upper = childBranch(parentUpper, node.name);
     return node.upper;
+  }
+
+  /**
+   * Copies the data a copy-up of `node` will need into a work-dir temp, off the event loop
+   * (a no-op when it needs none); the next `ensureUpper(node)` uses it.
+   */
+  async stage(node: UnionNode): Promise<void> {
+    const lower = node.lowers[0];
+    if (node.upper !== null || lower === undefined || !this.needsData(node)) return;
+    const src = realPath(lower);
+    const st = lstatSync(src, { bigint: true });
+    const tmp = this.writer.work.tempPath();
+    await this.copyFileAsync(src, st.dev, tmp, Number(st.size));
+    this.dropStaged(node);
+    this.staged.set(node.id, { tmp, st });
+  }
+
+  /** Whether a copy-up of `node` would copy file data (a non-empty file, not indexed yet). */
+  private needsData(node: UnionNode): boolean {
+    const lower = node.lowers[0];
+    if (lower === undefined || node.parent === null) return false;
+    if (node.hardlinkOrigin !== null && this.index.find(node.hardlinkOrigin) !== null) return false;
+    const st = lstatOrNull(realPath(lower));
+    return st?.isFile() === true && st.size > 0n;
+  }
+
+  private dropStaged(node: UnionNode): void {
+    const old = this.staged.get(node.id);
+    if (old === undefined) return;
+    this.staged.delete(node.id);
+    rmSync(old.tmp, { force: true });
   }
 
   /**
    * Copy-up of one name of a lower file with several: the first copies the file into the
    * index, every name (that one included) becomes a hard link to the index entry.
    */
-  private async linkUp(node: UnionNode, origin: Buffer, dest: string, withData: boolean): Promise<void> {
+  private linkUp(node: UnionNode, origin: Buffer, dest: string, withData: boolean): void {
     const lower = node.lowers[0];
     if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
-    const src = realPath(lower);
-    const st = await lstat(src, { bigint: true });
+    const st = lstatSync(realPath(lower), { bigint: true });
     const entry = realPath(this.index.branchFor(origin));
     const indexed = lstatOrNull(entry);
     const unionNlink = indexed === null ? Number(st.nlink) : HardlinkIndex.unionNlink(entry, Number(indexed.nlink));
-    const tmp = this.writer.work.tempPath();
+    let tmp: string;
     if (indexed === null) {
-      await this.assemble(src, st, tmp, withData, lower.layer);
+      tmp = this.assemble(node, withData);
       try {
-        await link(tmp, entry);
+        linkSync(tmp, entry);
       } catch (e) {
         // another name's copy-up won the race: use its copy
         if (!hasCode(e, "EEXIST")) throw e;
-        await rm(tmp, { force: true });
-        await link(entry, tmp);
+        rmSync(tmp, { force: true });
+        linkSync(entry, tmp);
       }
     } else {
-      await link(entry, tmp);
+      this.dropStaged(node);
+      tmp = this.writer.work.tempPath();
+      linkSync(entry, tmp);
     }
-    if (!this.writer.installNew(tmp, dest)) await rm(tmp, { force: true });
-    await this.index.setUnionNlink(entry, unionNlink);
+    if (!this.writer.installNew(tmp, dest)) rmSync(tmp, { force: true });
+    this.index.setUnionNlink(entry, unionNlink);
   }
 
-  private async assemble(src: string, st: BigIntStats, tmp: string, withData: boolean, layer: Layer): Promise<void> {
+  /** Builds the copy of `node`'s topmost lower object in the work dir; returns where. */
+  private assemble(node: UnionNode, withData: boolean): string {
+    const lower = node.lowers[0];
+    if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
+    const src = realPath(lower);
+    // before the data copy reads the file and moves its atime
+    const st = this.staged.get(node.id)?.st ?? lstatSync(src, { bigint: true });
     const mode = Number(st.mode);
     const type = mode & fsc.S_IFMT;
-    if (type === fsc.S_IFDIR) await mkdir(tmp, 0o700);
-    else if (type === fsc.S_IFREG) await this.copyFile(src, st.dev, tmp, withData ? Number(st.size) : 0);
-    else if (type === fsc.S_IFLNK) await symlink(await readlink(src), tmp);
-    else mknod(tmp, mode, Number(st.rdev));
-    await lchown(tmp, Number(st.uid), Number(st.gid));
-    if (type !== fsc.S_IFLNK) await chmod(tmp, mode & 0o7777);
+    let tmp: string;
+    if (type === fsc.S_IFREG) {
+      tmp = this.fileWithData(node, src, st, withData ? Number(st.size) : 0);
+    } else {
+      tmp = this.writer.work.tempPath();
+      if (type === fsc.S_IFDIR) mkdirSync(tmp, 0o700);
+      else if (type === fsc.S_IFLNK) symlinkSync(readlinkSync(src), tmp);
+      else mknod(tmp, mode, Number(st.rdev));
+    }
+    lchownSync(tmp, Number(st.uid), Number(st.gid));
+    if (type !== fsc.S_IFLNK) chmodSync(tmp, mode & 0o7777);
     this.xattrs.copy(src, tmp);
-    const origin = this.origins.of(src, layer);
-    if (origin !== null) lsetxattr(tmp, this.writer.xattrNamespace + OverlayKey.origin, origin);
-    await restoreTimes(tmp, st);
+    this.recordOrigin(src, lower.layer, tmp);
+    restoreTimes(tmp, st);
+    return tmp;
   }
 
-  private async copyFile(src: string, srcDev: bigint, tmp: string, size: number): Promise<void> {
+  private recordOrigin(src: string, layer: Layer, tmp: string): void {
+    const origin = this.origins.of(src, layer);
+    if (origin !== null) lsetxattr(tmp, this.writer.xattrNamespace + OverlayKey.origin, origin);
+  }
+
+  /** A work-dir temp holding the first `size` bytes of `src`: staged, copied here, or empty. */
+  private fileWithData(node: UnionNode, src: string, st: BigIntStats, size: number): string {
+    if (size > 0) {
+      const staged = this.staged.get(node.id);
+      if (staged !== undefined) {
+        this.staged.delete(node.id);
+        return staged.tmp;
+      }
+      if (this.options.dataCopy === "staged") throw new DataCopyNeeded(node);
+    } else {
+      this.dropStaged(node);
+    }
+    const tmp = this.writer.work.tempPath();
+    const from = openSync(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    try {
+      const to = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      try {
+        this.data.copySync({ fd: from, dev: st.dev }, { fd: to, dev: this.writer.work.dev }, size);
+        ftruncateSync(to, size);
+        // durable before the rename makes it visible, as overlayfs syncs a copy-up: a crash
+        // must never leave the new name pointing at missing data
+        if (this.options.durable && size > 0) fdatasyncSync(to);
+      } finally {
+        closeSync(to);
+      }
+    } finally {
+      closeSync(from);
+    }
+    return tmp;
+  }
+
+  private async copyFileAsync(src: string, srcDev: bigint, tmp: string, size: number): Promise<void> {
     const from = await open(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
       const to = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       try {
         await this.data.copy({ fd: from.fd, dev: srcDev }, { fd: to.fd, dev: this.writer.work.dev }, size);
         await to.truncate(size);
-        // durable before the rename makes it visible, as overlayfs syncs a copy-up: a crash
-        // must never leave the new name pointing at missing data
-        if (this.durable) await to.datasync();
+        if (this.options.durable) await to.datasync();
       } finally {
         await to.close();
       }
@@ -135,43 +254,7 @@ export class CopyUp {
   }
 }
 
-/**
- * Copies an object's xattrs, overlay-private ones excepted. One the destination refuses is
- * skipped: user.* cannot be set on symlinks, an LSM may refuse security.*, and another
- * filesystem may not take a namespace or a value that large at all. Each kind of refusal is
- * logged once per attribute name, not once per file.
- */
-export class XattrCopier {
-  private readonly logged = new Set<string>();
-
-  constructor(private readonly log: Logger) {}
-
-  copy(src: string, dest: string): void {
-    for (const name of llistxattr(src)) {
-      if (isPrivateXattr(name)) continue;
-      const value = lgetxattr(src, name);
-      if (value === null) continue;
-      try {
-        lsetxattr(dest, name, value);
-      } catch (e) {
-        if (!hasCode(e, ...XATTR_REFUSALS)) throw e;
-        this.skipped(name, errorCode(e) ?? "?", src);
-      }
-    }
-  }
-
-  private skipped(name: string, code: string, src: string): void {
-    const key = `${name}\0${code}`;
-    if (this.logged.has(key)) return;
-    this.logged.add(key);
-    this.log(`copy-up: the upper refuses xattr ${name} (${code}), first on ${src}; skipped wherever it occurs`);
-  }
-}
-
-/** setxattr failures that mean "not here", not "the copy-up failed" */
-const XATTR_REFUSALS = ["EPERM", "EOPNOTSUPP", "ENOTSUP", "E2BIG", "ERANGE", "ENOSPC", "EINVAL"];
-
 /** Sets a copy's times to the original's, to the nanosecond. */
-export async function restoreTimes(path: string, st: BigIntStats): Promise<void> {
+export function restoreTimes(path: string, st: BigIntStats): void {
   lutimens(path, st.atimeNs, st.mtimeNs);
 }

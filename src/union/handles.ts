@@ -1,13 +1,13 @@
 /**
- * Open-file handles: the number handed to FUSE maps to the real fd opened in a layer.
+ * Open-file handles: the number handed to FUSE maps to the raw fd opened in a layer. A raw fd
+ * (not a FileHandle) is valid in every thread and is what FUSE passthrough hands the kernel.
  * Behind a small interface so a table shared between worker threads can replace the Map.
  */
-import type { FileHandle } from "node:fs/promises";
 import type { UnionNode } from "./node-table.js";
 
 export interface OpenFile {
   readonly node: UnionNode;
-  readonly file: FileHandle;
+  readonly fd: number;
   readonly flags: number;
 }
 

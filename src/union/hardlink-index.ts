@@ -8,6 +8,7 @@
  * names are not); overlayfs keeps the difference in `overlay.nlink` as "U+n"/"U-n" relative to
  * the upper inode's count, and so does this.
  */
+import { lstatSync } from "node:fs";
 import { lstat, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { OverlayKey } from "../format/overlay-xattr.js";
@@ -52,8 +53,8 @@ export class HardlinkIndex {
   }
 
   /** Records the union's link count of an indexed inode reached through `path`. */
-  async setUnionNlink(path: string, unionNlink: number): Promise<void> {
-    const real = Number((await lstat(path)).nlink);
+  setUnionNlink(path: string, unionNlink: number): void {
+    const real = Number(lstatSync(path).nlink);
     const diff = unionNlink - real;
     const value = `U${diff < 0 ? "-" : "+"}${Math.abs(diff)}`;
     lsetxattr(path, this.xattrNamespace + OverlayKey.nlink, Buffer.from(value));

@@ -6,7 +6,7 @@
  * directory is read on every call. The order is deterministic: sorted by name.
  */
 
-import { readdir } from "node:fs/promises";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { LRUCache } from "lru-cache";
 import { OverlayKey } from "../format/overlay-xattr.js";
@@ -22,10 +22,10 @@ export interface LayerListing {
 }
 
 /** Reads one layer's directory and separates entries from whiteouts. */
-export async function listLayerDir(dir: string, xwhiteouts: boolean): Promise<LayerListing> {
+export function listLayerDir(dir: string, xwhiteouts: boolean): LayerListing {
   const names: string[] = [];
   const whiteouts: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const name = entry.name;
     if (isMetaName(name)) {
       const target = whiteoutTarget(name);
@@ -58,11 +58,11 @@ export class DirMerger {
   private readonly lowerListings = new LRUCache<string, LayerListing>({ max: 4096 });
 
   /** Names visible in the merged directory, sorted. `branches` are top-down, upper first. */
-  async mergedNames(branches: readonly ListedBranch[]): Promise<string[]> {
+  mergedNames(branches: readonly ListedBranch[]): string[] {
     const seen = new Set<string>();
     const hidden = new Set<string>();
     for (const branch of branches) {
-      const listing = await this.listing(branch);
+      const listing = this.listing(branch);
       for (const name of listing.names) {
         if (!hidden.has(name)) seen.add(name);
       }
@@ -71,12 +71,12 @@ export class DirMerger {
     return [...seen].sort();
   }
 
-  private async listing(branch: ListedBranch): Promise<LayerListing> {
+  private listing(branch: ListedBranch): LayerListing {
     if (branch.layer.writable) return listLayerDir(realPath(branch), branch.xwhiteouts);
     const key = `${branch.layer.index}\0${branch.rel}`;
     let listing = this.lowerListings.get(key);
     if (listing === undefined) {
-      listing = await listLayerDir(realPath(branch), branch.xwhiteouts);
+      listing = listLayerDir(realPath(branch), branch.xwhiteouts);
       this.lowerListings.set(key, listing);
     }
     return listing;

@@ -4,7 +4,7 @@
  * allows (a char 0/0 whiteout is exchanged with the object). A directory is removable when it
  * is empty in the merged view, even if its upper copy still holds whiteouts.
  */
-import { lstat, rm } from "node:fs/promises";
+import { lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
@@ -13,41 +13,41 @@ import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
 
-async function existing(u: UnionFs, parent: UnionNode, name: string, syscall: string): Promise<UnionNode> {
+function existing(u: UnionFs, parent: UnionNode, name: string, syscall: string): UnionNode {
   checkName(name, syscall);
-  const node = await u.lookup(parent, name);
+  const node = u.lookup(parent, name);
   if (node === null) throw new FsError("ENOENT", syscall, name);
   return node;
 }
 
-export async function unlinkEntry(u: UnionFs, parent: UnionNode, name: string): Promise<void> {
-  const node = await existing(u, parent, name, "unlink");
+export function unlinkEntry(u: UnionFs, parent: UnionNode, name: string): void {
+  const node = existing(u, parent, name, "unlink");
   if (isDirNode(node)) throw new FsError("EISDIR", "unlink", node.path);
-  await removeEntry(u, parent, node);
+  removeEntry(u, parent, node);
 }
 
-export async function removeDir(u: UnionFs, parent: UnionNode, name: string): Promise<void> {
-  const node = await existing(u, parent, name, "rmdir");
+export function removeDir(u: UnionFs, parent: UnionNode, name: string): void {
+  const node = existing(u, parent, name, "rmdir");
   if (!isDirNode(node)) throw new FsError("ENOTDIR", "rmdir", node.path);
-  if (!(await u.isEmptyDir(node))) throw new FsError("ENOTEMPTY", "rmdir", node.path);
-  await removeEntry(u, parent, node);
+  if (!u.isEmptyDir(node)) throw new FsError("ENOTEMPTY", "rmdir", node.path);
+  removeEntry(u, parent, node);
 }
 
-async function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): Promise<void> {
+function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): void {
   const { writer, copyUp } = u.side();
-  const dir = realPath(await copyUp.ensureUpper(parent));
-  const unlinked = await beforeHardlinkRemoval(u, node);
+  const dir = realPath(copyUp.ensureUpper(parent));
+  const unlinked = beforeHardlinkRemoval(u, node);
   const below = u.resolver.existsBelow(parent, node.name);
   if (node.upper !== null && below) {
-    const moved = await writer.replaceWithWhiteout(dir, node.name);
-    await rm(moved, { recursive: true, force: true });
+    const moved = writer.replaceWithWhiteout(dir, node.name);
+    rmSync(moved, { recursive: true, force: true });
   } else if (node.upper !== null) {
     // an upper-only directory that is empty in the merged view holds at most whiteouts
-    await rm(join(dir, node.name), { recursive: isDirNode(node) });
+    rmSync(join(dir, node.name), { recursive: isDirNode(node) });
   } else if (below) {
-    await writer.writeWhiteout(dir, node.name);
+    writer.writeWhiteout(dir, node.name);
   }
-  await unlinked();
+  unlinked();
   u.table.remove(node);
 }
 
@@ -56,11 +56,11 @@ async function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): Prom
  * copied up (into the index) first, so the remaining names stay one file, and afterwards the
  * union's link count is recorded one lower. Returns what to do once the name is gone.
  */
-export async function beforeHardlinkRemoval(u: UnionFs, node: UnionNode): Promise<() => Promise<void>> {
-  if (isDirNode(node) || node.upper !== null || node.hardlinkOrigin === null) return async () => {};
+export function beforeHardlinkRemoval(u: UnionFs, node: UnionNode): () => void {
+  if (isDirNode(node) || node.upper !== null || node.hardlinkOrigin === null) return () => {};
   const { copyUp, index } = u.side();
-  await copyUp.ensureUpper(node);
+  copyUp.ensureUpper(node);
   const entry = realPath(index.branchFor(node.hardlinkOrigin));
-  const before = HardlinkIndex.unionNlink(entry, Number((await lstat(entry)).nlink));
+  const before = HardlinkIndex.unionNlink(entry, Number(lstatSync(entry).nlink));
   return () => index.setUnionNlink(entry, before - 1);
 }

@@ -10,7 +10,7 @@
  * Every step before the final rename leaves the merged view unchanged, so a crash shows the
  * tree either before or after the rename.
  */
-import { rm } from "node:fs/promises";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
@@ -22,56 +22,56 @@ import { lstatOrNull } from "./probe.js";
 import { beforeHardlinkRemoval } from "./remove-ops.js";
 import type { UnionFs } from "./union-fs.js";
 
-export async function renameEntry(
+export function renameEntry(
   u: UnionFs,
   oldParent: UnionNode,
   oldName: string,
   newParent: UnionNode,
   newName: string,
-): Promise<void> {
+): void {
   checkName(oldName, "rename");
   checkName(newName, "rename");
-  const src = await u.lookup(oldParent, oldName);
+  const src = u.lookup(oldParent, oldName);
   if (src === null) throw new FsError("ENOENT", "rename", oldName);
   if (!isDirNode(newParent)) throw new FsError("ENOTDIR", "rename", newParent.path);
-  const dst = await u.lookup(newParent, newName);
+  const dst = u.lookup(newParent, newName);
   if (dst !== null) {
     // rename onto itself, or onto another name of the same file: nothing to do (POSIX)
     if (dst === src || (!isDirNode(dst) && !isDirNode(src) && dst.ino === src.ino)) return;
     if (isDirNode(src) && !isDirNode(dst)) throw new FsError("ENOTDIR", "rename", dst.path);
     if (!isDirNode(src) && isDirNode(dst)) throw new FsError("EISDIR", "rename", dst.path);
-    if (isDirNode(dst) && !(await u.isEmptyDir(dst))) throw new FsError("ENOTEMPTY", "rename", dst.path);
+    if (isDirNode(dst) && !u.isEmptyDir(dst)) throw new FsError("ENOTEMPTY", "rename", dst.path);
   }
   const { writer, copyUp } = u.side();
-  const srcDir = realPath(await copyUp.ensureUpper(oldParent));
-  const dstDir = realPath(await copyUp.ensureUpper(newParent));
-  const srcPath = realPath(await copyUp.ensureUpper(src));
+  const srcDir = realPath(copyUp.ensureUpper(oldParent));
+  const dstDir = realPath(copyUp.ensureUpper(newParent));
+  const srcPath = realPath(copyUp.ensureUpper(src));
   const lowerOrigin = src.lowers[0];
   if (isDirNode(src) && lowerOrigin !== undefined) writer.setRedirect(srcPath, lowerOrigin.rel);
   else if (isDirNode(src) && newParent.lowers.length > 0) writer.setOpaque(srcPath);
 
-  const replaced = dst === null ? async () => {} : await beforeHardlinkRemoval(u, dst);
+  const replaced = dst === null ? () => {} : beforeHardlinkRemoval(u, dst);
   const dstPath = join(dstDir, newName);
   const atDest = lstatOrNull(dstPath);
   const whiteoutAtSource = u.resolver.existsBelow(oldParent, oldName);
   let discard: string | null = null;
-  if (atDest?.isDirectory() && dst !== null) discard = await writer.clearEmptyDir(dstPath);
+  if (atDest?.isDirectory() && dst !== null) discard = writer.clearEmptyDir(dstPath);
 
   if (atDest !== null && !atDest.isDirectory() && dst === null && isDirNode(src)) {
     // The upper holds a whiteout there, which a directory cannot replace: swap the two, then
     // the whiteout stays at the source if a lower name needs hiding there.
     renameat2(AT_FDCWD, srcPath, AT_FDCWD, dstPath, RENAME_EXCHANGE);
     const swapped = join(srcDir, oldName);
-    if (!whiteoutAtSource || writer.style !== "chardev") await rm(swapped, { force: true });
-    if (whiteoutAtSource && writer.style !== "chardev") await writer.writeWhiteout(srcDir, oldName);
+    if (!whiteoutAtSource || writer.style !== "chardev") rmSync(swapped, { force: true });
+    if (whiteoutAtSource && writer.style !== "chardev") writer.writeWhiteout(srcDir, oldName);
   } else if (whiteoutAtSource) {
-    await writer.moveLeavingWhiteout(srcDir, oldName, dstPath);
+    writer.moveLeavingWhiteout(srcDir, oldName, dstPath);
   } else {
     renameat2(AT_FDCWD, srcPath, AT_FDCWD, dstPath, 0);
   }
-  await writer.dropWhiteoutFile(dstDir, newName);
-  if (discard !== null) await rm(discard, { recursive: true, force: true });
-  await replaced();
+  writer.dropWhiteoutFile(dstDir, newName);
+  if (discard !== null) rmSync(discard, { recursive: true, force: true });
+  replaced();
   writer.setImpure(dstDir);
   u.table.remove(src);
   if (dst !== null) u.table.remove(dst);

@@ -3,18 +3,36 @@
  * operation takes a node (or a parent node and a name). Transports (src/fuse) translate their
  * requests into these calls; nothing here knows about FUSE.
  *
+ * Every operation is synchronous: system calls on metadata the kernel almost always has
+ * cached cost a few µs, a thread-pool round trip tens, and a transport on worker threads
+ * blocks anyway. The one long step, the data copy of a copy-up, is the transport's to place
+ * (CopyUp's DataCopyMode); open files are raw fds, which the transport may also read and
+ * write itself, off its event loop.
+ *
  * Expected misses are values (`lookup` returns null); every other failure is thrown as an
  * errno-shaped error for the transport to turn into a reply.
  */
-import { constants as fsc, lstatSync } from "node:fs";
-import { type FileHandle, lstat, open, readlink, statfs } from "node:fs/promises";
+import {
+  closeSync,
+  fdatasyncSync,
+  constants as fsc,
+  fsyncSync,
+  ftruncateSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  readSync,
+  statfsSync,
+  writeSync,
+} from "node:fs";
+import { lstat } from "node:fs/promises";
 import { FsError, type Logger } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { checkName } from "../path/name.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { type Attr, attrFromStat } from "./attr.js";
 import type { Caller } from "./caller.js";
-import { CopyUp } from "./copy-up.js";
+import { CopyUp, type DataCopyMode } from "./copy-up.js";
 import { createFile, makeDir, makeLink, makeNod, makeSymlink } from "./create-ops.js";
 import { type HandleTable, MapHandleTable } from "./handles.js";
 import { HardlinkIndex } from "./hardlink-index.js";
@@ -59,6 +77,8 @@ export interface UnionOptions {
   volatile?: boolean;
   /** where the core reports what it skipped (never a request's failure: those are errnos) */
   log?: Logger;
+  /** how copy-up copies file data (default inline: on the calling thread) */
+  dataCopy?: DataCopyMode;
 }
 
 export interface DirEntry {
@@ -108,7 +128,16 @@ export class UnionFs {
       const writer = new UpperWriter(work, chooseWhiteoutStyle(options.whiteout, work));
       const index = await HardlinkIndex.open(stack.work, writer.xattrNamespace);
       const durable = options.volatile !== true;
-      writeSide = { writer, copyUp: new CopyUp(writer, index, origins, durable, options.log), index, durable };
+      writeSide = {
+        writer,
+        copyUp: new CopyUp(writer, index, origins, {
+          durable,
+          dataCopy: options.dataCopy ?? "inline",
+          ...(options.log === undefined ? {} : { log: options.log }),
+        }),
+        index,
+        durable,
+      };
     }
     const lowers: LowerBranch[] = [];
     for (const layer of stack.lowers) {
@@ -176,7 +205,7 @@ export class UnionFs {
     return branch;
   }
 
-  async lookup(parent: UnionNode, name: string): Promise<UnionNode | null> {
+  lookup(parent: UnionNode, name: string): UnionNode | null {
     checkName(name, "lookup");
     if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", parent.path);
     const known = this.table.child(parent, name);
@@ -186,7 +215,7 @@ export class UnionFs {
     return this.resolver.makeNode(this.table, parent, name, res);
   }
 
-  async getattr(node: UnionNode): Promise<Attr> {
+  getattr(node: UnionNode): Attr {
     const branch = this.data(node);
     const path = realPath(branch);
     const st = lstatSync(path, { bigint: true });
@@ -198,77 +227,82 @@ export class UnionFs {
     return attr;
   }
 
-  async readdir(node: UnionNode): Promise<DirEntry[]> {
+  readdir(node: UnionNode): DirEntry[] {
     if (!isDirNode(node)) throw new FsError("ENOTDIR", "readdir", node.path);
     const branches =
       node.upper === null ? node.lowers : [{ ...node.upper, xwhiteouts: node.upperXwhiteouts }, ...node.lowers];
-    const names = await this.merger.mergedNames(branches);
+    const names = this.merger.mergedNames(branches);
     const parent = node.parent ?? node;
     const entries: DirEntry[] = [
       { name: ".", ino: node.ino, mode: fsc.S_IFDIR },
       { name: "..", ino: parent.ino, mode: fsc.S_IFDIR },
     ];
-    const children = await Promise.all(names.map((name) => this.lookup(node, name)));
-    for (const child of children) {
+    for (const name of names) {
+      const child = this.lookup(node, name);
       if (child !== null) entries.push({ name: child.name, ino: child.ino, mode: child.type });
     }
     return entries;
   }
 
-  async readlink(node: UnionNode): Promise<string> {
-    return readlink(realPath(this.data(node)));
+  readlink(node: UnionNode): string {
+    return readlinkSync(realPath(this.data(node)));
   }
 
   /** True when the merged view of a directory holds nothing but `.` and `..`. */
-  async isEmptyDir(node: UnionNode): Promise<boolean> {
-    return (await this.readdir(node)).length <= 2;
+  isEmptyDir(node: UnionNode): boolean {
+    return this.readdir(node).length <= 2;
   }
 
   /** Opens an existing object; opening for writing copies it up first (no data with O_TRUNC). */
-  async open(node: UnionNode, flags: number): Promise<number> {
+  open(node: UnionNode, flags: number): number {
     if (isDirNode(node) && (flags & WRITE_FLAGS) !== 0) throw new FsError("EISDIR", "open", node.path);
     let branch = this.data(node);
     if ((flags & WRITE_FLAGS) !== 0) {
-      branch = await this.side().copyUp.ensureUpper(node, (flags & fsc.O_TRUNC) === 0);
+      branch = this.side().copyUp.ensureUpper(node, (flags & fsc.O_TRUNC) === 0);
     }
-    const file = await open(realPath(branch), (flags & ~CREATE_ONLY_FLAGS) | fsc.O_NOFOLLOW);
-    return this.handles.add({ node, file, flags });
+    const fd = openSync(realPath(branch), (flags & ~CREATE_ONLY_FLAGS) | fsc.O_NOFOLLOW);
+    return this.handles.add({ node, fd, flags });
   }
 
-  /** Adds an already open file (from create) to the handle table. */
-  adopt(node: UnionNode, file: FileHandle, flags: number): number {
-    return this.handles.add({ node, file, flags });
-  }
-
-  private handle(fh: number, syscall: string): FileHandle {
+  /** The raw fd behind a handle, for a transport that reads and writes it itself. */
+  fd(fh: number, syscall = "read"): number {
     const handle = this.handles.get(fh);
     if (handle === undefined) throw new FsError("EBADF", syscall);
-    return handle.file;
+    return handle.fd;
   }
 
-  async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    const { bytesWritten } = await this.handle(fh, "write").write(buf, 0, length, position);
-    return bytesWritten;
+  /** Copies the data a copy-up of `node` needs off the calling thread (DataCopyMode "staged"). */
+  stageCopyUp(node: UnionNode): Promise<void> {
+    return this.side().copyUp.stage(node);
   }
 
-  async ftruncate(fh: number, size: number): Promise<void> {
-    await this.handle(fh, "ftruncate").truncate(size);
+  /** Whether fsync reaches the disk: not on a volatile mount, as in overlayfs. */
+  get syncs(): boolean {
+    return this.writeSide?.durable !== false;
   }
 
-  async fsync(fh: number, dataOnly: boolean): Promise<void> {
-    const file = this.handle(fh, "fsync");
-    if (this.writeSide?.durable === false) return; // volatile: fsync is a no-op, as in overlayfs
-    await (dataOnly ? file.datasync() : file.sync());
+  write(fh: number, buf: Buffer, length: number, position: number): number {
+    return writeSync(this.fd(fh, "write"), buf, 0, length, position);
   }
 
-  async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    const { bytesRead } = await this.handle(fh, "read").read(buf, 0, length, position);
-    return bytesRead;
+  ftruncate(fh: number, size: number): void {
+    ftruncateSync(this.fd(fh, "ftruncate"), size);
   }
 
-  async release(fh: number): Promise<void> {
+  fsync(fh: number, dataOnly: boolean): void {
+    const fd = this.fd(fh, "fsync");
+    if (!this.syncs) return;
+    if (dataOnly) fdatasyncSync(fd);
+    else fsyncSync(fd);
+  }
+
+  read(fh: number, buf: Buffer, length: number, position: number): number {
+    return readSync(this.fd(fh, "read"), buf, 0, length, position);
+  }
+
+  release(fh: number): void {
     const handle = this.handles.remove(fh);
-    if (handle !== undefined) await handle.file.close();
+    if (handle !== undefined) closeSync(handle.fd);
   }
 
   /**
@@ -287,72 +321,67 @@ export class UnionFs {
 
   // Operations that change the tree; each lives in its own module, named after its syscall.
 
-  async create(
-    parent: UnionNode,
-    name: string,
-    mode: number,
-    caller: Caller,
-  ): Promise<{ node: UnionNode; fh: number }> {
-    const { node, file } = await createFile(this, parent, name, mode, caller);
-    return { node, fh: this.adopt(node, file, fsc.O_RDWR) };
+  create(parent: UnionNode, name: string, mode: number, caller: Caller): { node: UnionNode; fh: number } {
+    const { node, fd } = createFile(this, parent, name, mode, caller);
+    return { node, fh: this.handles.add({ node, fd, flags: fsc.O_RDWR }) };
   }
 
-  mknod(parent: UnionNode, name: string, mode: number, rdev: number, caller: Caller): Promise<UnionNode> {
+  mknod(parent: UnionNode, name: string, mode: number, rdev: number, caller: Caller): UnionNode {
     return makeNod(this, parent, name, mode, rdev, caller);
   }
 
-  mkdir(parent: UnionNode, name: string, mode: number, caller: Caller): Promise<UnionNode> {
+  mkdir(parent: UnionNode, name: string, mode: number, caller: Caller): UnionNode {
     return makeDir(this, parent, name, mode, caller);
   }
 
-  symlink(parent: UnionNode, name: string, target: string, caller: Caller): Promise<UnionNode> {
+  symlink(parent: UnionNode, name: string, target: string, caller: Caller): UnionNode {
     return makeSymlink(this, parent, name, target, caller);
   }
 
-  link(source: UnionNode, parent: UnionNode, name: string, caller: Caller): Promise<UnionNode> {
+  link(source: UnionNode, parent: UnionNode, name: string, caller: Caller): UnionNode {
     return makeLink(this, source, parent, name, caller);
   }
 
-  unlink(parent: UnionNode, name: string): Promise<void> {
-    return unlinkEntry(this, parent, name);
+  unlink(parent: UnionNode, name: string): void {
+    unlinkEntry(this, parent, name);
   }
 
-  rmdir(parent: UnionNode, name: string): Promise<void> {
-    return removeDir(this, parent, name);
+  rmdir(parent: UnionNode, name: string): void {
+    removeDir(this, parent, name);
   }
 
-  rename(oldParent: UnionNode, oldName: string, newParent: UnionNode, newName: string): Promise<void> {
-    return renameEntry(this, oldParent, oldName, newParent, newName);
+  rename(oldParent: UnionNode, oldName: string, newParent: UnionNode, newName: string): void {
+    renameEntry(this, oldParent, oldName, newParent, newName);
   }
 
-  chmod(node: UnionNode, mode: number): Promise<void> {
-    return chmodNode(this, node, mode);
+  chmod(node: UnionNode, mode: number): void {
+    chmodNode(this, node, mode);
   }
 
-  chown(node: UnionNode, uid: number, gid: number): Promise<void> {
-    return chownNode(this, node, uid, gid);
+  chown(node: UnionNode, uid: number, gid: number): void {
+    chownNode(this, node, uid, gid);
   }
 
-  utimens(node: UnionNode, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
-    return utimensNode(this, node, atime, mtime);
+  utimens(node: UnionNode, atime: TimeSpec, mtime: TimeSpec): void {
+    utimensNode(this, node, atime, mtime);
   }
 
-  truncate(node: UnionNode, size: number): Promise<void> {
-    return truncateNode(this, node, size);
+  truncate(node: UnionNode, size: number): void {
+    truncateNode(this, node, size);
   }
 
-  setxattr(node: UnionNode, name: string, value: Buffer, flags: number): Promise<void> {
-    return setxattrNode(this, node, name, value, flags);
+  setxattr(node: UnionNode, name: string, value: Buffer, flags: number): void {
+    setxattrNode(this, node, name, value, flags);
   }
 
-  removexattr(node: UnionNode, name: string): Promise<void> {
-    return removexattrNode(this, node, name);
+  removexattr(node: UnionNode, name: string): void {
+    removexattrNode(this, node, name);
   }
 
-  async statfs(): Promise<StatFs> {
+  statfs(): StatFs {
     const top = this.stack.upper ?? this.stack.lowers[0];
     if (top === undefined) throw new FsError("EIO", "statfs");
-    const st = await statfs(top.root);
+    const st = statfsSync(top.root);
     return {
       bsize: st.bsize,
       frsize: st.bsize,
@@ -365,7 +394,7 @@ export class UnionFs {
     };
   }
 
-  async access(node: UnionNode, mask: number): Promise<void> {
+  access(node: UnionNode, mask: number): void {
     if ((mask & fsc.W_OK) !== 0 && this.readOnly) throw new FsError("EROFS", "access", node.path);
     lstatSync(realPath(this.data(node)));
   }

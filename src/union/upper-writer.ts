@@ -3,8 +3,7 @@
  * or `.wh.` files where the daemon cannot write the kernel's encoding), opaque marks, and
  * installing an object assembled in the work dir with one rename.
  */
-import { constants as fsc } from "node:fs";
-import { mkdir, rm, unlink, writeFile } from "node:fs/promises";
+import { constants as fsc, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FsError, hasCode } from "../errors.js";
 import { OPAQUE_YES, OverlayKey } from "../format/overlay-xattr.js";
@@ -54,36 +53,36 @@ export class UpperWriter {
    * Puts `tmp` at `dir/name`, where the merged view shows nothing: whatever the upper holds
    * there is a whiteout (char 0/0 or an xattr whiteout) and is swapped out in the same step.
    */
-  async installOverWhiteout(tmp: string, dir: string, name: string): Promise<void> {
+  installOverWhiteout(tmp: string, dir: string, name: string): void {
     const dest = join(dir, name);
     if (lstatOrNull(dest) !== null) {
       renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE);
-      await rm(tmp, { recursive: true, force: true });
+      rmSync(tmp, { recursive: true, force: true });
     } else {
       renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE);
     }
-    await rmWhiteoutFile(dir, name);
+    rmWhiteoutFile(dir, name);
   }
 
   /** Whether the upper holds a whiteout for a name the merged view does not show. */
-  async hasWhiteout(dir: string, name: string): Promise<boolean> {
+  hasWhiteout(dir: string, name: string): boolean {
     if (lstatOrNull(join(dir, name)) !== null) return true;
     const file = whiteoutFilePath(dir, name);
     return file !== null && lstatOrNull(file) !== null;
   }
 
   /** Creates a whiteout for `name` in `dir`, where nothing else is. */
-  async writeWhiteout(dir: string, name: string): Promise<void> {
+  writeWhiteout(dir: string, name: string): void {
     if (this.style === "chardev") {
       const tmp = this.whiteoutInWork();
-      if (!this.installNew(tmp, join(dir, name))) await unlink(tmp);
+      if (!this.installNew(tmp, join(dir, name))) unlinkSync(tmp);
     } else {
-      await writeFile(requireWhiteoutFilePath(dir, name), "", { mode: 0o600 });
+      writeFileSync(requireWhiteoutFilePath(dir, name), "", { mode: 0o600 });
     }
   }
 
   /** Replaces the object at `dir/name` with a whiteout in one step; returns where it went. */
-  async replaceWithWhiteout(dir: string, name: string): Promise<string> {
+  replaceWithWhiteout(dir: string, name: string): string {
     const target = join(dir, name);
     const moved = this.work.tempPath();
     if (this.style === "chardev") {
@@ -92,7 +91,7 @@ export class UpperWriter {
       return tmp;
     }
     // .wh. files can't be exchanged with the object: write the whiteout first, then move the object.
-    await writeFile(requireWhiteoutFilePath(dir, name), "", { mode: 0o600 });
+    writeFileSync(requireWhiteoutFilePath(dir, name), "", { mode: 0o600 });
     renameat2(AT_FDCWD, target, AT_FDCWD, moved, RENAME_NOREPLACE);
     return moved;
   }
@@ -101,19 +100,19 @@ export class UpperWriter {
    * Renames `srcDir/srcName` to `dest` and leaves a whiteout at the source: in one step with
    * RENAME_WHITEOUT (char 0/0), else the `.wh.` file first so the lower name never shows.
    */
-  async moveLeavingWhiteout(srcDir: string, srcName: string, dest: string): Promise<void> {
+  moveLeavingWhiteout(srcDir: string, srcName: string, dest: string): void {
     const src = join(srcDir, srcName);
     if (this.style === "chardev") {
       renameat2(AT_FDCWD, src, AT_FDCWD, dest, RENAME_WHITEOUT);
       return;
     }
-    await writeFile(requireWhiteoutFilePath(srcDir, srcName), "", { mode: 0o600 });
+    writeFileSync(requireWhiteoutFilePath(srcDir, srcName), "", { mode: 0o600 });
     renameat2(AT_FDCWD, src, AT_FDCWD, dest, 0);
   }
 
   /** Removes a `.wh.` whiteout file for a name that now has an upper object. */
-  async dropWhiteoutFile(dir: string, name: string): Promise<void> {
-    await rmWhiteoutFile(dir, name);
+  dropWhiteoutFile(dir: string, name: string): void {
+    rmWhiteoutFile(dir, name);
   }
 
   whiteoutInWork(): string {
@@ -145,9 +144,9 @@ export class UpperWriter {
    * opaque one in one step, as overlayfs does before replacing it; returns the old one's new
    * place in the work dir, for removal.
    */
-  async clearEmptyDir(path: string): Promise<string> {
+  clearEmptyDir(path: string): string {
     const tmp = this.work.tempPath();
-    await mkdir(tmp, 0o700);
+    mkdirSync(tmp, 0o700);
     this.setOpaque(tmp);
     renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE);
     return tmp;
@@ -171,7 +170,7 @@ function requireWhiteoutFilePath(dir: string, name: string): string {
   return path;
 }
 
-async function rmWhiteoutFile(dir: string, name: string): Promise<void> {
+function rmWhiteoutFile(dir: string, name: string): void {
   const path = whiteoutFilePath(dir, name);
-  if (path !== null) await rm(path, { force: true });
+  if (path !== null) rmSync(path, { force: true });
 }
