@@ -70,12 +70,10 @@ describe.skipIf(!isRoot)("unionfs bench", () => {
     const args = ["--drivers", "unionfs,overlay", "--workloads", "find-type-f,stat-all", "--runs", "1"];
     args.push("--modes", "cold,warm", "--files", "60", "--big-mib", "1", "--data", data, "--out", out, "--json");
     const reportingBefore = pageReportingMinFreeMs();
-    const started = Date.now();
     const { code, stdout, stderr } = await bench(args);
     expect(code, stderr).toBe(0);
     // held off during the run on a VM that reports free pages to its host, and put back after
     expect(pageReportingMinFreeMs()).toBe(reportingBefore);
-    expect(Date.now() - started).toBeLessThan(30_000);
 
     const report = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
     expect(JSON.parse(stdout)).toEqual(report);

@@ -43,7 +43,9 @@ describe.skipIf(!isRoot)("unionfs umount", () => {
 
   it("does not wait for init to reap the daemon", async () => {
     // In a PID namespace whose init is a Node process, orphans are never reaped: the daemon
-    // stays a zombie after it exits, which must count as gone.
+    // stays a zombie after it exits, which must count as gone. Were it counted alive, umount
+    // would wait out its limit and fail ("daemon ... did not exit"): the exit status and
+    // stderr below say so without timing the run.
     const { lowers, mnt } = layers();
     const script = [
       "set -e",
@@ -55,10 +57,8 @@ describe.skipIf(!isRoot)("unionfs umount", () => {
     const init = `process.exitCode = require("node:child_process").spawnSync("/bin/sh", process.argv.slice(1), { stdio: "inherit" }).status`;
     const args = ["--pid", "--fork", "--mount-proc", process.execPath, "-e", init, "--"];
     args.push("-c", script, "sh", process.execPath, CLI_MAIN, lowers, mnt);
-    const started = Date.now();
     const result = await runCommand("unshare", args, { env: t.env });
     expect(result).toMatchObject({ code: 0, stderr: "", stdout: "unmounted\n" });
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("refuses a directory that is not mounted, in one line", async () => {

@@ -286,7 +286,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     });
   });
 
-  it("holds a busy loop under --cpus 0.5 to at most 0.6 CPU", async () => {
+  it("holds a busy loop under --cpus 0.5 to at most 0.6 CPU", { timeout: 180_000 }, async () => {
     const r = start([
       "--driver",
       "overlay",
@@ -301,21 +301,21 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     ]);
     const pid = await readyPayload(r);
     expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toMatch(/:cpu[,:].*unionfs-/);
+    // Measured over a fixed amount of CPU time, not of wall time: however busy the machine,
+    // the quota makes 1 s of CPU take at least ~2 s, and a loaded machine only makes it longer.
     const t0 = performance.now();
     const c0 = cpuSeconds(pid);
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    while (cpuSeconds(pid) - c0 < 1) await new Promise((resolve) => setTimeout(resolve, 50));
     const used = (cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000);
     process.kill(pid, "SIGKILL");
     const result = await r.result;
     expect(used).toBeLessThanOrEqual(0.6);
-    expect(used).toBeGreaterThan(0.1); // it did run
     expect(result.code).toBe(137);
     expectNothingLeft(firstLineId(result));
   });
 
   it("contains a fork loop under --pids 32", async () => {
-    const script = "hostname; i=0; while [ $i -lt 200 ]; do sleep 60 & echo $i; i=$((i+1)); done";
-    const t0 = Date.now();
+    const script = "hostname; i=0; while [ $i -lt 200 ]; do sleep 100000 & echo $i; i=$((i+1)); done";
     const r = await run(["--driver", "overlay", "--lower", rootfs, "--pids", "32", "--", "sh", "-c", script]);
     const forked = r.stdout.trim().split("\n").slice(1).map(Number);
     // the shell itself is one of the 32; its sleeps take the rest, then fork fails and sh exits
@@ -323,8 +323,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
     expect(Math.max(...forked)).toBeGreaterThan(20);
     expect(r.stderr).toMatch(/can't fork/);
     expect(r.code).not.toBe(0);
-    // PID 1's exit took the sleeps with it
-    expect(Date.now() - t0).toBeLessThan(30_000);
+    // PID 1's exit took the sleeps with it: had they outlived it, the run would still be waiting
     expectNothingLeft(firstLineId(r));
   });
 
