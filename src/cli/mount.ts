@@ -46,7 +46,8 @@ export async function runMount(req: MountRequest): Promise<number> {
     await startDaemon(req.argv);
     return 0;
   }
-  const { serve } = await import("../fuse/serve.js");
+  const { startSession } = await import("../daemon/session.js");
+  const { fuseNativeTransport } = await import("../fuse/transport.js");
   const stack = {
     lowers: req.lowers.map((l) => resolve(l)),
     upper: req.upper === undefined ? undefined : resolve(req.upper),
@@ -57,7 +58,7 @@ export async function runMount(req: MountRequest): Promise<number> {
   if (isDaemonChild()) process.chdir("/");
   // Handlers go in before the mount exists: a signal that arrives as the mount goes live must
   // still unmount, not kill the process and leave a dead mount behind.
-  let daemon: Awaited<ReturnType<typeof serve>> | undefined;
+  let daemon: Awaited<ReturnType<typeof startSession>> | undefined;
   let stopRequested = false;
   const stop = () => {
     stopRequested = true;
@@ -66,15 +67,18 @@ export async function runMount(req: MountRequest): Promise<number> {
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, stop);
   if (req.exitWith !== undefined) watchProcess(req.exitWith, stop);
   try {
-    daemon = await serve({
-      stack,
-      mountpoint,
-      debug: req.debug,
-      extraOptions: req.extraOptions,
-      whiteout: req.whiteout,
-      volatile: req.volatile,
-      log: warn,
-    });
+    daemon = await startSession(
+      {
+        stack,
+        mountpoint,
+        debug: req.debug,
+        extraOptions: req.extraOptions,
+        whiteout: req.whiteout,
+        volatile: req.volatile,
+        log: warn,
+      },
+      fuseNativeTransport,
+    );
   } catch (e) {
     if (e instanceof UserError) reportToParent({ error: e.message });
     throw e;

@@ -3,9 +3,10 @@
  * exited, so the layer directories can be reused as soon as this returns. A busy mount is an
  * error (nothing is detached behind the user's back).
  */
+
+import { readDaemonRecord } from "../daemon/runtime-state.js";
+import { unmountPath } from "../daemon/unmount.js";
 import { hasCode, UserError } from "../errors.js";
-import { readDaemonRecord } from "../fuse/runtime-state.js";
-import { unmountPath } from "../fuse/unmount.js";
 import { canonicalMountpoint, findMount } from "../sys/mountinfo.js";
 import { isAlive } from "../sys/process-watch.js";
 

@@ -1,6 +1,6 @@
 /**
  * Whether a store directory (a layer's diff dir, a container's upper) is in use by a mount:
- * a unionfs daemon holds a flock on every layer directory it serves (src/union/layer-locks.ts),
+ * a unionfs daemon holds a flock on every layer directory it serves (src/daemon/layer-locks.ts),
  * and kernel overlayfs names its layer directories in its mount options.
  */
 import { closeSync, constants as fsc, openSync } from "node:fs";

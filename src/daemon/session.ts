@@ -1,24 +1,24 @@
 /**
- * A mounted union: builds the layer stack and the union core, mounts it with fuse-native, and
- * keeps serving until the mount goes away (`unionfs umount`, umount(8), fusermount -u) or the
- * daemon is told to stop (SIGINT / SIGTERM), in which case it unmounts first.
+ * A mount session: opens the layer stack, takes the layer locks, builds the union core, has a
+ * transport mount it, records the daemon for `unionfs umount`, and keeps serving until the mount
+ * goes away (`unionfs umount`, umount(8), fusermount -u) or the session is stopped (SIGINT /
+ * SIGTERM reach `stop`), in which case it unmounts first.
  *
- * Node's event loop would otherwise be empty (the binding unrefs its handles), so a timer keeps
- * the process alive; the same timer notices an external unmount.
+ * Node's event loop would otherwise be empty (a transport may unref its handles), so a timer
+ * keeps the process alive; the same timer notices an external unmount.
  */
 import { type Logger, UserError } from "../errors.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
 import { findMount } from "../sys/mountinfo.js";
 import { mayMountDirectly } from "../sys/privilege.js";
 import { openStack, type StackSpec } from "../union/layer.js";
-import { holdLayerLocks } from "../union/layer-locks.js";
 import { UnionFs } from "../union/union-fs.js";
-import { makeOps } from "./adapter.js";
-import { type MountOptions, mountAsync, UnionFuse } from "./native-mount.js";
+import { holdLayerLocks } from "./layer-locks.js";
 import { removeDaemonRecord, writeDaemonRecord } from "./runtime-state.js";
+import type { ServedMount, Transport } from "./transport.js";
 import { unmountOrDetach } from "./unmount.js";
 
-export interface ServeSpec {
+export interface SessionSpec {
   stack: StackSpec;
   /** canonical (realpath) mount point, already checked */
   mountpoint: string;
@@ -31,19 +31,17 @@ export interface ServeSpec {
 }
 
 const WATCH_INTERVAL_MS = 200;
-/** Lower layers never change and the upper changes only through the mount: cache for long. */
-const CACHE_TIMEOUT_S = 86400;
 
-export class Daemon {
+export class Session {
   readonly stopped: Promise<void>;
   private finish!: () => void;
   private watch: NodeJS.Timeout | undefined;
   private stopping = false;
 
   constructor(
-    readonly fs: UnionFs,
-    readonly fuse: UnionFuse,
     readonly mountpoint: string,
+    /** the transport's handle on the mount, kept alive for as long as the session serves */
+    readonly served: ServedMount,
     private readonly log: Logger,
   ) {
     this.stopped = new Promise((resolve) => {
@@ -82,35 +80,29 @@ export class Daemon {
   }
 }
 
-export async function serve(spec: ServeSpec): Promise<Daemon> {
+export async function startSession(spec: SessionSpec, transport: Transport): Promise<Session> {
   const stack = await openStack(spec.stack);
   holdLayerLocks(stack);
   const fs = await UnionFs.create(stack, {
     whiteout: spec.whiteout,
     volatile: spec.volatile,
     log: spec.log,
-    // the event loop serves every request: a large copy must not hold it
-    dataCopy: "staged",
+    dataCopy: transport.dataCopy,
   });
-  const options: MountOptions = {
-    readOnly: stack.upper === null,
-    // other users may reach the mount where the mount is ours to make, not fusermount's
-    shared: mayMountDirectly(),
-    cacheTimeout: CACHE_TIMEOUT_S,
-    fsname: "unionfs",
-    debug: spec.debug,
-    extra: spec.extraOptions,
-  };
-  let fuse: UnionFuse | undefined;
-  const ops = makeOps(fs, spec.log, () => (fuse as UnionFuse).caller);
-  fuse = new UnionFuse(spec.mountpoint, ops, options);
+  let served: ServedMount;
   try {
-    await mountAsync(fuse);
+    served = await transport.mount(fs, spec.mountpoint, {
+      readOnly: stack.upper === null,
+      shared: mayMountDirectly(),
+      debug: spec.debug,
+      extra: spec.extraOptions,
+      log: spec.log,
+    });
   } catch (e) {
     throw new UserError(`cannot mount on ${spec.mountpoint}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const daemon = new Daemon(fs, fuse, spec.mountpoint, spec.log);
+  const session = new Session(spec.mountpoint, served, spec.log);
   await writeDaemonRecord({ pid: process.pid, mountpoint: spec.mountpoint });
-  daemon.startWatching();
-  return daemon;
+  session.startWatching();
+  return session;
 }

@@ -7,7 +7,7 @@
 import { constants as fsc, openSync } from "node:fs";
 import { UserError } from "../errors.js";
 import { tryLockExclusive, tryLockShared } from "../sys/flock.js";
-import type { LayerStack } from "./layer.js";
+import type { LayerStack } from "../union/layer.js";
 
 export function holdLayerLocks(stack: LayerStack): void {
   if (stack.upper !== null) {

@@ -1,0 +1,35 @@
+/**
+ * The fuse-native transport (libfuse 2.9, the fallback): the union core behind the binding's
+ * path-based handlers, on the event loop. Copy-up data is staged off the loop (the core's
+ * "staged" DataCopyMode), since every request shares that one thread. It has the shape of
+ * src/daemon's Transport (checked where the CLI hands it to a session), without importing it:
+ * imports point down, and the session sits above the transports.
+ */
+import type { Logger } from "../errors.js";
+import type { UnionFs } from "../union/union-fs.js";
+import { makeOps } from "./adapter.js";
+import { type MountOptions, mountAsync, UnionFuse } from "./native-mount.js";
+
+/** Lower layers never change and the upper changes only through the mount: cache for long. */
+const CACHE_TIMEOUT_S = 86400;
+
+export type FuseNativeMountOptions = Omit<MountOptions, "cacheTimeout" | "fsname"> & { log: Logger };
+
+export const fuseNativeTransport = {
+  dataCopy: "staged",
+  /** Mounts and serves; the binding object it returns must be kept alive while it serves. */
+  async mount(fs: UnionFs, mountpoint: string, options: FuseNativeMountOptions): Promise<UnionFuse> {
+    let fuse: UnionFuse | undefined;
+    const ops = makeOps(fs, options.log, () => (fuse as UnionFuse).caller);
+    fuse = new UnionFuse(mountpoint, ops, {
+      readOnly: options.readOnly,
+      shared: options.shared,
+      cacheTimeout: CACHE_TIMEOUT_S,
+      fsname: "unionfs",
+      debug: options.debug,
+      extra: options.extra,
+    });
+    await mountAsync(fuse);
+    return fuse;
+  },
+} as const;
