@@ -28,7 +28,8 @@ import {
 import { lstat } from "node:fs/promises";
 import { FsError, type Logger } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
-import { checkName } from "../path/name.js";
+import type { WhiteoutChoice } from "../format/whiteout-style.js";
+import { checkName, NAME_MAX } from "../path/name.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { type Attr, attrFromStat } from "./attr.js";
 import type { Caller } from "./caller.js";
@@ -55,7 +56,7 @@ import {
   truncateNode,
   utimensNode,
 } from "./setattr-ops.js";
-import { chooseWhiteoutStyle, UpperWriter, type WhiteoutChoice } from "./upper-writer.js";
+import { chooseWhiteoutStyle, UpperWriter } from "./upper-writer.js";
 import { WorkDir } from "./work-dir.js";
 
 /** What writes need: present only when the stack has an upper. */
@@ -390,7 +391,7 @@ export class UnionFs {
       bavail: st.bavail,
       files: st.files,
       ffree: st.ffree,
-      namemax: 255,
+      namemax: NAME_MAX,
     };
   }
 

@@ -22,8 +22,6 @@ import { lgetxattr, lsetxattr } from "../sys/xattr.js";
 import { lstatOrNull } from "./probe.js";
 import type { WorkDir } from "./work-dir.js";
 
-export type { WhiteoutChoice, WhiteoutStyle };
-
 /**
  * "auto" writes the kernel's encoding (char 0/0, trusted.overlay.*) where the daemon can, found
  * out by trying it in the work dir; else `.wh.` files and user.overlay.*.
