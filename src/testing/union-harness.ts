@@ -1,0 +1,445 @@
+/**
+ * A path-level driver for the union core, in-process: no FUSE, no mount, no root. Layers are
+ * declarative fixtures (fixture.ts) written below a Scratch; the core is built over them with
+ * `--whiteout=file` semantics by default (`.wh.` files and `user.overlay.*`), which an
+ * unprivileged process can both write and read.
+ *
+ * Tests speak in mount-relative paths ("a/b", "" for the root), the way the mount suites do; this
+ * module turns a path into the core's nodes one component at a time, as a transport does. It is
+ * the one place that knows the core's request API, so when that API changes (issue 15: inodes
+ * apart from names, setattr with a valid mask, rename flags, opendir/readdir streams) only this
+ * file changes, not the tests.
+ *
+ * Paths are resolved like lstat resolves them: a symlink is never followed, in any component.
+ * Errors come out as the core throws them (errno-shaped: `code`); `errnoOf` turns a step into
+ * "OK" or its code, for tables of expected errnos.
+ */
+import { constants as fsc, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { errorCode, FsError } from "../errors.js";
+import type { WhiteoutStyle } from "../format/whiteout-style.js";
+import { splitPath } from "../path/name.js";
+import { mknod } from "../sys/mknod.js";
+import { lgetxattr, lsetxattr } from "../sys/xattr.js";
+import type { Attr } from "../union/attr.js";
+import type { Caller } from "../union/caller.js";
+import { openStack } from "../union/layer.js";
+import { isDirNode, type UnionNode } from "../union/node-table.js";
+import { type DirEntry, UnionFs, type UnionOptions } from "../union/union-fs.js";
+import { apply, type Entry, type OpaqueFormat, type WhiteoutFormat } from "./fixture.js";
+import type { Scratch } from "./scratch.js";
+
+export interface UnionSpec {
+  /** lower layers, topmost first, each a fixture */
+  lowers: readonly (readonly Entry[])[];
+  /** what the upper holds before the core is built (default: nothing) */
+  upper?: readonly Entry[];
+  /** core options; `whiteout` defaults to "file" */
+  options?: Partial<UnionOptions>;
+  /** raw set-up the fixtures cannot say (names as bytes, times in ns), before the core is built */
+  prepare?: (paths: StackPaths) => void;
+}
+
+export interface StackPaths {
+  lowers: string[];
+  upper: string;
+  work: string;
+}
+
+/** An open file of the union: what a transport holds between open and release. */
+export interface OpenFile {
+  readonly fh: number;
+  read(length?: number, position?: number): Buffer;
+  write(data: string | Buffer, position?: number): number;
+  /** the object's attributes, asked through this handle's node */
+  stat(): Attr;
+  close(): void;
+}
+
+/** "OK", or the errno code the step threw (anything not errno-shaped is rethrown). */
+export function errnoOf(step: () => unknown): string {
+  try {
+    step();
+    return "OK";
+  } catch (e) {
+    const code = errorCode(e);
+    if (code === undefined) throw e;
+    return code;
+  }
+}
+
+/** The calling process as the core's caller: new objects then belong to whoever runs the test. */
+export function processCaller(): Caller {
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: process.pid, umask: 0 };
+}
+
+const READ_SIZE = 1 << 20;
+
+const probed = new Map<string, boolean>();
+
+/** Tries `step` once in a fresh temp dir (per `key`, cached): can this process do that? */
+function canDo(key: string, step: (dir: string) => void): boolean {
+  let ok = probed.get(key);
+  if (ok === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "unionfs-probe-"));
+    try {
+      step(dir);
+      ok = true;
+    } catch {
+      ok = false;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    probed.set(key, ok);
+  }
+  return ok;
+}
+
+const canMakeWhiteoutDevice = () => canDo("chardev", (dir) => mknod(join(dir, "w"), fsc.S_IFCHR, 0));
+const canWriteTrusted = () =>
+  canDo("trusted", (dir) => {
+    writeFileSync(join(dir, "f"), "");
+    lsetxattr(join(dir, "f"), "trusted.probe", Buffer.from("y"));
+  });
+
+/**
+ * Why this process cannot build a layer holding `format` (null: it can). A char 0/0 device
+ * needs CAP_MKNOD before Linux 5.8; trusted.* xattrs need CAP_SYS_ADMIN.
+ */
+export function whiteoutFormatUnavailable(format: WhiteoutFormat): string | null {
+  if (format === "chardev" && !canMakeWhiteoutDevice()) return "mknod of a 0/0 device is refused";
+  if (format === "xattr" && !canWriteTrusted()) return "trusted.* xattrs are refused";
+  return null;
+}
+
+export function opaqueFormatUnavailable(format: OpaqueFormat): string | null {
+  return format === "trusted" && !canWriteTrusted() ? "trusted.* xattrs are refused" : null;
+}
+
+/** Why this process cannot run a core writing `style` (null: it can). */
+export function whiteoutStyleUnavailable(style: WhiteoutStyle): string | null {
+  if (style === "file") return null;
+  return whiteoutFormatUnavailable("chardev") ?? whiteoutFormatUnavailable("xattr");
+}
+
+export class UnionHarness {
+  private readonly open = new Set<number>();
+
+  private constructor(
+    readonly fs: UnionFs,
+    readonly paths: StackPaths,
+    /** who the operations that create objects act for (default: this process) */
+    public caller: Caller,
+    private readonly options: UnionOptions,
+    private readonly scratch: Scratch,
+  ) {
+    scratch.onCleanup(() => this.close());
+  }
+
+  /** Writes the fixtures below `scratch` (lower0.., upper, work) and builds the core over them. */
+  static async open(scratch: Scratch, spec: UnionSpec): Promise<UnionHarness> {
+    const paths: StackPaths = {
+      lowers: spec.lowers.map((_, i) => scratch.path(`lower${i}`)),
+      upper: scratch.path("upper"),
+      work: scratch.path("work"),
+    };
+    spec.lowers.forEach((entries, i) => {
+      apply(paths.lowers[i] as string, entries);
+    });
+    apply(paths.upper, spec.upper ?? []);
+    mkdirSync(paths.work, { recursive: true, mode: 0o700 });
+    spec.prepare?.(paths);
+    return UnionHarness.over(scratch, paths, { whiteout: "file", ...spec.options });
+  }
+
+  private static async over(scratch: Scratch, paths: StackPaths, options: UnionOptions): Promise<UnionHarness> {
+    const stack = await openStack({ lowers: paths.lowers, upper: paths.upper, work: paths.work });
+    return new UnionHarness(await UnionFs.create(stack, options), paths, processCaller(), options, scratch);
+  }
+
+  /**
+   * A new core over the same directories, as a remount is: this one's files are closed and
+   * nothing it knew (nodes, caches) carries over. Options default to this one's.
+   */
+  async remount(options: Partial<UnionOptions> = {}): Promise<UnionHarness> {
+    this.close();
+    return UnionHarness.over(this.scratch, this.paths, { ...this.options, ...options });
+  }
+
+  /** Releases every file still open. */
+  close(): void {
+    for (const fh of this.open) this.fs.release(fh);
+    this.open.clear();
+  }
+
+  /** Real paths into the layers, for checking what the core wrote. */
+  upper(rel = ""): string {
+    return join(this.paths.upper, rel);
+  }
+
+  lower(index: number, rel = ""): string {
+    const root = this.paths.lowers[index];
+    if (root === undefined) throw new Error(`no lower ${index}`);
+    return join(root, rel);
+  }
+
+  work(rel = ""): string {
+    return join(this.paths.work, rel);
+  }
+
+  /** How this core writes whiteouts and its private xattrs. */
+  get style(): WhiteoutStyle {
+    return this.fs.side().writer.style;
+  }
+
+  /** The overlay xattr `key` ("opaque", "redirect", "origin", ...) of an upper object, in this core's namespace. */
+  upperXattr(rel: string, key: string): Buffer | null {
+    return lgetxattr(this.upper(rel), this.fs.side().writer.xattrNamespace + key);
+  }
+
+  /**
+   * What an upper directory holds, read from disk without the core: its entries and the names it
+   * whites out, each sorted. A whiteout in the other style's encoding is an error.
+   */
+  upperListing(rel = ""): { names: string[]; whiteouts: string[] } {
+    const names: string[] = [];
+    const whiteouts: string[] = [];
+    const dir = this.upper(rel);
+    for (const name of readdirSync(dir)) {
+      const st = lstatSync(join(dir, name));
+      const file = name.startsWith(".wh.") && name !== ".wh..wh..opq";
+      const device = st.isCharacterDevice() && st.rdev === 0;
+      if (!file && !device) {
+        names.push(name);
+        continue;
+      }
+      if ((file ? "file" : "chardev") !== this.style)
+        throw new Error(`${join(rel, name)}: a whiteout in another style`);
+      whiteouts.push(file ? name.slice(4) : name);
+    }
+    return { names: names.sort(), whiteouts: whiteouts.sort() };
+  }
+
+  // --- resolving paths --------------------------------------------------------------------
+
+  /** The node at `path`, null when the last component is missing; ENOENT/ENOTDIR above it. */
+  lookup(path: string): UnionNode | null {
+    const parts = splitPath(path);
+    let node = this.fs.table.root;
+    for (const [i, name] of parts.entries()) {
+      if (!isDirNode(node)) throw new FsError("ENOTDIR", "lookup", path);
+      const child = this.fs.lookup(node, name);
+      if (child === null) {
+        if (i === parts.length - 1) return null;
+        throw new FsError("ENOENT", "lookup", path);
+      }
+      node = child;
+    }
+    return node;
+  }
+
+  node(path: string): UnionNode {
+    const node = this.lookup(path);
+    if (node === null) throw new FsError("ENOENT", "lookup", path);
+    return node;
+  }
+
+  exists(path: string): boolean {
+    return this.lookup(path) !== null;
+  }
+
+  private parentOf(path: string): { parent: UnionNode; name: string } {
+    const parts = splitPath(path);
+    const name = parts.pop();
+    if (name === undefined) throw new FsError("EBUSY", "lookup", path);
+    const parent = this.node(parts.join("/"));
+    if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", path);
+    return { parent, name };
+  }
+
+  // --- reading ----------------------------------------------------------------------------
+
+  stat(path: string): Attr {
+    return this.fs.getattr(this.node(path));
+  }
+
+  /** The listing as the core returns it: `.` and `..` included, with d_ino and type. */
+  readdir(path: string): DirEntry[] {
+    return this.fs.readdir(this.node(path));
+  }
+
+  /** The names in a directory, `.` and `..` left out, in the core's order. */
+  list(path: string): string[] {
+    return this.readdir(path)
+      .map((e) => e.name)
+      .filter((n) => n !== "." && n !== "..");
+  }
+
+  /** The names as the bytes the layers hold (what getdents64 would hand the kernel). */
+  listBytes(path: string): Buffer[] {
+    return this.list(path).map((n) => Buffer.from(n, "utf8"));
+  }
+
+  readlink(path: string): string {
+    return this.fs.readlink(this.node(path));
+  }
+
+  readFile(path: string): Buffer {
+    const file = this.openFile(path, fsc.O_RDONLY);
+    try {
+      const chunks: Buffer[] = [];
+      for (let pos = 0; ; ) {
+        const chunk = file.read(READ_SIZE, pos);
+        if (chunk.length === 0) break;
+        chunks.push(chunk);
+        pos += chunk.length;
+      }
+      return Buffer.concat(chunks);
+    } finally {
+      file.close();
+    }
+  }
+
+  readText(path: string): string {
+    return this.readFile(path).toString("utf8");
+  }
+
+  getxattr(path: string, name: string): Buffer | null {
+    return this.fs.getxattr(this.node(path), name);
+  }
+
+  listxattr(path: string): string[] {
+    return this.fs.listxattr(this.node(path));
+  }
+
+  access(path: string, mask: number): void {
+    this.fs.access(this.node(path), mask);
+  }
+
+  // --- open files -------------------------------------------------------------------------
+
+  /** open(2) of an existing object (no O_CREAT: see `create`). */
+  openFile(path: string, flags: number): OpenFile {
+    const node = this.node(path);
+    return this.handle(node, this.fs.open(node, flags));
+  }
+
+  /** create(2) with O_EXCL: a new file, open for reading and writing. */
+  create(path: string, mode = 0o644): OpenFile {
+    const { parent, name } = this.parentOf(path);
+    const { node, fh } = this.fs.create(parent, name, mode, this.caller);
+    return this.handle(node, fh);
+  }
+
+  private handle(node: UnionNode, fh: number): OpenFile {
+    const fs = this.fs;
+    this.open.add(fh);
+    return {
+      fh,
+      read: (length = READ_SIZE, position = 0) => {
+        const buf = Buffer.alloc(length);
+        return buf.subarray(0, fs.read(fh, buf, length, position));
+      },
+      write: (data, position = 0) => {
+        const buf = Buffer.from(data);
+        return fs.write(fh, buf, buf.length, position);
+      },
+      stat: () => fs.getattr(node),
+      close: () => {
+        if (this.open.delete(fh)) fs.release(fh);
+      },
+    };
+  }
+
+  /** Replaces a file's content (O_TRUNC), creating the file when it is missing. */
+  writeFile(path: string, data: string | Buffer, mode = 0o644): void {
+    const file = this.exists(path) ? this.openFile(path, fsc.O_WRONLY | fsc.O_TRUNC) : this.create(path, mode);
+    try {
+      file.write(data, 0);
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Writes `data` at `position` of an existing file, keeping the rest. */
+  writeAt(path: string, data: string | Buffer, position: number): void {
+    const file = this.openFile(path, fsc.O_WRONLY);
+    try {
+      file.write(data, position);
+    } finally {
+      file.close();
+    }
+  }
+
+  // --- changing the tree ------------------------------------------------------------------
+
+  mkdir(path: string, mode = 0o755): void {
+    const { parent, name } = this.parentOf(path);
+    this.fs.mkdir(parent, name, mode, this.caller);
+  }
+
+  mknod(path: string, mode: number, rdev = 0): void {
+    const { parent, name } = this.parentOf(path);
+    this.fs.mknod(parent, name, mode, rdev, this.caller);
+  }
+
+  symlink(target: string, path: string): void {
+    const { parent, name } = this.parentOf(path);
+    this.fs.symlink(parent, name, target, this.caller);
+  }
+
+  /** link(2): `path` becomes another name of `existing`. */
+  ln(existing: string, path: string): void {
+    const source = this.node(existing);
+    const { parent, name } = this.parentOf(path);
+    this.fs.link(source, parent, name, this.caller);
+  }
+
+  /** unlink(2) */
+  rm(path: string): void {
+    const { parent, name } = this.parentOf(path);
+    this.fs.unlink(parent, name);
+  }
+
+  rmdir(path: string): void {
+    const { parent, name } = this.parentOf(path);
+    this.fs.rmdir(parent, name);
+  }
+
+  /** rename(2) */
+  mv(from: string, to: string): void {
+    const src = this.parentOf(from);
+    const dst = this.parentOf(to);
+    this.fs.rename(src.parent, src.name, dst.parent, dst.name);
+  }
+
+  // --- attributes -------------------------------------------------------------------------
+
+  chmod(path: string, mode: number): void {
+    this.fs.chmod(this.node(path), mode);
+  }
+
+  chown(path: string, uid: number, gid: number): void {
+    this.fs.chown(this.node(path), uid, gid);
+  }
+
+  /** utimensat(2) with times in nanoseconds since the epoch. */
+  utimens(path: string, atimeNs: bigint, mtimeNs: bigint): void {
+    // today's core takes milliseconds (a limit of fuse-native's API; issue 15 item 4)
+    const ms = (ns: bigint) => ({ ms: Number(ns) / 1e6 });
+    this.fs.utimens(this.node(path), ms(atimeNs), ms(mtimeNs));
+  }
+
+  truncate(path: string, size: number): void {
+    this.fs.truncate(this.node(path), size);
+  }
+
+  setxattr(path: string, name: string, value: string | Buffer, flags = 0): void {
+    this.fs.setxattr(this.node(path), name, Buffer.from(value), flags);
+  }
+
+  removexattr(path: string, name: string): void {
+    this.fs.removexattr(this.node(path), name);
+  }
+}
