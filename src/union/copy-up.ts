@@ -193,17 +193,29 @@ export class CopyUp {
       else if (type === fsc.S_IFLNK) symlinkSync(readlinkSync(src), tmp);
       else mknod(tmp, mode, Number(st.rdev));
     }
-    lchownSync(tmp, Number(st.uid), Number(st.gid));
-    if (type !== fsc.S_IFLNK) chmodSync(tmp, mode & 0o7777);
-    this.xattrs.copy(src, tmp);
-    this.recordOrigin(src, lower.layer, tmp);
-    restoreTimes(tmp, st);
+    try {
+      lchownSync(tmp, Number(st.uid), Number(st.gid));
+      if (type !== fsc.S_IFLNK) chmodSync(tmp, mode & 0o7777);
+      this.xattrs.copy(src, tmp);
+      this.recordOrigin(src, lower.layer, tmp);
+      restoreTimes(tmp, st);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
     return tmp;
   }
 
   private recordOrigin(src: string, layer: Layer, tmp: string): void {
     const origin = this.origins.of(src, layer);
-    if (origin !== null) lsetxattr(tmp, this.writer.xattrNamespace + OverlayKey.origin, origin);
+    if (origin === null) return;
+    try {
+      lsetxattr(tmp, this.writer.xattrNamespace + OverlayKey.origin, origin);
+    } catch (e) {
+      // user.* xattrs cannot be set on symlinks and special files: such an object has no
+      // origin record, as overlayfs ignores this EPERM (ovl_set_origin_fh)
+      if (!hasCode(e, "EPERM")) throw e;
+    }
   }
 
   /** A work-dir temp holding the first `size` bytes of `src`: staged, copied here, or empty. */
