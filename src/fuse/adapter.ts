@@ -27,11 +27,12 @@ export function makeReadOps(ctx: AdapterContext) {
         (a) => [0, toNativeStat(a)],
       );
     },
-    fgetattr(path: string, _fd: number, cb: Reply) {
+    fgetattr(_path: string, fh: number, cb: Reply) {
+      // through the open file: its name may be gone (unlinked while open)
       reply(
         ctx,
         cb,
-        () => fs.getattr(nodes.resolve(path)),
+        () => fs.getattr(fs.nodeOf(fh), fh),
         (a) => [0, toNativeStat(a)],
       );
     },

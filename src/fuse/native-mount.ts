@@ -13,9 +13,11 @@
 import Fuse from "fuse-native";
 
 import { type Caller, ROOT_CALLER } from "../union/caller.js";
-import type { TimeSpec } from "../union/setattr-ops.js";
 
 export type { Caller };
+
+/** A time as the binding passes it to utimens: whole milliseconds, or UTIME_NOW / UTIME_OMIT. */
+export type TimeSpec = { ms: number } | "now" | "omit";
 
 export interface MountOptions {
   /** a mount without an upper: the kernel refuses writes itself */

@@ -2,13 +2,34 @@
  * Handlers for the requests that change the tree or a file. The caller's identity is read at
  * handler entry, before the first await: the binding sets it per request, synchronously.
  */
-import { fdatasync, fsync, write } from "node:fs";
+import { fdatasync, constants as fsc, fsync, write } from "node:fs";
 import { promisify } from "node:util";
 import type { UnionNode } from "../union/node-table.js";
-import type { TimeSpec } from "../union/setattr-ops.js";
+import type { AttrChanges } from "../union/setattr-ops.js";
+import type { TimeSpec } from "./native-mount.js";
 import { type AdapterContext, type Reply, reply } from "./reply.js";
 
 const done = () => [0];
+/** libfuse 2.9's create carries no flags: it is open(O_CREAT | O_EXCL) for reading and writing */
+const CREATE_FLAGS = fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR;
+/** "leave unchanged" for chown's uid or gid, as (uid_t)-1 arrives */
+const UNCHANGED_ID = 0xffffffff;
+const NS_PER_MS = 1_000_000n;
+
+/** The binding's utimens time as a setattr time; undefined leaves it as it is. */
+function nsTime(t: TimeSpec): bigint | "now" | undefined {
+  if (t === "omit") return undefined;
+  return t === "now" ? "now" : BigInt(Math.round(t.ms)) * NS_PER_MS;
+}
+
+/** utimens's two times as setattr changes (an omitted one is absent). */
+function timeChanges(atime: TimeSpec, mtime: TimeSpec): AttrChanges {
+  const changes: AttrChanges = {};
+  const [a, m] = [nsTime(atime), nsTime(mtime)];
+  if (a !== undefined) changes.atime = a;
+  if (m !== undefined) changes.mtime = m;
+  return changes;
+}
 const writeAsync = promisify(write);
 const fsyncAsync = promisify(fsync);
 const fdatasyncAsync = promisify(fdatasync);
@@ -28,7 +49,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        inParent(path, (parent, name) => fs.create(parent, name, mode, caller).fh),
+        inParent(path, (parent, name) => fs.create(parent, name, mode, CREATE_FLAGS, caller).fh),
         (fh) => [0, fh],
       );
     },
@@ -106,10 +127,10 @@ export function makeWriteOps(ctx: AdapterContext) {
       );
     },
     truncate(path: string, size: number, cb: Reply) {
-      reply(ctx, cb, () => fs.truncate(nodes.resolve(path), size), done);
+      reply(ctx, cb, () => fs.setattr(nodes.resolve(path), { size }), done);
     },
     ftruncate(_path: string, fh: number, size: number, cb: Reply) {
-      reply(ctx, cb, () => fs.ftruncate(fh, size), done);
+      reply(ctx, cb, () => fs.setattr(fs.nodeOf(fh), { size }, fh), done);
     },
     fsync(_path: string, datasync: number, fh: number, cb: Reply) {
       reply(
@@ -123,13 +144,16 @@ export function makeWriteOps(ctx: AdapterContext) {
       );
     },
     chmod(path: string, mode: number, cb: Reply) {
-      reply(ctx, cb, () => fs.chmod(nodes.resolve(path), mode), done);
+      reply(ctx, cb, () => fs.setattr(nodes.resolve(path), { mode }), done);
     },
     chown(path: string, uid: number, gid: number, cb: Reply) {
-      reply(ctx, cb, () => fs.chown(nodes.resolve(path), uid, gid), done);
+      const changes: AttrChanges = {};
+      if (uid !== UNCHANGED_ID) changes.uid = uid;
+      if (gid !== UNCHANGED_ID) changes.gid = gid;
+      reply(ctx, cb, () => fs.setattr(nodes.resolve(path), changes), done);
     },
     utimens(path: string, atime: TimeSpec, mtime: TimeSpec, cb: Reply) {
-      reply(ctx, cb, () => fs.utimens(nodes.resolve(path), atime, mtime), done);
+      reply(ctx, cb, () => fs.setattr(nodes.resolve(path), timeChanges(atime, mtime)), done);
     },
     setxattr(path: string, name: string, value: Buffer, _position: number, flags: number, cb: Reply) {
       reply(ctx, cb, () => fs.setxattr(nodes.resolve(path), name, Buffer.from(value), flags), done);

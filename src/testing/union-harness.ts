@@ -52,8 +52,10 @@ export interface OpenFile {
   readonly fh: number;
   read(length?: number, position?: number): Buffer;
   write(data: string | Buffer, position?: number): number;
-  /** the object's attributes, asked through this handle's node */
+  /** the open file's attributes (fstat) */
   stat(): Attr;
+  /** ftruncate(2): setattr of the size through this handle */
+  truncate(size: number): void;
   close(): void;
 }
 
@@ -328,7 +330,7 @@ export class UnionHarness {
   /** create(2) with O_EXCL: a new file, open for reading and writing. */
   create(path: string, mode = 0o644): OpenFile {
     const { parent, name } = this.parentOf(path);
-    const { node, fh } = this.fs.create(parent, name, mode, this.caller);
+    const { node, fh } = this.fs.create(parent, name, mode, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR, this.caller);
     return this.handle(node, fh);
   }
 
@@ -345,7 +347,10 @@ export class UnionHarness {
         const buf = Buffer.from(data);
         return fs.write(fh, buf, buf.length, position);
       },
-      stat: () => fs.getattr(node),
+      stat: () => fs.getattr(node, fh),
+      truncate: (size) => {
+        fs.setattr(node, { size }, fh);
+      },
       close: () => {
         if (this.open.delete(fh)) fs.release(fh);
       },
@@ -417,22 +422,20 @@ export class UnionHarness {
   // --- attributes -------------------------------------------------------------------------
 
   chmod(path: string, mode: number): void {
-    this.fs.chmod(this.node(path), mode);
+    this.fs.setattr(this.node(path), { mode });
   }
 
   chown(path: string, uid: number, gid: number): void {
-    this.fs.chown(this.node(path), uid, gid);
+    this.fs.setattr(this.node(path), { uid, gid });
   }
 
   /** utimensat(2) with times in nanoseconds since the epoch. */
   utimens(path: string, atimeNs: bigint, mtimeNs: bigint): void {
-    // today's core takes milliseconds (a limit of fuse-native's API; issue 15 item 4)
-    const ms = (ns: bigint) => ({ ms: Number(ns) / 1e6 });
-    this.fs.utimens(this.node(path), ms(atimeNs), ms(mtimeNs));
+    this.fs.setattr(this.node(path), { atime: atimeNs, mtime: mtimeNs });
   }
 
   truncate(path: string, size: number): void {
-    this.fs.truncate(this.node(path), size);
+    this.fs.setattr(this.node(path), { size });
   }
 
   setxattr(path: string, name: string, value: string | Buffer, flags = 0): void {

@@ -73,18 +73,22 @@ function ownerIn(dir: string, caller: Caller): Owner {
   return { uid: caller.uid, gid: setgidDir ? st.gid : caller.gid, setgidDir };
 }
 
-/** create(2) with O_CREAT|O_EXCL semantics; the new file is returned open (fd) for read and write. */
+/**
+ * create(2) with O_CREAT|O_EXCL semantics; the new file is returned open (fd) for read and
+ * write, with `openFlags` (O_APPEND) added.
+ */
 export function createFile(
   u: UnionFs,
   parent: UnionNode,
   name: string,
   mode: number,
+  openFlags: number,
   caller: Caller,
 ): { node: UnionNode; fd: number } {
   let fd: number | undefined;
   try {
     const node = placeNew(u, parent, name, caller, (path, _over, owner) => {
-      fd = openSync(path, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, 0o600);
+      fd = openSync(path, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW | openFlags, 0o600);
       // chown before chmod: chown clears set-id bits
       fchownSync(fd, owner.uid, owner.gid);
       fchmodSync(fd, mode & 0o7777);

@@ -3,44 +3,51 @@
  * object up first (truncation to zero copies no data); the change then applies to the upper
  * copy. Removing an xattr the object does not have fails without a copy-up, as in overlayfs.
  */
-import { chmodSync, lchownSync, truncateSync } from "node:fs";
+import { chmodSync, ftruncateSync, lchownSync, truncateSync } from "node:fs";
 import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
-import { lutimens, type TimeSetting } from "../sys/utimens.js";
+import { lutimens } from "../sys/utimens.js";
 import { lgetxattr, lremovexattr, lsetxattr } from "../sys/xattr.js";
 import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
 
-const NS_PER_MS = 1_000_000n;
-
-/** "leave unchanged" for chown's uid or gid, as (uid_t)-1 arrives */
-const UNCHANGED_ID = 0xffffffff;
-
-export type TimeSpec = { ms: number } | "now" | "omit";
+/**
+ * The changes of one setattr request, as FUSE's valid mask carries them: a field that is absent
+ * is left as it is. Times are nanoseconds since the epoch, or "now".
+ */
+export interface AttrChanges {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atime?: bigint | "now";
+  mtime?: bigint | "now";
+}
 
 function upperPath(u: UnionFs, node: UnionNode, withData = true): string {
   return realPath(u.side().copyUp.ensureUpper(node, withData));
 }
 
-export function chmodNode(u: UnionFs, node: UnionNode, mode: number): void {
-  chmodSync(upperPath(u, node), mode & 0o7777);
-}
-
-export function chownNode(u: UnionFs, node: UnionNode, uid: number, gid: number): void {
-  const path = upperPath(u, node);
-  lchownSync(path, uid === UNCHANGED_ID ? -1 : uid, gid === UNCHANGED_ID ? -1 : gid);
-}
-
-export function utimensNode(u: UnionFs, node: UnionNode, atime: TimeSpec, mtime: TimeSpec): void {
-  const setting = (t: TimeSpec): TimeSetting =>
-    t === "now" || t === "omit" ? t : BigInt(Math.round(t.ms)) * NS_PER_MS;
-  lutimens(upperPath(u, node), setting(atime), setting(mtime));
-}
-
-export function truncateNode(u: UnionFs, node: UnionNode, size: number): void {
-  if (isDirNode(node)) throw new FsError("EISDIR", "truncate", node.path);
-  truncateSync(upperPath(u, node, size > 0), size);
+/**
+ * Applies `changes` to the object, copying it up first (a truncation to zero copies no data).
+ * Owner before mode (chown clears set-id bits), size before times (truncation sets mtime). A
+ * size change through an open file (`fd`, from a handle opened for writing) truncates that
+ * file, which may have no name left.
+ */
+export function setattrNode(u: UnionFs, node: UnionNode, changes: AttrChanges, fd?: number): void {
+  const { mode, uid, gid, size, atime, mtime } = changes;
+  if (size !== undefined && isDirNode(node)) throw new FsError("EISDIR", "truncate", node.path);
+  const onlySize = mode === undefined && uid === undefined && gid === undefined && atime === undefined;
+  if (fd !== undefined && size !== undefined && onlySize && mtime === undefined) {
+    ftruncateSync(fd, size);
+    return;
+  }
+  const path = upperPath(u, node, size === undefined || size > 0);
+  if (uid !== undefined || gid !== undefined) lchownSync(path, uid ?? -1, gid ?? -1);
+  if (mode !== undefined) chmodSync(path, mode & 0o7777);
+  if (size !== undefined) truncateSync(path, size);
+  if (atime !== undefined || mtime !== undefined) lutimens(path, atime ?? "omit", mtime ?? "omit");
 }
 
 export function setxattrNode(u: UnionFs, node: UnionNode, name: string, value: Buffer, flags: number): void {

@@ -289,14 +289,21 @@ for (const style of STYLES) {
       expect(opened.read(100, 0).toString()).toBe("Yower data");
     });
 
-    // The core has no getattr on an open handle: getattr(node) reads the node's old name again,
-    // where there is now nothing (ENOENT) or the whiteout (a char device of size 0).
-    // getattr(node, fh) is issue 15 item 4; an inode outliving its names, item 2.
-    it.fails("fstat through the handle of an unlinked file [today getattr re-reads the gone name]", async () => {
+    // getattr through the handle reads the open file, not the name (which now holds nothing,
+    // or a whiteout)
+    it("fstat through the handle of an unlinked file", async () => {
       const h = await open({ lowers: [[file("f", "lower data")]] });
       const opened = h.openFile("f", fsc.O_RDWR);
       h.rm("f");
       expect(opened.stat().size).toBe(10n);
+    });
+
+    it("ftruncate through the handle of an unlinked file", async () => {
+      const h = await open({ lowers: [[file("f", "lower data")]] });
+      const opened = h.openFile("f", fsc.O_RDWR);
+      h.rm("f");
+      opened.truncate(3);
+      expect([opened.stat().size, opened.read(100, 0).toString()]).toEqual([3n, "low"]);
     });
   });
 }

@@ -16,8 +16,8 @@ import {
   closeSync,
   fdatasyncSync,
   constants as fsc,
+  fstatSync,
   fsyncSync,
-  ftruncateSync,
   lstatSync,
   openSync,
   readlinkSync,
@@ -47,15 +47,7 @@ import { probeDir } from "./probe.js";
 import { DirMerger } from "./readdir.js";
 import { removeDir, unlinkEntry } from "./remove-ops.js";
 import { renameEntry } from "./rename-op.js";
-import {
-  chmodNode,
-  chownNode,
-  removexattrNode,
-  setxattrNode,
-  type TimeSpec,
-  truncateNode,
-  utimensNode,
-} from "./setattr-ops.js";
+import { type AttrChanges, removexattrNode, setattrNode, setxattrNode } from "./setattr-ops.js";
 import { chooseWhiteoutStyle, UpperWriter } from "./upper-writer.js";
 import { WorkDir } from "./work-dir.js";
 
@@ -216,7 +208,12 @@ export class UnionFs {
     return this.resolver.makeNode(this.table, parent, name, res);
   }
 
-  getattr(node: UnionNode): Attr {
+  /**
+   * The object's attributes; through an open file (`fh`) they are that file's, which may have
+   * no name left (unlinked while open).
+   */
+  getattr(node: UnionNode, fh?: number): Attr {
+    if (fh !== undefined) return attrFromStat(fstatSync(this.fd(fh, "fstat"), { bigint: true }), node.ino, false);
     const branch = this.data(node);
     const path = realPath(branch);
     const st = lstatSync(path, { bigint: true });
@@ -286,8 +283,11 @@ export class UnionFs {
     return writeSync(this.fd(fh, "write"), buf, 0, length, position);
   }
 
-  ftruncate(fh: number, size: number): void {
-    ftruncateSync(this.fd(fh, "ftruncate"), size);
+  /** The node an open file belongs to (its name may be gone). */
+  nodeOf(fh: number): UnionNode {
+    const handle = this.handles.get(fh);
+    if (handle === undefined) throw new FsError("EBADF", "fstat");
+    return handle.node;
   }
 
   fsync(fh: number, dataOnly: boolean): void {
@@ -322,9 +322,19 @@ export class UnionFs {
 
   // Operations that change the tree; each lives in its own module, named after its syscall.
 
-  create(parent: UnionNode, name: string, mode: number, caller: Caller): { node: UnionNode; fh: number } {
-    const { node, fd } = createFile(this, parent, name, mode, caller);
-    return { node, fh: this.handles.add({ node, fd, flags: fsc.O_RDWR }) };
+  /**
+   * create(2): a new file, open for reading and writing. Of `flags`, O_APPEND applies to the
+   * open file; O_EXCL is implied (the kernel sends create only for a name it found missing).
+   */
+  create(
+    parent: UnionNode,
+    name: string,
+    mode: number,
+    flags: number,
+    caller: Caller,
+  ): { node: UnionNode; fh: number } {
+    const { node, fd } = createFile(this, parent, name, mode, flags & fsc.O_APPEND, caller);
+    return { node, fh: this.handles.add({ node, fd, flags: fsc.O_RDWR | (flags & fsc.O_APPEND) }) };
   }
 
   mknod(parent: UnionNode, name: string, mode: number, rdev: number, caller: Caller): UnionNode {
@@ -355,20 +365,12 @@ export class UnionFs {
     renameEntry(this, oldParent, oldName, newParent, newName);
   }
 
-  chmod(node: UnionNode, mode: number): void {
-    chmodNode(this, node, mode);
-  }
-
-  chown(node: UnionNode, uid: number, gid: number): void {
-    chownNode(this, node, uid, gid);
-  }
-
-  utimens(node: UnionNode, atime: TimeSpec, mtime: TimeSpec): void {
-    utimensNode(this, node, atime, mtime);
-  }
-
-  truncate(node: UnionNode, size: number): void {
-    truncateNode(this, node, size);
+  /** setattr: the changes present in `changes`; `fh` when the request came through an open file. */
+  setattr(node: UnionNode, changes: AttrChanges, fh?: number): Attr {
+    const handle = fh === undefined ? undefined : this.handles.get(fh);
+    const writable = handle !== undefined && (handle.flags & (fsc.O_WRONLY | fsc.O_RDWR)) !== 0;
+    setattrNode(this, node, changes, writable ? handle.fd : undefined);
+    return this.getattr(node, fh);
   }
 
   setxattr(node: UnionNode, name: string, value: Buffer, flags: number): void {
