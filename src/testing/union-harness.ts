@@ -412,11 +412,11 @@ export class UnionHarness {
     this.fs.rmdir(parent, name);
   }
 
-  /** rename(2) */
-  mv(from: string, to: string): void {
+  /** renameat2(2), flags RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT as numbers */
+  mv(from: string, to: string, flags = 0): void {
     const src = this.parentOf(from);
     const dst = this.parentOf(to);
-    this.fs.rename(src.parent, src.name, dst.parent, dst.name);
+    this.fs.rename(src.parent, src.name, dst.parent, dst.name, flags);
   }
 
   // --- attributes -------------------------------------------------------------------------

@@ -15,12 +15,15 @@ import { join } from "node:path";
 import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
 import { AT_FDCWD } from "../sys/libc.js";
-import { RENAME_EXCHANGE, renameat2 } from "../sys/rename.js";
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../sys/rename.js";
 import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
 import { lstatOrNull } from "./probe.js";
 import { beforeHardlinkRemoval } from "./remove-ops.js";
 import type { UnionFs } from "./union-fs.js";
+
+/** the renameat2 flags overlayfs takes: RENAME_WHITEOUT is refused (EINVAL), as by overlayfs */
+const SUPPORTED_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE;
 
 export function renameEntry(
   u: UnionFs,
@@ -28,13 +31,28 @@ export function renameEntry(
   oldName: string,
   newParent: UnionNode,
   newName: string,
+  flags = 0,
 ): void {
+  const exchange = (flags & RENAME_EXCHANGE) !== 0;
+  if ((flags & ~SUPPORTED_FLAGS) !== 0 || (exchange && (flags & RENAME_NOREPLACE) !== 0)) {
+    throw new FsError("EINVAL", "rename", oldName);
+  }
   checkName(oldName, "rename");
   checkName(newName, "rename");
   const src = u.lookup(oldParent, oldName);
   if (src === null) throw new FsError("ENOENT", "rename", oldName);
   if (!isDirNode(newParent)) throw new FsError("ENOTDIR", "rename", newParent.path);
   const dst = u.lookup(newParent, newName);
+  if (dst !== null && (flags & RENAME_NOREPLACE) !== 0) throw new FsError("EEXIST", "rename", dst.path);
+  if (exchange) {
+    if (dst === null) throw new FsError("ENOENT", "rename", newName);
+    exchangeEntries(
+      u,
+      { parent: oldParent, name: oldName, node: src },
+      { parent: newParent, name: newName, node: dst },
+    );
+    return;
+  }
   if (dst !== null) {
     // rename onto itself, or onto another name of the same file: nothing to do (POSIX)
     if (dst === src || (!isDirNode(dst) && !isDirNode(src) && dst.ino === src.ino)) return;
@@ -46,9 +64,7 @@ export function renameEntry(
   const srcDir = realPath(copyUp.ensureUpper(oldParent));
   const dstDir = realPath(copyUp.ensureUpper(newParent));
   const srcPath = realPath(copyUp.ensureUpper(src));
-  const lowerOrigin = src.lowers[0];
-  if (isDirNode(src) && lowerOrigin !== undefined) writer.setRedirect(srcPath, lowerOrigin.rel);
-  else if (isDirNode(src) && newParent.lowers.length > 0) writer.setOpaque(srcPath);
+  markMovedDir(u, src, srcPath, newParent);
 
   const replaced = dst === null ? () => {} : beforeHardlinkRemoval(u, dst);
   const dstPath = join(dstDir, newName);
@@ -75,4 +91,41 @@ export function renameEntry(
   writer.setImpure(dstDir);
   u.table.remove(src);
   if (dst !== null) u.table.remove(dst);
+}
+
+/**
+ * A directory about to get another name keeps its lower content through an absolute redirect
+ * to its lower path; one that exists only in the upper is made opaque where it lands in a
+ * merged parent, so nothing below its new name shows through.
+ */
+function markMovedDir(u: UnionFs, node: UnionNode, upperPath: string, newParent: UnionNode): void {
+  if (!isDirNode(node)) return;
+  const { writer } = u.side();
+  const lowerOrigin = node.lowers[0];
+  if (lowerOrigin !== undefined) writer.setRedirect(upperPath, lowerOrigin.rel);
+  else if (newParent.lowers.length > 0) writer.setOpaque(upperPath);
+}
+
+interface Named {
+  parent: UnionNode;
+  name: string;
+  node: UnionNode;
+}
+
+/**
+ * RENAME_EXCHANGE: both objects are copied up (directories: only themselves) and swap names in
+ * one renameat2 of the upper. No whiteout is needed: both names still exist afterwards.
+ */
+function exchangeEntries(u: UnionFs, a: Named, b: Named): void {
+  if (a.node === b.node) return;
+  const { writer, copyUp } = u.side();
+  const aDir = realPath(copyUp.ensureUpper(a.parent));
+  const bDir = realPath(copyUp.ensureUpper(b.parent));
+  markMovedDir(u, a.node, realPath(copyUp.ensureUpper(a.node)), b.parent);
+  markMovedDir(u, b.node, realPath(copyUp.ensureUpper(b.node)), a.parent);
+  renameat2(AT_FDCWD, join(aDir, a.name), AT_FDCWD, join(bDir, b.name), RENAME_EXCHANGE);
+  writer.setImpure(aDir);
+  writer.setImpure(bDir);
+  u.table.remove(a.node);
+  u.table.remove(b.node);
 }

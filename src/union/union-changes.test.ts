@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import type { WhiteoutStyle } from "../format/whiteout-style.js";
 import { mayChown } from "../sys/privilege.js";
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from "../sys/rename.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { dir, file, hardlink } from "../testing/fixture.js";
 import { useScratch } from "../testing/scratch.js";
@@ -115,6 +116,38 @@ for (const style of STYLES) {
       expect(h.upperListing("e")).toEqual({ names: ["g"], whiteouts: [] });
       expect(h.stat("e/g").ino).toBe(ino);
       expect((await h.remount()).stat("e/g").ino).toBe(ino);
+    });
+
+    it("RENAME_NOREPLACE refuses an existing target with EEXIST and changes nothing", async () => {
+      const h = await open({ lowers: [[file("a", "A"), file("b", "B")]] });
+      expect(errnoOf(() => h.mv("a", "b", RENAME_NOREPLACE))).toBe("EEXIST");
+      expect([h.readText("a"), h.readText("b")]).toEqual(["A", "B"]);
+      h.mv("a", "c", RENAME_NOREPLACE);
+      expect([h.lookup("a"), h.readText("c")]).toEqual([null, "A"]);
+    });
+
+    it("RENAME_WHITEOUT is refused with EINVAL, as overlayfs refuses it", async () => {
+      const h = await open({ lowers: [[file("a", "A")]] });
+      expect(errnoOf(() => h.mv("a", "b", RENAME_WHITEOUT))).toBe("EINVAL");
+      expect(errnoOf(() => h.mv("a", "b", RENAME_EXCHANGE | RENAME_NOREPLACE))).toBe("EINVAL");
+      expect(h.readText("a")).toBe("A");
+    });
+
+    it("RENAME_EXCHANGE swaps a lower file and a lower directory, content and numbers following them", async () => {
+      const h = await open({ lowers: [[file("p/f", "file"), dir("q/d"), file("q/d/child", "c")]] });
+      const [fileIno, dirIno] = [h.stat("p/f").ino, h.stat("q/d").ino];
+      expect(errnoOf(() => h.mv("p/f", "q/none", RENAME_EXCHANGE))).toBe("ENOENT");
+      h.mv("p/f", "q/d", RENAME_EXCHANGE);
+      for (const view of [h, await h.remount()]) {
+        expect(view.readText("q/d")).toBe("file");
+        expect(view.list("p/f")).toEqual(["child"]);
+        expect(view.readText("p/f/child")).toBe("c");
+        expect([view.stat("q/d").ino, view.stat("p/f").ino]).toEqual([fileIno, dirIno]);
+      }
+      // the directory follows its lower content by a redirect; no whiteout is needed
+      expect(h.upperXattr("p/f", OverlayKey.redirect)?.toString()).toBe("/q/d");
+      expect(h.upperListing("p").whiteouts).toEqual([]);
+      expect(h.upperListing("q").whiteouts).toEqual([]);
     });
 
     it("an upper-only file leaves no whiteout", async () => {

@@ -361,8 +361,9 @@ export class UnionFs {
     removeDir(this, parent, name);
   }
 
-  rename(oldParent: UnionNode, oldName: string, newParent: UnionNode, newName: string): void {
-    renameEntry(this, oldParent, oldName, newParent, newName);
+  /** renameat2: `flags` RENAME_NOREPLACE or RENAME_EXCHANGE (RENAME_WHITEOUT: EINVAL, as overlayfs) */
+  rename(oldParent: UnionNode, oldName: string, newParent: UnionNode, newName: string, flags = 0): void {
+    renameEntry(this, oldParent, oldName, newParent, newName, flags);
   }
 
   /** setattr: the changes present in `changes`; `fh` when the request came through an open file. */
