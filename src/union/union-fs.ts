@@ -30,11 +30,14 @@ import { FsError, type Logger } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
 import { checkName, NAME_MAX } from "../path/name.js";
+import { copyFileRange, seekData, seekHole } from "../sys/copy.js";
+import { fallocate } from "../sys/fallocate.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { type Attr, attrFromStat } from "./attr.js";
 import type { Caller } from "./caller.js";
 import { CopyUp, type DataCopyMode } from "./copy-up.js";
 import { createFile, makeDir, makeLink, makeNod, makeSymlink } from "./create-ops.js";
+import { type DirEntry, DirStreams, type StreamEntry } from "./dir-streams.js";
 import { type HandleTable, MapHandleTable } from "./handles.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { XinoMap } from "./inode-map.js";
@@ -74,12 +77,6 @@ export interface UnionOptions {
   dataCopy?: DataCopyMode;
 }
 
-export interface DirEntry {
-  name: string;
-  ino: bigint;
-  mode: number;
-}
-
 export interface StatFs {
   bsize: number;
   frsize: number;
@@ -91,9 +88,13 @@ export interface StatFs {
   namemax: number;
 }
 
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
 const WRITE_FLAGS = fsc.O_WRONLY | fsc.O_RDWR | fsc.O_TRUNC | fsc.O_APPEND | fsc.O_CREAT;
 /** flags that only matter when the file is created, which open() never does */
 const CREATE_ONLY_FLAGS = fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOCTTY;
+
+export type { DirEntry, StreamEntry };
 
 export class UnionFs {
   readonly stack: LayerStack;
@@ -101,6 +102,7 @@ export class UnionFs {
   readonly handles: HandleTable = new MapHandleTable();
   readonly resolver: Resolver;
   private readonly merger = new DirMerger();
+  private readonly dirs = new DirStreams((node) => this.readdir(node));
   private readonly writeSide: WriteSide | null;
 
   private constructor(stack: LayerStack, table: NodeTable, resolver: Resolver, writeSide: WriteSide | null) {
@@ -242,6 +244,21 @@ export class UnionFs {
     return entries;
   }
 
+  /** opendir: a stream over a snapshot of the merged listing (see DirStreams). */
+  opendir(node: UnionNode): number {
+    if (!isDirNode(node)) throw new FsError("ENOTDIR", "opendir", node.path);
+    return this.dirs.opendir(node);
+  }
+
+  /** readdir of an open directory from `offset` (0 starts over with a fresh snapshot). */
+  readdirAt(dh: number, offset: number, max?: number): StreamEntry[] {
+    return this.dirs.readdir(dh, offset, max);
+  }
+
+  releasedir(dh: number): void {
+    this.dirs.releasedir(dh);
+  }
+
   readlink(node: UnionNode): string {
     return readlinkSync(realPath(this.data(node)));
   }
@@ -295,6 +312,25 @@ export class UnionFs {
     if (!this.syncs) return;
     if (dataOnly) fdatasyncSync(fd);
     else fsyncSync(fd);
+  }
+
+  /** lseek for SEEK_DATA / SEEK_HOLE, the whences FUSE passes on (the kernel does the rest). */
+  lseek(fh: number, offset: number, whence: number): number {
+    const fd = this.fd(fh, "lseek");
+    if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new FsError("EINVAL", "lseek");
+    const found = whence === SEEK_DATA ? seekData(fd, offset) : seekHole(fd, offset);
+    if (found < 0) throw new FsError("ENXIO", "lseek");
+    return found;
+  }
+
+  fallocate(fh: number, mode: number, offset: number, length: number): void {
+    fallocate(this.fd(fh, "fallocate"), mode, offset, length);
+  }
+
+  /** copy_file_range between two open files of the mount; EXDEV lets the kernel copy itself. */
+  copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, length: number, flags: number): number {
+    if (flags !== 0) throw new FsError("EINVAL", "copy_file_range");
+    return copyFileRange(this.fd(fhIn, "copy_file_range"), offIn, this.fd(fhOut, "copy_file_range"), offOut, length);
   }
 
   read(fh: number, buf: Buffer, length: number, position: number): number {

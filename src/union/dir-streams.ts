@@ -1,0 +1,54 @@
+/**
+ * Open directories: opendir takes a snapshot of the merged listing, readdir(offset) serves it in
+ * chunks, releasedir drops it. A listing that changes between two chunks therefore neither
+ * repeats nor skips an entry; reading again from offset 0 (rewinddir) takes a fresh snapshot.
+ * An entry's `next` is the offset to resume after it, as FUSE's readdir replies carry one.
+ */
+import { FsError } from "../errors.js";
+import type { UnionNode } from "./node-table.js";
+
+export interface DirEntry {
+  name: string;
+  ino: bigint;
+  mode: number;
+}
+
+export interface StreamEntry extends DirEntry {
+  next: number;
+}
+
+interface OpenDir {
+  readonly node: UnionNode;
+  entries: readonly DirEntry[];
+}
+
+export class DirStreams {
+  private readonly open = new Map<number, OpenDir>();
+  private next = 1;
+
+  /** @param list the merged listing of a directory node, `.` and `..` first */
+  constructor(private readonly list: (node: UnionNode) => DirEntry[]) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  opendir(node: UnionNode): number {
+    const dh = this.next++;
+    this.open.set(dh, { node, entries: this.list(node) });
+    return dh;
+  }
+
+  /** The entries from `offset` on, at most `max` of them. */
+  readdir(dh: number, offset: number, max = Number.POSITIVE_INFINITY): StreamEntry[] {
+    const dir = this.open.get(dh);
+    if (dir === undefined) throw new FsError("EBADF", "readdir");
+    if (offset === 0) dir.entries = this.list(dir.node);
+    const end = Math.min(dir.entries.length, offset + max);
+    return dir.entries.slice(offset, end).map((e, i) => ({ ...e, next: offset + i + 1 }));
+  }
+
+  releasedir(dh: number): void {
+    this.open.delete(dh);
+  }
+}
