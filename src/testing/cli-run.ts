@@ -16,8 +16,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpath
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type MountEntry, parseMountInfo } from "../fuse/mount-table.js";
 import { mount } from "../sys/mount.js";
+import { type MountEntry, readMountTableSync } from "../sys/mountinfo.js";
 import { isAlive } from "../sys/process-watch.js";
 import type { Place } from "./fs-layout.js";
 
@@ -149,7 +149,7 @@ function splitLines(text: string): string[] {
 // --- mounts and processes -------------------------------------------------------------------
 
 export function mountTable(): MountEntry[] {
-  return parseMountInfo(readFileSync("/proc/self/mountinfo", "utf8"));
+  return readMountTableSync();
 }
 
 /** The topmost mount exactly at `path` (a resolved path), or null. */

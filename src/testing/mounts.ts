@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { escapeOverlayPath, overlayDirOptions } from "../format/overlay-options.js";
 import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
 import { lsetxattr } from "../sys/xattr.js";
 import type { KernelFormats } from "./fixture.js";
@@ -41,13 +42,6 @@ export interface TestMount {
   unmount(): Promise<void>;
 }
 
-/** `\` before `:` and `,` as overlayfs's option parser (and unionfs's lower list) expect. */
-function escapeLayer(path: string, chars: string): string {
-  let out = "";
-  for (const ch of path) out += ch === "\\" || chars.includes(ch) ? `\\${ch}` : ch;
-  return out;
-}
-
 function isMountpoint(path: string): boolean {
   return mountsUnder(path).includes(path);
 }
@@ -68,9 +62,7 @@ export function mountOverlaySync(
   mountpoint: string,
   extra: readonly string[] = [],
 ): TestMount {
-  const opts = [`lowerdir=${stack.lowers.map((l) => escapeLayer(l, ":,")).join(":")}`];
-  if (stack.upper !== undefined) opts.push(`upperdir=${escapeLayer(stack.upper, ":,")}`);
-  if (stack.work !== undefined) opts.push(`workdir=${escapeLayer(stack.work, ":,")}`);
+  const opts = overlayDirOptions(stack);
   if (stack.lowers.length < 2 && stack.upper === undefined) {
     throw new Error("kernel overlayfs needs two lower layers when there is no upper (add an empty one)");
   }
@@ -104,7 +96,7 @@ export async function mountUnionfs(
   const env = { ...process.env, UNIONFS_RUNTIME_DIR: scratch.runtimeDir, UNIONFS_LOG: scratch.path("unionfs.log") };
   const args = ["mount", ...(options.args ?? [])];
   if (stack.work !== undefined) args.push("-w", stack.work);
-  args.push(stack.lowers.map((l) => escapeLayer(l, ":")).join(":"));
+  args.push(stack.lowers.map(escapeOverlayPath).join(":"));
   if (stack.upper !== undefined) args.push(stack.upper);
   args.push(mountpoint);
   // Registered before mounting: a mount that goes live after a timeout is still cleaned up.

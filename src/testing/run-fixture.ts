@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readMountTableSync } from "../sys/mountinfo.js";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
 export const HELPER = join(REPO, "native/build/unionfs-run");
@@ -86,10 +87,9 @@ export function cpuSeconds(pid: number): number {
 
 /** cgroup hierarchies mounted on this host (v1 and v2 alike). */
 function hierarchyRoots(): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .filter((l) => / - cgroup2? /.test(l))
-    .map((l) => l.split(" ")[4] as string);
+  return readMountTableSync()
+    .filter((e) => e.fstype === "cgroup" || e.fstype === "cgroup2")
+    .map((e) => e.mountpoint);
 }
 
 /** Directories named `name` anywhere in the cgroup hierarchies (a few levels deep). */

@@ -18,8 +18,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach } from "vitest";
-import { parseMountInfo } from "../fuse/mount-table.js";
 import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
+import { mountpointsUnder, readMountTableSync } from "../sys/mountinfo.js";
 import { isAlive } from "../sys/process-watch.js";
 
 export type Cleanup = () => void | Promise<void>;
@@ -98,8 +98,7 @@ function removeTree(root: string, errors: unknown[]): void {
 
 /** Mount points at or below `root`, in mount order (a later mount may sit on an earlier one). */
 export function mountsUnder(root: string): string[] {
-  const table = parseMountInfo(readFileSync("/proc/self/mountinfo", "utf8"));
-  return table.map((e) => e.mountpoint).filter((m) => m === root || m.startsWith(`${root}/`));
+  return mountpointsUnder(readMountTableSync(), root);
 }
 
 /** Unmounts everything below `root`, topmost mounts first; returns what it had to unmount. */
