@@ -6,12 +6,11 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, expect, it, vi } from "vitest";
 import { UserError } from "../errors.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { mountsUnder } from "../testing/scratch.js";
 import { benchCommand } from "./bench-command.js";
-
-const isRoot = process.getuid?.() === 0;
 
 interface Sample {
   workload: string;
@@ -53,7 +52,7 @@ function pageReportingMinFreeMs(): string | null {
   }
 }
 
-describe.skipIf(!isRoot)("unionfs bench", () => {
+describeAsRoot("unionfs bench", () => {
   let dir = "";
   afterEach(async () => {
     if (dir === "") return;

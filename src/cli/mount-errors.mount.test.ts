@@ -7,10 +7,9 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { CliTestDir, type RunOptions, type RunResult, runCli } from "../testing/cli-run.js";
-
-const isRoot = process.getuid?.() === 0;
+import { describeAsRoot } from "../testing/root-gate.js";
 
 /** The libfuse.so.2 the dynamic linker would load, as `ldconfig -p` lists it. */
 function libfuse2Path(): string | null {
@@ -171,7 +170,7 @@ const CASES: Case[] = [
   },
 ];
 
-describe.skipIf(!isRoot)("unionfs mount refuses bad input with one line and leaves nothing behind", () => {
+describeAsRoot("unionfs mount refuses bad input with one line and leaves nothing behind", () => {
   let t: CliTestDir;
   beforeEach(() => {
     t = CliTestDir.create();

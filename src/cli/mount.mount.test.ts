@@ -8,12 +8,11 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { isAlive } from "../sys/process-watch.js";
 import { CLI_MAIN, CliTestDir, mountAt, runCli, runCommand, startCli, waitUntil } from "../testing/cli-run.js";
 import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
-
-const isRoot = process.getuid?.() === 0;
+import { describeAsRoot } from "../testing/root-gate.js";
 
 interface Stack {
   top: string;
@@ -47,7 +46,7 @@ function listing(dir: string): string[] {
   return readdirSync(dir).sort();
 }
 
-describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
+describeAsRoot("unionfs mount (read-only)", () => {
   let t: CliTestDir;
   beforeEach(() => {
     t = CliTestDir.create();
@@ -153,7 +152,7 @@ describe.skipIf(!isRoot)("unionfs mount (read-only)", () => {
 });
 
 for (const layout of selectedLayouts()) {
-  describe.skipIf(!isRoot)(`unionfs mount (read-only), ${layout.name}: the layers`, () => {
+  describeAsRoot(`unionfs mount (read-only), ${layout.name}: the layers`, () => {
     layerTests(layout);
   });
 }

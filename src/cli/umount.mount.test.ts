@@ -4,13 +4,12 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { isAlive } from "../sys/process-watch.js";
 import { CLI_MAIN, CliTestDir, mountAt, runCli, runCommand } from "../testing/cli-run.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 
-const isRoot = process.getuid?.() === 0;
-
-describe.skipIf(!isRoot)("unionfs umount", () => {
+describeAsRoot("unionfs umount", () => {
   let t: CliTestDir;
   beforeEach(() => {
     t = CliTestDir.create();

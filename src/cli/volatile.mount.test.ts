@@ -7,14 +7,13 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { CliTestDir, mountAt, runCli, runCommand } from "../testing/cli-run.js";
 import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
-
-const isRoot = process.getuid?.() === 0;
+import { describeAsRoot } from "../testing/root-gate.js";
 
 for (const layout of selectedLayouts()) {
-  describe.skipIf(!isRoot)(`unionfs mount --volatile, ${layout.name}`, () => {
+  describeAsRoot(`unionfs mount --volatile, ${layout.name}`, () => {
     volatileTests(layout);
   });
 }

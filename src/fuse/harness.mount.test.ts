@@ -3,16 +3,15 @@
  * cleanup that leaked mounts, would make every other mount test worthless.
  */
 import { existsSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { mount } from "../sys/mount.js";
 import { apply, dir, file, symlink, whiteout } from "../testing/fixture.js";
 import { mountOverlay, mountUnionfs } from "../testing/mounts.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { mountsUnder, Scratch, useScratch } from "../testing/scratch.js";
 import { compareSnapshots, direntConsistency, snapshot } from "../testing/snapshot.js";
 
-const isRoot = process.getuid?.() === 0;
-
-describe.skipIf(!isRoot)("mount-test harness", () => {
+describeAsRoot("mount-test harness", () => {
   const scratch = useScratch();
 
   it("the comparison reports each kind of difference, one line each", async () => {

@@ -9,14 +9,13 @@
  */
 import { lstat, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { errorCode } from "../errors.js";
 import { differential } from "../testing/differential.js";
 import { device, dir, type Entry, fifo, file, hardlink, opaque, symlink, whiteout, xattr } from "../testing/fixture.js";
 import { type FsLayout, selectedLayouts } from "../testing/fs-layout.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { useScratch } from "../testing/scratch.js";
-
-const isRoot = process.getuid?.() === 0;
 
 /** What following `rel` through the mount gives: the object's type, size and content, or errno. */
 async function follow(mnt: string, rel: string): Promise<string> {
@@ -30,7 +29,7 @@ async function follow(mnt: string, rel: string): Promise<string> {
 }
 
 for (const layout of selectedLayouts()) {
-  describe.skipIf(!isRoot)(`read-only union, ${layout.name}: kernel overlayfs vs unionfs`, () => {
+  describeAsRoot(`read-only union, ${layout.name}: kernel overlayfs vs unionfs`, () => {
     readTests(layout);
   });
 }

@@ -4,14 +4,13 @@
  * entries. Each stack is mounted read-only by kernel overlayfs (the oracle, in its own
  * encodings) and by unionfs (in the encodings under test); see read-differential.mount.test.ts.
  */
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { differential } from "../testing/differential.js";
 import { dir, type Entry, file, OPAQUE_FORMATS, opaque, WHITEOUT_FORMATS, whiteout } from "../testing/fixture.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { useScratch } from "../testing/scratch.js";
 
-const isRoot = process.getuid?.() === 0;
-
-describe.skipIf(!isRoot)("read-only union encodings: kernel overlayfs vs unionfs", () => {
+describeAsRoot("read-only union encodings: kernel overlayfs vs unionfs", () => {
   const scratch = useScratch();
 
   it("a directory of 10,000 entries across two layers", async () => {

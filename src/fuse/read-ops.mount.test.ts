@@ -9,17 +9,17 @@ import { constants as fsc } from "node:fs";
 import { access, lstat, open, readdir, readFile, readlink, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { errorCode } from "../errors.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { mountBoth, snapshotBoth } from "../testing/differential.js";
 import { dir, file, nativeCopy, symlink, xattr } from "../testing/fixture.js";
 import { mountOverlay, mountUnionfs } from "../testing/mounts.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { useScratch } from "../testing/scratch.js";
 import { IGNORED } from "../testing/snapshot.js";
 
 const run = promisify(execFile);
-const isRoot = process.getuid?.() === 0;
 
 /** "OK: <value>" or the errno code: one step's outcome, comparable across mounts. */
 async function outcome(step: () => Promise<unknown>): Promise<string> {
@@ -44,7 +44,7 @@ function pseudoRandom(length: number, seed: number): Buffer {
   return out;
 }
 
-describe.skipIf(!isRoot)("read operations: kernel overlayfs vs unionfs", () => {
+describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
   const scratch = useScratch();
 
   it("a 256-byte name is ENAMETOOLONG for every operation, as in the kernel", async () => {

@@ -33,10 +33,10 @@ import {
 } from "../testing/image-archive.js";
 import { mountOverlay } from "../testing/mounts.js";
 import { type ArchiveImage, flattenImage, readArchiveImage, sha256, viewLines } from "../testing/oci-flatten.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch, useScratch } from "../testing/scratch.js";
 import { requireFreshBuild, StoreCli } from "../testing/store-cli.js";
 
-const isRoot = process.getuid?.() === 0;
 const REPO = join(import.meta.dirname, "../..");
 const NAME = "unionfs-test:latest";
 
@@ -47,7 +47,7 @@ let image: ArchiveImage;
 let diffIds: string[];
 let rootfsView: string[];
 
-describe.runIf(isRoot)("layer store, end to end", () => {
+describeAsRoot("layer store, end to end", () => {
   const scratch = useScratch("unionfs-store-e2e-");
   const storeCli = (name = "store") => new StoreCli(scratch(), scratch().path(name));
 

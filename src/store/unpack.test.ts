@@ -20,6 +20,7 @@ import tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { major, minor } from "../sys/mknod.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { StoreError } from "./store-error.js";
 import { type UnpackOptions, unpackLayer } from "./unpack.js";
 
@@ -163,7 +164,7 @@ async function expectRefused(data: Buffer, kind: StoreError["kind"], ...words: s
 
 // ---- the happy path ------------------------------------------------------------------------
 
-describe.skipIf(!isRoot)("unpackLayer: every entry type (root)", () => {
+describeAsRoot("unpackLayer: every entry type (root)", () => {
   async function everyType(): Promise<Buffer> {
     return packTar([
       dir("./", { mode: 0o755 }),

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FsError } from "../errors.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { MNT_DETACH, mount, umount2 } from "./mount.js";
 import {
   fgetxattr,
@@ -18,7 +19,6 @@ import {
   XATTR_REPLACE,
 } from "./xattr.js";
 
-const isRoot = process.getuid?.() === 0;
 let dir: string;
 let file: string;
 beforeEach(() => {
@@ -115,7 +115,7 @@ describe("async xattr reads", () => {
 
 // ext4 keeps all of an inode's xattrs in one block (ENOSPC past ~4 KiB), so values and lists
 // bigger than the first 4 KiB buffer are tested on a tmpfs of our own, which needs root.
-describe.skipIf(!isRoot)("large xattrs (tmpfs, root)", () => {
+describeAsRoot("large xattrs (tmpfs, root)", () => {
   let mnt: string | undefined;
   let big: Buffer;
   beforeEach(() => {

@@ -1,9 +1,8 @@
 import { statSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { LAYOUT_NAMES, LayoutDirs, selectedLayouts } from "./fs-layout.js";
+import { describeAsRoot } from "./root-gate.js";
 import { useScratch } from "./scratch.js";
-
-const isRoot = process.getuid?.() === 0;
 
 /** Distinct st_dev values of the paths, numbered by first appearance: [0, 0, 1] etc. */
 function devices(...paths: string[]): number[] {
@@ -16,7 +15,7 @@ function devices(...paths: string[]): number[] {
 }
 
 // The layout suites prove nothing about crossing filesystems unless the layers really are apart.
-describe.skipIf(!isRoot)("filesystem layouts", () => {
+describeAsRoot("filesystem layouts", () => {
   const scratch = useScratch();
 
   const cases: [string, number[], number[]][] = [

@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { type Running, startCommand } from "../testing/cli-run.js";
 import {
   canReflink,
@@ -30,10 +30,10 @@ import { apply, dir, type Entry, file } from "../testing/fixture.js";
 import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
 import { mountUnionfs } from "../testing/mounts.js";
 import { Rng } from "../testing/rng.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { type Scratch, useScratch } from "../testing/scratch.js";
 import { mountKernel } from "../testing/write-sequence.js";
 
-const isRoot = process.getuid?.() === 0;
 const MIB = 1 << 20;
 
 interface NodeChild extends Running {
@@ -91,7 +91,7 @@ async function mountStack(s: Scratch, st: Stack) {
 }
 
 for (const layout of selectedLayouts()) {
-  describe.skipIf(!isRoot)(`crash safety, ${layout.name}: SIGKILL of the daemon mid-change`, () => {
+  describeAsRoot(`crash safety, ${layout.name}: SIGKILL of the daemon mid-change`, () => {
     crashTests(layout);
   });
 }

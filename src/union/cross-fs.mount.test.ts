@@ -7,13 +7,13 @@
  */
 import { appendFileSync, chmodSync, linkSync, lstatSync, readFileSync, renameSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { lgetxattr, lsetxattr } from "../sys/xattr.js";
 import { apply, dir, file } from "../testing/fixture.js";
 import { mountOverlaySync, mountUnionfs } from "../testing/mounts.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { type Scratch, useScratch } from "../testing/scratch.js";
 
-const isRoot = process.getuid?.() === 0;
 const KERNEL = ["redirect_dir=on", "index=on", "xino=on"];
 
 /** The lower on one tmpfs, a kernel and a unionfs upper (with work dirs) on another. */
@@ -47,7 +47,7 @@ function change(root: string): void {
 const inos = (root: string, paths: readonly string[]) =>
   paths.map((p) => `${p}=${lstatSync(join(root, p), { bigint: true }).ino}`);
 
-describe.skipIf(!isRoot)("layers on different filesystems", () => {
+describeAsRoot("layers on different filesystems", () => {
   const scratch = useScratch();
 
   it("copies up across filesystems and numbers objects as overlayfs with xino=on, across remounts", async () => {

@@ -26,21 +26,20 @@ import { closeSync, openSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
 import { XATTR_CREATE } from "../sys/xattr.js";
 import { type FsLayout, selectedLayouts } from "../testing/fs-layout.js";
 import { applyOp, type Op, opPaths, READ_ONLY_KINDS } from "../testing/fs-ops.js";
 import { mountUnionfs } from "../testing/mounts.js";
 import { resolveInView } from "../testing/random-ops.js";
+import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
 import { minimize } from "../testing/sequence-minimize.js";
 import { formatReport, outcomeSummary, timingSummary } from "../testing/sequence-report.js";
 import { type KnownGap, mountKernel, mountPair, runSequence, type SequenceReport } from "../testing/write-sequence.js";
 
 const run = promisify(execFile);
-
-const isRoot = process.getuid?.() === 0;
 
 const envInt = (name: string, fallback: number) => {
   const v = process.env[name];
@@ -247,7 +246,7 @@ async function runAll(list: readonly number[], ops: number, layout: FsLayout): P
 }
 
 for (const layout of selectedLayouts()) {
-  describe.skipIf(!isRoot)(`write sequences, ${layout.name}: kernel overlayfs vs unionfs`, () => {
+  describeAsRoot(`write sequences, ${layout.name}: kernel overlayfs vs unionfs`, () => {
     sequenceTests(layout);
   });
 }
@@ -298,7 +297,7 @@ function sequenceTests(layout: FsLayout): void {
 }
 
 // What the FUSE mount caches does not depend on the layers' filesystems: one layout is enough.
-describe.skipIf(!isRoot)("write differential: pinned cache bugs, and a copy-up on tmpfs", () => {
+describeAsRoot("write differential: pinned cache bugs, and a copy-up on tmpfs", () => {
   for (const pin of CACHE_PINS) {
     it(`${pin.name} [known bug: ${pin.knownBug}]`, async (ctx) => {
       const scratch = new Scratch("unionfs-wpin-");
