@@ -83,7 +83,11 @@ export class CopyUp {
     private readonly origins: OriginRecords,
     options: Partial<CopyUpOptions> = {},
   ) {
-    this.options = { durable: true, dataCopy: "inline", log: () => {}, ...options };
+    this.options = {
+      durable: options.durable ?? true,
+      dataCopy: options.dataCopy ?? "inline",
+      log: options.log ?? (() => {}),
+    };
     this.data = new DataCopier(this.options.durable);
     this.xattrs = new XattrCopier(this.options.log);
   }

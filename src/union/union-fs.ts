@@ -125,11 +125,7 @@ export class UnionFs {
       const durable = options.volatile !== true;
       writeSide = {
         writer,
-        copyUp: new CopyUp(writer, index, origins, {
-          durable,
-          dataCopy: options.dataCopy ?? "inline",
-          ...(options.log === undefined ? {} : { log: options.log }),
-        }),
+        copyUp: new CopyUp(writer, index, origins, { durable, dataCopy: options.dataCopy, log: options.log }),
         index,
         durable,
       };
