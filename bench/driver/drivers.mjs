@@ -12,6 +12,9 @@
  *   unionfs-volatile, overlay-volatile
  *                   the same with overlayfs's `volatile` option: copy-ups are not synced, as
  *                   fuse-overlayfs never syncs them; only run when asked for with --drivers
+ *   unionfs@base, unionfs-volatile@base
+ *                   with `--compare DIR`: the same mount from another checkout's build
+ *                   (DIR/dist/cli/main.js, with DIR's own node_modules), next to its twin
  *
  * The upper and work dir go into `upperDir`: the instance directory itself, or with
  * `--upper-fs tmpfs` a fresh directory on the run's tmpfs (upper-fs.mjs). `bare` has no upper;
@@ -31,6 +34,8 @@ import { firstLine, isAlive, isMounted, mountPoints, mustRun, runCommand, waitFo
 
 const REPO = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 export const UNIONFS_CLI = join(REPO, "dist", "cli", "main.js");
+/** The name suffix of the drivers `--compare DIR` adds. */
+export const BASE_SUFFIX = "@base";
 const MOUNT_TIMEOUT_MS = 30_000;
 
 /**
@@ -96,20 +101,36 @@ function fuseConnection(/** @type {string} */ mnt) {
   return kernelDev(statSync(mnt).dev);
 }
 
-/** @returns {Driver} */
-const unionfsDriver = (/** @type {boolean} */ volatile) => ({
-  name: volatile ? "unionfs-volatile" : "unionfs",
-  title: volatile ? "unionfs --volatile (copy-ups not synced)" : "unionfs (fuse-native, libfuse 2.9)",
+/**
+ * @param {boolean} volatile
+ * @param {{cli: string, dir: string} | null} [base]  another checkout's build (--compare), or null for this one
+ * @returns {Driver}
+ */
+const unionfsDriver = (volatile, base = null) => ({
+  name: `${volatile ? "unionfs-volatile" : "unionfs"}${base === null ? "" : BASE_SUFFIX}`,
+  title:
+    (volatile ? "unionfs --volatile (copy-ups not synced)" : "unionfs (fuse-native, libfuse 2.9)") +
+    (base === null ? "" : `, the build in ${base.dir} (--compare)`),
   optional: volatile,
   async unavailable() {
-    if (!existsSync(UNIONFS_CLI)) return `${UNIONFS_CLI} is missing (npm run build)`;
+    const cli = base?.cli ?? UNIONFS_CLI;
+    if (!existsSync(cli)) return `${cli} is missing (npm run build${base === null ? "" : ` in ${base.dir}`})`;
     if (!existsSync("/dev/fuse")) return "/dev/fuse is missing";
     return null;
   },
   async start(ctx) {
     const { upper, work, mnt } = await unionDirs(ctx);
     const env = { UNIONFS_RUNTIME_DIR: join(ctx.dir, "runtime") };
-    const argv = [process.execPath, UNIONFS_CLI, "mount", ctx.dataset.layers.join(":"), upper, mnt, "-w", work];
+    const argv = [
+      process.execPath,
+      base?.cli ?? UNIONFS_CLI,
+      "mount",
+      ctx.dataset.layers.join(":"),
+      upper,
+      mnt,
+      "-w",
+      work,
+    ];
     if (volatile) argv.push("--volatile");
     await mustRun(argv, env, MOUNT_TIMEOUT_MS);
     /** @type {number | null} */
@@ -235,3 +256,9 @@ export const DRIVERS = [
   overlayDriver(true),
 ];
 export const BASELINE = "overlay";
+
+/** The unionfs drivers again, run from the checkout in `dir` (built): `unionfs@base`, `unionfs-volatile@base`. */
+export function baseDrivers(/** @type {string} */ dir) {
+  const base = { cli: join(dir, "dist", "cli", "main.js"), dir };
+  return [unionfsDriver(false, base), unionfsDriver(true, base)];
+}

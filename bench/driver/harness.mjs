@@ -22,7 +22,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureDataset, removeDataset, removeTree } from "../../tools/make-dataset.mjs";
-import { BASELINE, DRIVERS } from "./drivers.mjs";
+import { BASE_SUFFIX, BASELINE, baseDrivers, DRIVERS } from "./drivers.mjs";
 import { counterUnavailable, startRequestCounter } from "./fuse-requests.mjs";
 import { describeMachine } from "./machine.mjs";
 import { holdPageReporting } from "./page-reporting.mjs";
@@ -57,6 +57,7 @@ const WORKLOAD_TIMEOUT_MS = 20 * 60_000;
  * @property {string} outDir
  * @property {boolean} keepData
  * @property {import("./upper-fs.mjs").UpperFs} [upperFs]  where uppers and work dirs go (default "data")
+ * @property {string | null} [compare]   another checkout (built) whose unionfs runs too, as `unionfs@base`
  * @property {(line: string) => void} log
  */
 
@@ -75,6 +76,26 @@ const WORKLOAD_TIMEOUT_MS = 20 * 60_000;
 
 export function listDrivers() {
   return DRIVERS.map((d) => ({ name: d.name, title: d.title }));
+}
+
+/**
+ * The drivers of a run: with `compare`, each unionfs driver has its `@base` twin right after it,
+ * and a twin runs whenever its own driver does (or when named itself).
+ * @param {string[] | null} asked
+ * @param {string | null | undefined} compare
+ */
+function chooseDrivers(asked, compare) {
+  const twins = compare ? baseDrivers(compare) : [];
+  const all = DRIVERS.flatMap((d) => [d, ...twins.filter((t) => t.name === d.name + BASE_SUFFIX)]);
+  const names = all.map((d) => d.name);
+  const withTwins = asked?.flatMap((n) => (names.includes(n + BASE_SUFFIX) ? [n, n + BASE_SUFFIX] : [n])) ?? null;
+  const chosen = pick(
+    withTwins,
+    names,
+    "driver",
+    all.filter((d) => d.optional !== true).map((d) => d.name),
+  );
+  return all.filter((d) => chosen.includes(d.name));
 }
 
 export function listWorkloads() {
@@ -99,14 +120,8 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
   const t0 = Date.now();
   const log = (/** @type {string} */ line) => opts.log(`${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s ${line}`);
   const notes = [];
-  const driverNames = pick(
-    opts.drivers,
-    DRIVERS.map((d) => d.name),
-    "driver",
-    DRIVERS.filter((d) => d.optional !== true).map((d) => d.name),
-  );
   const drivers = [];
-  for (const d of DRIVERS.filter((x) => driverNames.includes(x.name))) {
+  for (const d of chooseDrivers(opts.drivers, opts.compare)) {
     const why = await d.unavailable();
     if (why === null) drivers.push(d);
     else notes.push(`driver ${d.name} skipped: ${why}`);
@@ -125,7 +140,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
   if (drivers.length === 0 || workloads.length === 0) throw new BenchSetupError(`nothing to run: ${notes.join("; ")}`);
   if (!drivers.some((d) => d.name === BASELINE)) notes.push(`no ${BASELINE} driver: no ratios`);
   let countRequests = false;
-  if (drivers.some((d) => d.name === "unionfs" || d.name === "fuse-overlayfs")) {
+  if (drivers.some((d) => d.name.startsWith("unionfs") || d.name === "fuse-overlayfs")) {
     const why = await counterUnavailable();
     countRequests = why === null;
     if (why !== null) notes.push(`FUSE requests not counted: ${why}`);
@@ -198,6 +213,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
       runs: opts.runs,
       modes: opts.modes,
       baseline: BASELINE,
+      compare: opts.compare ?? null,
       uppers: { kind: opts.upperFs ?? "data", mount: uppers?.mount ?? null },
       dataset: {
         files: opts.files,

@@ -3,7 +3,8 @@
  * From samples to figures: per (workload, mode, driver) the median and min–max of the wall
  * time, of the ratio to the baseline taken per round (the figure that counts on a noisy
  * machine), of the daemon's CPU time, of the FUSE requests and of CPU per request; then the
- * same as markdown tables.
+ * same as markdown tables. With `--compare`, also each unionfs driver's time over its `@base`
+ * twin's, per round.
  */
 import { machineLine } from "./machine.mjs";
 import { describeUpperPlace } from "./upper-fs.mjs";
@@ -87,6 +88,38 @@ export function summarize(samples, shape) {
   return rows;
 }
 
+/**
+ * Per round, `a`'s time over `b`'s on one workload and mode: the median (min–max) of the ratios,
+ * and in how many of the rounds `a` was faster.
+ * @param {import("./harness.mjs").Sample[]} samples
+ * @returns {{ratio: Stat, faster: number, rounds: number} | null}
+ */
+export function pairedRatio(
+  samples,
+  /** @type {string} */ workload,
+  /** @type {string} */ mode,
+  /** @type {string} */ a,
+  /** @type {string} */ b,
+) {
+  const ok = (/** @type {string} */ driver) =>
+    new Map(
+      samples
+        .filter(
+          (s) => s.workload === workload && s.mode === mode && s.driver === driver && s.error === null && s.seconds,
+        )
+        .map((s) => [s.round, /** @type {number} */ (s.seconds)]),
+    );
+  const times = ok(a);
+  const other = ok(b);
+  const ratios = [];
+  for (const [round, t] of times) {
+    const u = other.get(round);
+    if (u !== undefined) ratios.push(t / u);
+  }
+  const ratio = stat(ratios);
+  return ratio === null ? null : { ratio, faster: ratios.filter((r) => r < 1).length, rounds: ratios.length };
+}
+
 /** 3 significant digits, no exponent. */
 export function num(/** @type {number} */ x) {
   if (x === 0) return "0";
@@ -137,6 +170,24 @@ export function renderMarkdown(report) {
         return (
           failed(c) ?? (c.ratio === null ? "–" : `${c.ratio.median.toFixed(2)}×${range(c.ratio, (x) => x.toFixed(2))}`)
         );
+      });
+      out.push(`| ${titles[r.workload] ?? r.workload} | ${r.mode} | ${cells.join(" | ")} |`);
+    }
+    out.push("");
+  }
+  const twins = drivers.filter((d) => drivers.includes(`${d}@base`));
+  if (twins.length > 0) {
+    out.push(`## Against the build in ${report.config.compare} (--compare)`, "");
+    out.push("Per round, each driver's time over its `@base` twin's: median (min–max), and the rounds it was faster.");
+    out.push("Below 1 is faster than the other build.", "");
+    out.push(`| workload | mode | ${twins.map((d) => `${d} / ${d}@base`).join(" | ")} |`);
+    out.push(`|---|---|${twins.map(() => "---:").join("|")}|`);
+    for (const r of rows) {
+      const cells = twins.map((d) => {
+        const p = pairedRatio(report.samples, r.workload, r.mode, d, `${d}@base`);
+        return p === null
+          ? "–"
+          : `${p.ratio.median.toFixed(2)}${range(p.ratio, (x) => x.toFixed(2))}, ${p.faster}/${p.rounds}`;
       });
       out.push(`| ${titles[r.workload] ?? r.workload} | ${r.mode} | ${cells.join(" | ")} |`);
     }

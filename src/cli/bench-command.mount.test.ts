@@ -2,10 +2,12 @@
  * `unionfs bench` end to end on a tiny data set: two workloads on unionfs and kernel overlayfs,
  * one round, cold and warm. The results folder gets results.json, report.md and chart.svg, and
  * nothing stays mounted or on disk afterwards. With `--upper-fs tmpfs`, every instance's upper
- * is on a tmpfs (statfs, per sample) while the lowers stay on the data set's filesystem.
+ * is on a tmpfs (statfs, per sample) while the lowers stay on the data set's filesystem. With
+ * `--compare DIR` (here: this same checkout), `unionfs@base` runs next to `unionfs`.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, expect, it, vi } from "vitest";
 import { UserError } from "../errors.js";
 import { describeAsRoot } from "../testing/root-gate.js";
@@ -127,6 +129,45 @@ describeAsRoot("unionfs bench", () => {
     expect(readdirSync(dir)).toEqual(["out"]);
   });
 
+  it("runs another checkout's unionfs as unionfs@base with --compare, in the same rounds", async () => {
+    dir = mkdtempSync("/var/tmp/unionfs-bench-test-");
+    const out = join(dir, "out");
+    const checkout = fileURLToPath(new URL("../..", import.meta.url));
+    const args = ["--compare", checkout, "--drivers", "unionfs,overlay", "--workloads", "stat-all", "--runs", "2"];
+    args.push(
+      "--modes",
+      "warm",
+      "--files",
+      "20",
+      "--big-mib",
+      "1",
+      "--data",
+      join(dir, "data"),
+      "--out",
+      out,
+      "--json",
+    );
+    const { code, stdout, stderr } = await bench(args);
+    expect(code, stderr).toBe(0);
+
+    const report = JSON.parse(stdout);
+    expect((report.config.drivers as { name: string }[]).map((d) => d.name)).toEqual([
+      "unionfs",
+      "unionfs@base",
+      "overlay",
+    ]);
+    const base = (report.samples as (Sample & { round: number })[]).filter((s) => s.driver === "unionfs@base");
+    expect(base.map((s) => s.round)).toEqual([1, 2]);
+    for (const s of base) {
+      expect(s.error).toBeNull();
+      expect(s.seconds).toBeGreaterThan(0);
+      expect(s.daemonCpuSeconds).not.toBeNull();
+    }
+    expect(readFileSync(join(out, "report.md"), "utf8")).toMatch(
+      /^\| lstat of every file \| warm \| \d+\.\d\d( \(\d+\.\d\d–\d+\.\d\d\))?, [0-2]\/2 \|$/m,
+    );
+  });
+
   it("refuses unknown drivers, workloads and options with one line", async () => {
     await expect(bench(["--drivers", "zfs"])).rejects.toThrow(
       new UserError(
@@ -137,5 +178,8 @@ describeAsRoot("unionfs bench", () => {
     await expect(bench(["--runs", "0"])).rejects.toThrow("--runs needs a positive integer, not '0'");
     await expect(bench(["--modes", "hot"])).rejects.toThrow("unknown mode 'hot' (cold, warm)");
     await expect(bench(["--upper-fs", "zfs"])).rejects.toThrow("unknown --upper-fs 'zfs' (data, tmpfs)");
+    await expect(bench(["--compare", "/nonexistent"])).rejects.toThrow(
+      "--compare /nonexistent: no dist/cli/main.js there (npm ci or npm run build in it)",
+    );
   });
 });

@@ -5,9 +5,11 @@
  * ESM, so `npm run bench` and this command share it); this module is its command line.
  *
  *   unionfs bench [--drivers a,b] [--workloads a,b] [--runs N] [--modes cold,warm] [--upper-fs tmpfs]
- *                 [--quick] [--files N] [--big-mib M] [--data DIR] [--out DIR] [--keep-data] [--json]
+ *                 [--compare DIR] [--quick] [--files N] [--big-mib M] [--data DIR] [--out DIR]
+ *                 [--keep-data] [--json]
  */
-import { dirname, join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.js";
 
@@ -21,6 +23,8 @@ export interface BenchArgs {
   runs: number;
   modes: Mode[];
   upperFs: UpperFs;
+  /** another checkout, built, whose unionfs runs in the same rounds as `unionfs@base` */
+  compare: string | null;
   files: number;
   bigMiB: number;
   dataDir: string;
@@ -58,6 +62,9 @@ const USAGE = `usage: unionfs bench [options]
   --upper-fs FS      where every driver's upper and work dir go: data (default: the data set's
                      filesystem, next to the lowers) or tmpfs (a tmpfs the run mounts and unmounts,
                      so copy-ups cross filesystems; bare's writable root goes there too)
+  --compare DIR      also run the unionfs of another checkout (built: DIR/dist/cli/main.js, with
+                     DIR's own node_modules) as unionfs@base, next to every unionfs driver that
+                     runs, in the same rounds; the report adds per-round ratios to it
   --quick            a tiny data set, one round, warm runs only: a smoke run under a minute
   --files N          small files in the data set (default ${FULL.files}, --quick ${QUICK.files})
   --big-mib M        size of the big file and of the sequential writes (default ${FULL.bigMiB}, --quick ${QUICK.bigMiB})
@@ -99,6 +106,7 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     else if (name === "--runs") given.runs = positiveInt(name, value());
     else if (name === "--modes") given.modes = parseModes(value());
     else if (name === "--upper-fs") given.upperFs = parseUpperFs(value());
+    else if (name === "--compare") given.compare = resolve(value());
     else if (name === "--files") given.files = positiveInt(name, value());
     else if (name === "--big-mib") given.bigMiB = positiveInt(name, value());
     else if (name === "--data") given.dataDir = value();
@@ -121,6 +129,7 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     runs: given.runs ?? size.runs,
     modes: given.modes ?? size.modes,
     upperFs: given.upperFs ?? "data",
+    compare: given.compare ?? null,
     files,
     bigMiB,
     dataDir,
@@ -150,6 +159,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
+  }
+  if (args.compare !== null && !existsSync(join(args.compare, "dist", "cli", "main.js"))) {
+    throw new UserError(`--compare ${args.compare}: no dist/cli/main.js there (npm ci or npm run build in it)`);
   }
   const harness = (await import(HARNESS.href)) as HarnessModule;
   if (args.list) {
