@@ -8,8 +8,9 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { CliTestDir, type RunOptions, type RunResult, runCli } from "../testing/cli-run.js";
+import { type RunOptions, type RunResult, runCli } from "../testing/cli-run.js";
 import { describeAsRoot } from "../testing/root-gate.js";
+import { Scratch } from "../testing/scratch.js";
 
 /** The libfuse.so.2 the dynamic linker would load, as `ldconfig -p` lists it. */
 function libfuse2Path(): string | null {
@@ -20,18 +21,18 @@ function libfuse2Path(): string | null {
 interface Case {
   name: string;
   /** builds the argv (after main.js) and run options inside the test dir */
-  setup: (t: CliTestDir) => { args: string[]; opts?: RunOptions };
+  setup: (t: Scratch) => { args: string[]; opts?: RunOptions };
   stderr: RegExp;
 }
 
-function layers(t: CliTestDir): { lower: string; mnt: string } {
-  const lower = t.dir("lower");
+function layers(t: Scratch): { lower: string; mnt: string } {
+  const lower = t.mkdir("lower");
   writeFileSync(join(lower, "f"), "x");
-  return { lower, mnt: t.dir("mnt") };
+  return { lower, mnt: t.mkdir("mnt") };
 }
 
-function emptyFile(t: CliTestDir, name: string): string {
-  const path = join(t.path, name);
+function emptyFile(t: Scratch, name: string): string {
+  const path = join(t.root, name);
   writeFileSync(path, "", { mode: 0o644 });
   return path;
 }
@@ -41,13 +42,13 @@ const CASES: Case[] = [
     name: "a nonexistent lower",
     setup: (t) => {
       const { lower, mnt } = layers(t);
-      return { args: ["mount", `${lower}:${t.path}/nope`, mnt] };
+      return { args: ["mount", `${lower}:${t.root}/nope`, mnt] };
     },
     stderr: /^unionfs: lower directory .*\/nope does not exist$/,
   },
   {
     name: "a nonexistent lower, in the foreground",
-    setup: (t) => ({ args: ["mount", "-f", `${t.path}/nope`, layers(t).mnt] }),
+    setup: (t) => ({ args: ["mount", "-f", `${t.root}/nope`, layers(t).mnt] }),
     stderr: /^unionfs: lower directory .*\/nope does not exist$/,
   },
   {
@@ -59,13 +60,13 @@ const CASES: Case[] = [
     name: "a nonexistent upper",
     setup: (t) => {
       const { lower, mnt } = layers(t);
-      return { args: ["mount", "-w", t.dir("work"), lower, `${t.path}/no-upper`, mnt] };
+      return { args: ["mount", "-w", t.mkdir("work"), lower, `${t.root}/no-upper`, mnt] };
     },
     stderr: /^unionfs: upper directory .*\/no-upper does not exist$/,
   },
   {
     name: "a missing mountpoint",
-    setup: (t) => ({ args: ["mount", layers(t).lower, `${t.path}/no-mnt`] }),
+    setup: (t) => ({ args: ["mount", layers(t).lower, `${t.root}/no-mnt`] }),
     stderr: /^unionfs: mountpoint .*\/no-mnt does not exist$/,
   },
   {
@@ -117,7 +118,7 @@ const CASES: Case[] = [
     setup: (t) => {
       const { lower, mnt } = layers(t);
       // nobody must be able to reach the layers, so fusermount is the only thing missing
-      chmodSync(t.path, 0o755);
+      chmodSync(t.root, 0o755);
       const empty = emptyFile(t, "no-fusermount");
       // libfuse also looks in its build-time dir (/usr/bin or /bin), whatever PATH says
       const hide = ["/usr/bin/fusermount", "/bin/fusermount"].map(
@@ -136,7 +137,7 @@ const CASES: Case[] = [
   },
   {
     name: "-o without lowerdir",
-    setup: (t) => ({ args: ["-o", `upperdir=${t.dir("upper")}`, layers(t).mnt] }),
+    setup: (t) => ({ args: ["-o", `upperdir=${t.mkdir("upper")}`, layers(t).mnt] }),
     stderr: /^unionfs: missing option lowerdir=$/,
   },
   {
@@ -171,9 +172,9 @@ const CASES: Case[] = [
 ];
 
 describeAsRoot("unionfs mount refuses bad input with one line and leaves nothing behind", () => {
-  let t: CliTestDir;
+  let t: Scratch;
   beforeEach(() => {
-    t = CliTestDir.create();
+    t = new Scratch("unionfs-cli-", true);
   });
   afterEach(async () => {
     await t.cleanup();

@@ -10,9 +10,11 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { isAlive } from "../sys/process-watch.js";
-import { CLI_MAIN, CliTestDir, mountAt, runCli, runCommand, startCli, waitUntil } from "../testing/cli-run.js";
+import { CLI_MAIN, mountAt, runCli, runCommand, startCli } from "../testing/cli-run.js";
 import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
+import { waitUntil } from "../testing/processes.js";
 import { describeAsRoot } from "../testing/root-gate.js";
+import { Scratch } from "../testing/scratch.js";
 
 interface Stack {
   top: string;
@@ -24,13 +26,13 @@ interface Stack {
  * Two lowers with a name in both (`a`) and one only in the bottom (`b`), on the filesystems
  * `layout` gives lowers 0 and `bottomIndex` of a read-only stack.
  */
-function twoLowers(t: CliTestDir, layout?: LayoutDirs, bottomIndex = 1): Stack {
-  const top = layout?.readOnlyLower("top", 0) ?? t.dir("top");
-  const bottom = layout?.readOnlyLower("bottom", bottomIndex) ?? t.dir("bottom");
+function twoLowers(t: Scratch, layout?: LayoutDirs, bottomIndex = 1): Stack {
+  const top = layout?.readOnlyLower("top", 0) ?? t.mkdir("top");
+  const bottom = layout?.readOnlyLower("bottom", bottomIndex) ?? t.mkdir("bottom");
   writeFileSync(join(top, "a"), "from top\n");
   writeFileSync(join(bottom, "a"), "from bottom\n");
   writeFileSync(join(bottom, "b"), "only in bottom\n");
-  return { top, bottom, mnt: t.dir("mnt") };
+  return { top, bottom, mnt: t.mkdir("mnt") };
 }
 
 const owners: ChildProcess[] = [];
@@ -47,9 +49,9 @@ function listing(dir: string): string[] {
 }
 
 describeAsRoot("unionfs mount (read-only)", () => {
-  let t: CliTestDir;
+  let t: Scratch;
   beforeEach(() => {
-    t = CliTestDir.create();
+    t = new Scratch("unionfs-cli-", true);
   });
   afterEach(async () => {
     for (const owner of owners.splice(0)) owner.kill("SIGKILL");
@@ -102,7 +104,7 @@ describeAsRoot("unionfs mount (read-only)", () => {
 
   it("does not keep the caller's working directory busy", async () => {
     const { top, bottom, mnt } = twoLowers(t);
-    const cwd = t.dir("cwd");
+    const cwd = t.mkdir("cwd");
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "cwd-test", cwd]);
     const result = await runCli(["mount", `${top}:${bottom}`, mnt], { env: t.env, cwd });
     expect(result.code).toBe(0);
@@ -132,7 +134,7 @@ describeAsRoot("unionfs mount (read-only)", () => {
       throw new Error("needs /usr/local/sbin and /sbin/mount.fuse (apt-get install fuse3)");
     }
     const { top, bottom, mnt } = twoLowers(t);
-    const bin = t.dir("bin");
+    const bin = t.mkdir("bin");
     writeFileSync(join(bin, "unionfs"), `#!/bin/sh\nexec '${process.execPath}' '${CLI_MAIN}' "$@"\n`, { mode: 0o755 });
     const script = [
       "set -e",
@@ -158,11 +160,11 @@ for (const layout of selectedLayouts()) {
 }
 
 function layerTests(layout: FsLayout): void {
-  let t: CliTestDir;
+  let t: Scratch;
   let dirs: LayoutDirs;
   beforeEach(() => {
-    t = CliTestDir.create();
-    dirs = new LayoutDirs(t.place(), layout);
+    t = new Scratch("unionfs-cli-", true);
+    dirs = new LayoutDirs(t, layout);
   });
   afterEach(async () => {
     await t.cleanup();

@@ -6,24 +6,25 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { isAlive } from "../sys/process-watch.js";
-import { CLI_MAIN, CliTestDir, mountAt, runCli, runCommand } from "../testing/cli-run.js";
+import { CLI_MAIN, mountAt, runCli, runCommand } from "../testing/cli-run.js";
 import { describeAsRoot } from "../testing/root-gate.js";
+import { Scratch } from "../testing/scratch.js";
 
 describeAsRoot("unionfs umount", () => {
-  let t: CliTestDir;
+  let t: Scratch;
   beforeEach(() => {
-    t = CliTestDir.create();
+    t = new Scratch("unionfs-cli-", true);
   });
   afterEach(async () => {
     await t.cleanup();
   });
 
   function layers(): { lowers: string; mnt: string } {
-    const top = t.dir("top");
-    const bottom = t.dir("bottom");
+    const top = t.mkdir("top");
+    const bottom = t.mkdir("bottom");
     writeFileSync(join(top, "a"), "from top\n");
     writeFileSync(join(bottom, "b"), "from bottom\n");
-    return { lowers: `${top}:${bottom}`, mnt: t.dir("mnt") };
+    return { lowers: `${top}:${bottom}`, mnt: t.mkdir("mnt") };
   }
 
   it("returns with the daemon gone, and the same layers mount again at once", async () => {

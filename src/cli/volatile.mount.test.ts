@@ -8,9 +8,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { CliTestDir, mountAt, runCli, runCommand } from "../testing/cli-run.js";
+import { mountAt, runCli, runCommand } from "../testing/cli-run.js";
 import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
 import { describeAsRoot } from "../testing/root-gate.js";
+import { Scratch } from "../testing/scratch.js";
 
 for (const layout of selectedLayouts()) {
   describeAsRoot(`unionfs mount --volatile, ${layout.name}`, () => {
@@ -19,18 +20,18 @@ for (const layout of selectedLayouts()) {
 }
 
 function volatileTests(layout: FsLayout): void {
-  let t: CliTestDir;
+  let t: Scratch;
   let lower: string;
   let upper: string;
   let work: string;
   let mnt: string;
   beforeEach(() => {
-    t = CliTestDir.create();
-    const dirs = new LayoutDirs(t.place(), layout);
+    t = new Scratch("unionfs-cli-", true);
+    const dirs = new LayoutDirs(t, layout);
     lower = dirs.lower("lower");
     upper = dirs.upper("upper");
     work = dirs.upper("work");
-    mnt = t.dir("mnt");
+    mnt = t.mkdir("mnt");
     writeFileSync(join(lower, "f"), "lower\n");
   });
   afterEach(async () => {

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { UserError } from "../errors.js";
 import { loadSpawnSession } from "../sys/spawn.js";
-import { startCommand, waitUntil } from "../testing/cli-run.js";
+import { startCommand } from "../testing/cli-run.js";
+import { waitUntil } from "../testing/processes.js";
 import { type HelperSpawner, runHelperProcess } from "./helper-process.js";
 import { WAITER } from "./run.js";
 

@@ -21,7 +21,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRootfs, busyboxMissing, ROOTFS_HOSTNAME_FILE } from "../../tools/build-rootfs.mjs";
 import { isAlive } from "../sys/process-watch.js";
-import { CLI_BIN, CLI_MAIN, type Running, type RunResult, startCommand, waitUntil } from "../testing/cli-run.js";
+import { CLI_BIN, CLI_MAIN, type Running, type RunResult, startCommand } from "../testing/cli-run.js";
+import { waitUntil } from "../testing/processes.js";
 import {
   cgroupsNamed,
   cpuSeconds,

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { ficlone } from "../sys/copy.js";
 import { MNT_DETACH, umount2 } from "../sys/mount.js";
 import { isAlive } from "../sys/process-watch.js";
-import { waitUntil } from "./cli-run.js";
+import { waitUntil } from "./processes.js";
 import { Rng } from "./rng.js";
 import { mountsUnder } from "./scratch.js";
 

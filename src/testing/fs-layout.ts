@@ -53,7 +53,7 @@ export function selectedLayouts(env: NodeJS.ProcessEnv = process.env): FsLayout[
   });
 }
 
-/** A test's own dir, able to hold a tmpfs that its cleanup unmounts (Scratch, CliTestDir). */
+/** A test's own dir, able to hold a tmpfs that its cleanup unmounts (a Scratch). */
 export interface Place {
   /** makes `rel` (and its parents) below the dir, returns the absolute path */
   mkdir(rel: string): string;

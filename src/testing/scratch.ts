@@ -1,14 +1,18 @@
 /**
- * Per-test scratch directories for mount tests: `/tmp/unionfs-test-XXXXXX` with whatever layer,
- * work and mount directories the test asks for, and a cleanup that always runs.
+ * The one per-test scratch directory, for mount tests and CLI tests alike:
+ * `/tmp/unionfs-test-XXXXXX` with whatever layer, work and mount directories the test asks for,
+ * a runtime dir of its own for daemon records (`env` points the CLI at it), and a cleanup that
+ * always runs.
  *
  * Invariants of the cleanup (a leaked mount outlives the run and keeps its layers busy, so the
  * cleanup is defensive):
  * - registered cleanups run last-in first-out, each even if an earlier one threw;
  * - then anything still mounted under the scratch root (per /proc/self/mountinfo) is unmounted,
- *   deepest first, lazily (MNT_DETACH) if a plain unmount fails;
+ *   latest first, lazily (MNT_DETACH) if a plain unmount fails, which is an error unless the
+ *   scratch was made to clean mounts up (CLI tests);
  * - then unionfs daemons still recorded in the scratch's runtime dir are killed (they are ours:
- *   the runtime dir is private to this test);
+ *   the runtime dir is private to this test), and any other process still using the dir (its
+ *   command line or working directory under it), after which mounts are swept once more;
  * - the tree is removed only when nothing is mounted under it any more, so a stuck mount can
  *   never make `rm -r` descend into a layer through it;
  * - errors are collected and thrown once at the end, after all of the above was tried.
@@ -21,6 +25,7 @@ import { afterEach, beforeEach } from "vitest";
 import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
 import { mountpointsUnder, readMountTableSync } from "../sys/mountinfo.js";
 import { isAlive } from "../sys/process-watch.js";
+import { killProcessesUsing, processesUsing } from "./processes.js";
 
 export type Cleanup = () => void | Promise<void>;
 
@@ -30,7 +35,14 @@ export class Scratch {
   readonly runtimeDir: string;
   private readonly cleanups: Cleanup[] = [];
 
-  constructor(prefix = "unionfs-test-") {
+  /**
+   * @param cleansMounts the cleanup's sweep is how the test's mounts go (CLI tests leave what
+   *   the command under test mounted): a mount it finds is no error, only one it cannot remove
+   */
+  constructor(
+    prefix = "unionfs-test-",
+    private readonly cleansMounts = false,
+  ) {
     this.root = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
     chmodSync(this.root, 0o755);
     this.runtimeDir = join(this.root, ".run");
@@ -38,6 +50,21 @@ export class Scratch {
 
   path(...parts: string[]): string {
     return join(this.root, ...parts);
+  }
+
+  /** Environment for CLI runs that keeps daemon records inside this scratch. */
+  get env(): Record<string, string> {
+    return { UNIONFS_RUNTIME_DIR: this.runtimeDir };
+  }
+
+  /** The pid a daemon recorded for `mountpoint` (a resolved path), or null. */
+  daemonPid(mountpoint: string): number | null {
+    return recordedDaemons(this.runtimeDir).find((r) => r.mountpoint === mountpoint)?.pid ?? null;
+  }
+
+  /** What a finished command must not leave: mounts under the dir, live processes using it. */
+  leftovers(): { mounts: string[]; processes: number[] } {
+    return { mounts: mountsUnder(this.root), processes: processesUsing(this.root) };
   }
 
   /** Creates `root/rel` (and parents) with mode 0755 exactly, whatever the umask. */
@@ -74,8 +101,12 @@ export class Scratch {
       }
     }
     const swept = sweepMounts(this.root, errors);
-    if (swept.length > 0) errors.push(new Error(`mounts left behind and detached: ${swept.join(", ")}`));
+    if (swept.length > 0 && !this.cleansMounts) {
+      errors.push(new Error(`mounts left behind and detached: ${swept.join(", ")}`));
+    }
     await killRecordedDaemons(this.runtimeDir, errors);
+    await killProcessesUsing(this.root);
+    sweepMounts(this.root, errors);
     const still = mountsUnder(this.root);
     if (still.length === 0) removeTree(this.root, errors);
     else errors.push(new Error(`not removing ${this.root}: still mounted: ${still.join(", ")}`));
@@ -126,23 +157,33 @@ function sweepMounts(root: string, errors: unknown[]): string[] {
 /** How long a daemon may take to exit once its mount is gone (a loaded machine is slow). */
 const DAEMON_EXIT_GRACE_MS = 2_000;
 
-/** SIGKILLs daemons whose pid records are still in this test's runtime dir, after a grace. */
-async function killRecordedDaemons(runtimeDir: string, errors: unknown[]): Promise<void> {
+/** The daemon records in a runtime dir; one being replaced right now is skipped. */
+function recordedDaemons(runtimeDir: string): { pid: number; mountpoint: string }[] {
   let names: string[];
   try {
     names = readdirSync(join(runtimeDir, "mounts"));
   } catch {
-    return;
+    return [];
   }
-  const pids: number[] = [];
+  const records: { pid: number; mountpoint: string }[] = [];
   for (const name of names.filter((n) => n.endsWith(".json"))) {
     try {
-      const record = JSON.parse(readFileSync(join(runtimeDir, "mounts", name), "utf8")) as { pid?: number };
-      if (typeof record.pid === "number") pids.push(record.pid);
-    } catch (e) {
-      errors.push(e);
+      const r = JSON.parse(readFileSync(join(runtimeDir, "mounts", name), "utf8")) as {
+        pid?: unknown;
+        mountpoint?: unknown;
+      };
+      if (typeof r.pid === "number" && typeof r.mountpoint === "string")
+        records.push({ pid: r.pid, mountpoint: r.mountpoint });
+    } catch {
+      // a record being replaced
     }
   }
+  return records;
+}
+
+/** SIGKILLs daemons whose pid records are still in this test's runtime dir, after a grace. */
+async function killRecordedDaemons(runtimeDir: string, errors: unknown[]): Promise<void> {
+  const pids = recordedDaemons(runtimeDir).map((r) => r.pid);
   const deadline = Date.now() + DAEMON_EXIT_GRACE_MS;
   while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   for (const pid of pids.filter(isAlive)) {
