@@ -48,6 +48,35 @@ function listing(dir: string): string[] {
   return readdirSync(dir).sort();
 }
 
+describeAsRoot("unionfs mount over its own lower root", () => {
+  let t: Scratch;
+  beforeEach(() => {
+    t = new Scratch("unionfs-cli-", true);
+  });
+  afterEach(() => t.cleanup());
+
+  // overlaying a directory onto itself (/usr onto /usr), as overlayfs and fuse-overlayfs allow:
+  // the daemon reaches the lower through the fd it opened before mounting, not through itself
+  it("serves the lower's content and writes to the upper", async () => {
+    const lower = t.mkdir("l");
+    const upper = t.mkdir("u");
+    writeFileSync(join(lower, "a"), "lower a\n");
+    const result = await runCli(["mount", lower, upper, lower], { env: t.env });
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    expect(mountAt(lower)?.fstype).toBe("fuse.unionfs");
+    expect(listing(lower)).toEqual(["a"]);
+    expect(readFileSync(join(lower, "a"), "utf8")).toBe("lower a\n");
+    writeFileSync(join(lower, "a"), "changed\n");
+    writeFileSync(join(lower, "new"), "new\n");
+    expect(listing(lower)).toEqual(["a", "new"]);
+    expect(await runCli(["umount", lower], { env: t.env })).toMatchObject({ code: 0, stderr: "" });
+    expect(listing(lower)).toEqual(["a"]);
+    expect(readFileSync(join(lower, "a"), "utf8")).toBe("lower a\n");
+    expect(readFileSync(join(upper, "a"), "utf8")).toBe("changed\n");
+    expect(listing(upper)).toEqual(["a", "new"]);
+  });
+});
+
 describeAsRoot("unionfs mount (read-only)", () => {
   let t: Scratch;
   beforeEach(() => {

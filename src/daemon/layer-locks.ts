@@ -11,13 +11,13 @@ import type { LayerStack } from "../union/layer.js";
 
 export function holdLayerLocks(stack: LayerStack): void {
   if (stack.upper !== null) {
-    const fd = openSync(stack.upper.root, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    const fd = openSync(stack.upper.at, fsc.O_RDONLY | fsc.O_DIRECTORY);
     if (!tryLockExclusive(fd)) {
       throw new UserError(`upper directory ${stack.upper.root} is in use by another unionfs mount`);
     }
   }
   for (const lower of stack.lowers) {
-    const fd = openSync(lower.root, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    const fd = openSync(lower.at, fsc.O_RDONLY | fsc.O_DIRECTORY);
     if (!tryLockShared(fd)) throw new UserError(`lower directory ${lower.root} is being changed or removed`);
   }
 }

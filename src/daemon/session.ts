@@ -99,6 +99,7 @@ export async function startSession(spec: SessionSpec, transport: Transport): Pro
       log: spec.log,
     });
   } catch (e) {
+    fs.close();
     throw new UserError(`cannot mount on ${spec.mountpoint}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const session = new Session(spec.mountpoint, served, spec.log);

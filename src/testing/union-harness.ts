@@ -136,7 +136,7 @@ export class UnionHarness {
     private readonly options: UnionOptions,
     private readonly scratch: Scratch,
   ) {
-    scratch.onCleanup(() => this.close());
+    scratch.onCleanup(() => this.shutDown());
   }
 
   /** Writes the fixtures below `scratch` (lower0.., upper, work) and builds the core over them. */
@@ -165,9 +165,19 @@ export class UnionHarness {
    * nothing it knew (nodes, caches) carries over. Options default to this one's.
    */
   async remount(options: Partial<UnionOptions> = {}): Promise<UnionHarness> {
-    this.close();
+    this.shutDown();
     return UnionHarness.over(this.scratch, this.paths, { ...this.options, ...options });
   }
+
+  /** Releases every file still open and closes the core's layers, once. */
+  private shutDown(): void {
+    if (this.down) return;
+    this.down = true;
+    this.close();
+    this.fs.close();
+  }
+
+  private down = false;
 
   /** Releases every file still open. */
   close(): void {

@@ -15,33 +15,39 @@ export interface HandleTable {
   add(open: OpenFile): number;
   get(fh: number): OpenFile | undefined;
   remove(fh: number): OpenFile | undefined;
+  /** the handles open now */
+  open(): number[];
   readonly size: number;
 }
 
 export class MapHandleTable implements HandleTable {
-  private readonly open = new Map<number, OpenFile>();
+  private readonly files = new Map<number, OpenFile>();
   private next = 1;
 
   get size(): number {
-    return this.open.size;
+    return this.files.size;
   }
 
   add(open: OpenFile): number {
     // fuse-native carries fh as a non-zero uint32; wrap around, skipping numbers in use.
-    while (this.open.has(this.next) || this.next === 0) this.next = (this.next + 1) >>> 0;
+    while (this.files.has(this.next) || this.next === 0) this.next = (this.next + 1) >>> 0;
     const fh = this.next;
     this.next = (this.next + 1) >>> 0;
-    this.open.set(fh, open);
+    this.files.set(fh, open);
     return fh;
   }
 
+  open(): number[] {
+    return [...this.files.keys()];
+  }
+
   get(fh: number): OpenFile | undefined {
-    return this.open.get(fh);
+    return this.files.get(fh);
   }
 
   remove(fh: number): OpenFile | undefined {
-    const open = this.open.get(fh);
-    this.open.delete(fh);
+    const open = this.files.get(fh);
+    this.files.delete(fh);
     return open;
   }
 }

@@ -8,8 +8,8 @@
  * names are not); overlayfs keeps the difference in `overlay.nlink` as "U+n"/"U-n" relative to
  * the upper inode's count, and so does this.
  */
-import { lstatSync } from "node:fs";
-import { lstat, mkdir } from "node:fs/promises";
+import { closeSync, constants as fsc, fstatSync, lstatSync, openSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import { lsetxattr } from "../sys/xattr.js";
@@ -20,19 +20,27 @@ export class HardlinkIndex {
   /** the index dir seen as a layer, so an index entry can be a node's data branch */
   readonly layer: Layer;
 
+  /** the index dir, reached through its fd */
+  readonly dir: string;
+
   private constructor(
-    readonly dir: string,
+    fd: number,
     dev: bigint,
     private readonly xattrNamespace: string,
   ) {
-    this.layer = { index: -2, root: dir, writable: true, dev };
+    this.dir = `/proc/self/fd/${fd}/.`;
+    this.layer = { index: -2, root: this.dir, fd, at: this.dir, writable: true, dev };
   }
 
   static async open(workRoot: string, xattrNamespace: string): Promise<HardlinkIndex> {
     const dir = join(workRoot, "index");
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const st = await lstat(dir, { bigint: true });
-    return new HardlinkIndex(dir, st.dev, xattrNamespace);
+    const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    return new HardlinkIndex(fd, fstatSync(fd, { bigint: true }).dev, xattrNamespace);
+  }
+
+  close(): void {
+    closeSync(this.layer.fd);
   }
 
   branchFor(origin: Buffer): Branch {

@@ -4,16 +4,30 @@
  * Order is top-down: `lowers[0]` is the topmost lower (the leftmost in `lowerdir=`). Lowers never
  * change while mounted, so facts about them may be cached; the upper changes only through the
  * mount. A Branch names one object's location inside one layer (`rel` is "" for the root).
+ *
+ * Each layer is reached through a directory fd opened before the mount, never by its path:
+ * a mount over its own lower root (overlaying /usr onto /usr) would otherwise walk into itself,
+ * and a layer covered by another mount would show that mount. See layer-paths.ts.
  */
-import { lstat, mkdir } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { closeSync, constants as fsc, fstatSync, openSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
 import { hasCode, UserError } from "../errors.js";
 import { defaultWorkDir } from "../format/default-work-dir.js";
+import { forgetDeepDirs, layerPath } from "./layer-paths.js";
 
 export interface Layer {
-  /** 0 for the upper (if any), then 1.. for lowers top-down; used as a cache key. */
+  /** 0 for the upper (if any), then 1.. for lowers top-down, -1 for the work dir; a cache key */
   readonly index: number;
+  /** the directory as given, made absolute: for messages and checks, never for access */
   readonly root: string;
+  /** the directory fd every access goes through */
+  readonly fd: number;
+  /**
+   * `/proc/self/fd/<fd>/.`: the layer root as a path that does not walk from `/`; the `/.`
+   * makes even an l-call (lstat, lsetxattr) on the root reach the directory, not the fd's link
+   */
+  readonly at: string;
   readonly writable: boolean;
   readonly dev: bigint;
 }
@@ -21,7 +35,7 @@ export interface Layer {
 export interface LayerStack {
   readonly upper: Layer | null;
   readonly lowers: readonly Layer[];
-  readonly work: string | null;
+  readonly work: Layer | null;
 }
 
 export interface Branch {
@@ -30,8 +44,9 @@ export interface Branch {
   readonly rel: string;
 }
 
+/** A path that reaches the object a branch names (through the layer's fd; see layer-paths.ts). */
 export function realPath(branch: Branch): string {
-  return branch.rel === "" ? branch.layer.root : join(branch.layer.root, branch.rel);
+  return layerPath(branch.layer, branch.rel);
 }
 
 export function childBranch(branch: Branch, name: string): Branch {
@@ -50,30 +65,50 @@ export async function openStack(spec: StackSpec): Promise<LayerStack> {
   if (spec.work !== undefined && spec.upper === undefined) {
     throw new UserError("a work directory needs an upper directory");
   }
-  let index = 0;
-  const upper = spec.upper === undefined ? null : await openLayer(spec.upper, index++, true, "upper");
-  const lowers: Layer[] = [];
-  for (const dir of spec.lowers) lowers.push(await openLayer(dir, index++, false, "lower"));
-  let work: string | null = null;
-  if (upper !== null) {
-    const dir = spec.work ?? defaultWorkDir(upper.root);
-    if (spec.work === undefined) await mkdir(dir, { recursive: true, mode: 0o700 });
-    work = (await openLayer(dir, -1, true, "work")).root;
+  const opened: Layer[] = [];
+  const open = (dir: string, index: number, writable: boolean, role: string) => {
+    const layer = openLayer(dir, index, writable, role);
+    opened.push(layer);
+    return layer;
+  };
+  try {
+    let index = 0;
+    const upper = spec.upper === undefined ? null : open(spec.upper, index++, true, "upper");
+    const lowers: Layer[] = [];
+    for (const dir of spec.lowers) lowers.push(open(dir, index++, false, "lower"));
+    let work: Layer | null = null;
+    if (upper !== null) {
+      const dir = spec.work ?? defaultWorkDir(upper.root);
+      if (spec.work === undefined) await mkdir(dir, { recursive: true, mode: 0o700 });
+      work = open(dir, -1, true, "work");
+    }
+    return { upper, lowers, work };
+  } catch (e) {
+    for (const layer of opened) closeSync(layer.fd);
+    throw e;
   }
-  return { upper, lowers, work };
 }
 
-async function openLayer(dir: string, index: number, writable: boolean, role: string): Promise<Layer> {
+/** Closes the layers' directory fds: the stack is unusable afterwards. */
+export function closeStack(stack: LayerStack): void {
+  for (const layer of [stack.upper, stack.work, ...stack.lowers]) {
+    if (layer === null) continue;
+    forgetDeepDirs(layer);
+    closeSync(layer.fd);
+  }
+}
+
+function openLayer(dir: string, index: number, writable: boolean, role: string): Layer {
   if (dir.length === 0) throw new UserError(`empty ${role} directory name`);
   const root = isAbsolute(dir) ? resolve(dir) : resolve(process.cwd(), dir);
+  let fd: number;
   try {
-    const st = await lstat(root, { bigint: true });
-    if (!st.isDirectory()) throw new UserError(`${role} directory ${dir} is not a directory`);
-    return { index, root, writable, dev: st.dev };
+    fd = openSync(root, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
   } catch (e) {
-    if (e instanceof UserError) throw e;
-    if (hasCode(e, "ENOENT", "ENOTDIR")) throw new UserError(`${role} directory ${dir} does not exist`);
+    if (hasCode(e, "ENOENT")) throw new UserError(`${role} directory ${dir} does not exist`);
+    if (hasCode(e, "ENOTDIR", "ELOOP")) throw new UserError(`${role} directory ${dir} is not a directory`);
     if (hasCode(e, "EACCES")) throw new UserError(`${role} directory ${dir}: permission denied`);
     throw e;
   }
+  return { index, root, fd, at: `/proc/self/fd/${fd}/.`, writable, dev: fstatSync(fd, { bigint: true }).dev };
 }

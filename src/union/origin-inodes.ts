@@ -32,6 +32,14 @@ export class OriginInodes {
 
   constructor(private readonly lowers: readonly Layer[]) {}
 
+  /** Closes the filesystems' mount fds. */
+  close(): void {
+    for (const fs of this.byUuid?.values() ?? []) {
+      if (fs?.fd != null) closeSync(fs.fd);
+      if (fs != null) fs.fd = null;
+    }
+  }
+
   resolve(raw: Buffer): OriginObject | null {
     const key = raw.toString("hex");
     let found = this.cache.get(key);
@@ -67,10 +75,10 @@ export class OriginInodes {
     if (this.byUuid !== null) return this.byUuid;
     const byUuid = new Map<string, LowerFs | null>();
     for (const layer of this.lowers) {
-      const uuid = directoryFilesystemUuid(layer.root)?.toString("hex");
+      const uuid = directoryFilesystemUuid(layer.at)?.toString("hex");
       if (uuid === undefined) continue;
       const known = byUuid.get(uuid);
-      if (known === undefined) byUuid.set(uuid, { dev: layer.dev, root: layer.root, fd: null });
+      if (known === undefined) byUuid.set(uuid, { dev: layer.dev, root: layer.at, fd: null });
       else if (known !== null && known.dev !== layer.dev) byUuid.set(uuid, null);
     }
     this.byUuid = byUuid;

@@ -27,7 +27,7 @@ export class OriginRecords {
   private layerUuid(layer: Layer): Buffer | null {
     let uuid = this.uuids.get(layer.index);
     if (uuid === undefined) {
-      uuid = directoryFilesystemUuid(layer.root);
+      uuid = directoryFilesystemUuid(layer.at);
       this.uuids.set(layer.index, uuid);
     }
     return uuid;

@@ -48,6 +48,7 @@ function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): void {
     writer.writeWhiteout(dir, node.name);
   }
   unlinked();
+  if (isDirNode(node)) u.upperDirsMoved();
   u.table.remove(node);
 }
 

@@ -89,6 +89,7 @@ export function renameEntry(
   if (discard !== null) rmSync(discard, { recursive: true, force: true });
   replaced();
   writer.setImpure(dstDir);
+  if (isDirNode(src)) u.upperDirsMoved();
   u.table.remove(src);
   if (dst !== null) u.table.remove(dst);
 }
@@ -126,6 +127,7 @@ function exchangeEntries(u: UnionFs, a: Named, b: Named): void {
   renameat2(AT_FDCWD, join(aDir, a.name), AT_FDCWD, join(bDir, b.name), RENAME_EXCHANGE);
   writer.setImpure(aDir);
   writer.setImpure(bDir);
+  if (isDirNode(a.node) || isDirNode(b.node)) u.upperDirsMoved();
   u.table.remove(a.node);
   u.table.remove(b.node);
 }

@@ -41,7 +41,8 @@ import { type DirEntry, DirStreams, type StreamEntry } from "./dir-streams.js";
 import { type HandleTable, MapHandleTable } from "./handles.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { XinoMap } from "./inode-map.js";
-import { type Branch, type Layer, type LayerStack, realPath } from "./layer.js";
+import { type Branch, closeStack, type Layer, type LayerStack, realPath } from "./layer.js";
+import { forgetDeepDirs } from "./layer-paths.js";
 import { Resolver } from "./lookup.js";
 import { isDirNode, type LowerBranch, MapNodeTable, type NodeTable, ROOT_ID, type UnionNode } from "./node-table.js";
 import { OriginInodes } from "./origin-inodes.js";
@@ -105,7 +106,13 @@ export class UnionFs {
   private readonly dirs = new DirStreams((node) => this.readdir(node));
   private readonly writeSide: WriteSide | null;
 
-  private constructor(stack: LayerStack, table: NodeTable, resolver: Resolver, writeSide: WriteSide | null) {
+  private constructor(
+    stack: LayerStack,
+    table: NodeTable,
+    resolver: Resolver,
+    writeSide: WriteSide | null,
+    private readonly origins: OriginInodes,
+  ) {
     this.stack = stack;
     this.table = table;
     this.resolver = resolver;
@@ -121,7 +128,7 @@ export class UnionFs {
       if (stack.work === null) throw new Error("a writable stack needs a work directory");
       const work = await WorkDir.prepare(stack.work, stack.upper, options.volatile === true);
       const writer = new UpperWriter(work, chooseWhiteoutStyle(options.whiteout, work));
-      const index = await HardlinkIndex.open(stack.work, writer.xattrNamespace);
+      const index = await HardlinkIndex.open(stack.work.at, writer.xattrNamespace);
       const durable = options.volatile !== true;
       writeSide = {
         writer,
@@ -133,22 +140,23 @@ export class UnionFs {
     const lowers: LowerBranch[] = [];
     for (const layer of stack.lowers) {
       const branch: Branch = { layer, rel: "" };
-      const probe = probeDir(layer.root, await lstat(layer.root, { bigint: true }));
+      const probe = probeDir(layer.at, await lstat(layer.at, { bigint: true }));
       lowers.push({ ...branch, xwhiteouts: probe.xwhiteouts });
       // The root never has a whiteout; an opaque lower root hides the layers below it.
       if (probe.opaque) break;
     }
     let upperXwhiteouts = false;
     if (stack.upper !== null) {
-      upperXwhiteouts = probeDir(stack.upper.root, await lstat(stack.upper.root, { bigint: true })).xwhiteouts;
+      upperXwhiteouts = probeDir(stack.upper.at, await lstat(stack.upper.at, { bigint: true })).xwhiteouts;
     }
     const originOf = writeSide === null ? null : (path: string, layer: Layer) => origins.of(path, layer);
     const inodes = new XinoMap(
       stack.upper?.dev ?? null,
       stack.lowers.map((l) => l.dev),
     );
-    const resolver = new Resolver(inodes, lowers, originOf, new OriginInodes(stack.lowers));
-    const rootStat = await lstat(top.root, { bigint: true });
+    const originInodes = new OriginInodes(stack.lowers);
+    const resolver = new Resolver(inodes, lowers, originOf, originInodes);
+    const rootStat = await lstat(top.at, { bigint: true });
     const root: UnionNode = {
       id: ROOT_ID,
       parent: null,
@@ -162,7 +170,20 @@ export class UnionFs {
       // overlayfs reports the root's own number from its topmost layer
       ino: inodes.map(top.dev, rootStat.ino),
     };
-    return new UnionFs(stack, new MapNodeTable(root), resolver, writeSide);
+    return new UnionFs(stack, new MapNodeTable(root), resolver, writeSide, originInodes);
+  }
+
+  /** Closes every open file and the layers: after the transport has stopped serving. */
+  close(): void {
+    for (const fh of this.handles.open()) this.release(fh);
+    this.origins.close();
+    this.writeSide?.index.close();
+    closeStack(this.stack);
+  }
+
+  /** After a directory in the upper was renamed or removed: paths cached by fd are stale. */
+  upperDirsMoved(): void {
+    if (this.stack.upper !== null) forgetDeepDirs(this.stack.upper);
   }
 
   get readOnly(): boolean {
@@ -417,7 +438,7 @@ export class UnionFs {
   statfs(): StatFs {
     const top = this.stack.upper ?? this.stack.lowers[0];
     if (top === undefined) throw new FsError("EIO", "statfs");
-    const st = statfsSync(top.root);
+    const st = statfsSync(top.at);
     return {
       bsize: st.bsize,
       frsize: st.bsize,

@@ -124,8 +124,17 @@ export class UpperWriter {
   }
 
   /** Records where a renamed directory's lower copies live (an absolute path in the layers). */
+  /**
+   * A redirect too long for the upper's filesystem to store refuses the rename with EXDEV, as
+   * overlayfs refuses one longer than its redirect_max: tools then copy the directory instead.
+   */
   setRedirect(path: string, lowerRel: string): void {
-    lsetxattr(path, this.xattrNamespace + OverlayKey.redirect, Buffer.from(`/${lowerRel}`));
+    try {
+      lsetxattr(path, this.xattrNamespace + OverlayKey.redirect, Buffer.from(`/${lowerRel}`));
+    } catch (e) {
+      if (hasCode(e, "ENOSPC", "E2BIG", "ERANGE")) throw new FsError("EXDEV", "rename", lowerRel);
+      throw e;
+    }
   }
 
   /**

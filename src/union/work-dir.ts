@@ -10,7 +10,7 @@
  * away; who knows the system did not crash removes the marker.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { errorCode, hasCode, UserError } from "../errors.js";
 import type { Layer } from "./layer.js";
@@ -32,30 +32,30 @@ export class WorkDir {
    * Checks the work dir is on the upper's filesystem and was not left by a volatile mount,
    * clears what a crash left behind, and marks it when this mount is volatile.
    */
-  static async prepare(workdir: string, upper: Layer, volatile = false): Promise<WorkDir> {
-    const st = await lstat(workdir, { bigint: true });
-    if (st.dev !== upper.dev) {
+  static async prepare(work: Layer, upper: Layer, volatile = false): Promise<WorkDir> {
+    const workdir = work.root;
+    if (work.dev !== upper.dev) {
       throw new UserError(`work directory ${workdir} is not on the upper directory's filesystem`);
     }
     if (workdir === upper.root || workdir.startsWith(`${upper.root}/`) || upper.root.startsWith(`${workdir}/`)) {
       throw new UserError("work and upper directories must not contain each other");
     }
-    const dir = join(workdir, "work");
+    const dir = join(work.at, "work");
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const incompat = await readdir(join(dir, INCOMPAT)).catch((e: unknown) => {
       // only a missing mark means none: anything else must not lead to the wipe below
       if (hasCode(e, "ENOENT")) return [];
-      throw new UserError(`cannot read ${join(dir, INCOMPAT)}: ${errorCode(e) ?? String(e)}`);
+      throw new UserError(`cannot read ${join(workdir, "work", INCOMPAT)}: ${errorCode(e) ?? String(e)}`);
     });
     if (incompat.length > 0) {
       throw new UserError(
         `work directory ${workdir} was mounted with '${incompat.join(",")}' and may hold a damaged upper: ` +
-          `start from a new upper and work directory, or remove ${join(dir, INCOMPAT)} if that mount ended cleanly`,
+          `start from a new upper and work directory, or remove ${join(workdir, "work", INCOMPAT)} if that mount ended cleanly`,
       );
     }
     for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
     if (volatile) await mkdir(join(dir, INCOMPAT, "volatile", "dirty"), { recursive: true, mode: 0o700 });
-    return new WorkDir(dir, st.dev);
+    return new WorkDir(dir, work.dev);
   }
 
   /** A fresh name in the work dir; nothing is created. */
