@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { apply, dir, file, opaque, whiteout, xattr } from "../testing/fixture.js";
-import { type MergedDir, mergedChildren, stackAt } from "./merge.js";
+import { type MergedDir, mergedChildren, parseRedirect, stackAt } from "./merge.js";
 
 let root: string;
 beforeEach(() => {
@@ -69,5 +69,36 @@ describe("merging a stack of lower layers", () => {
       [dir("p"), dir("p/from"), file("p/from/f")],
     );
     expect(tree(lowers, ["p"])).toEqual(["to:dir", "to/f:file"]);
+  });
+
+  it("refuses a redirect overlayfs refuses, and then merges at the directory's own name", () => {
+    const refused = [
+      "",
+      "/",
+      "//old",
+      "/old/",
+      "/old//x",
+      "/..",
+      "/old/..",
+      "/.",
+      "..",
+      ".",
+      "a/b",
+      "../old",
+      "/o\0ld",
+    ];
+    for (const value of refused) expect(parseRedirect(b(value)), JSON.stringify(value)).toBeNull();
+    expect(parseRedirect(b("/old/x"))).toEqual({ absolute: true, parts: [b("old"), b("x")] });
+    expect(parseRedirect(b("...")), "a name of three dots is a name").toEqual({ absolute: false, parts: [b("...")] });
+    const lowers = layers(
+      [
+        dir("up"),
+        xattr("up", "user.overlay.redirect", "/.."),
+        dir("p/rel"),
+        xattr("p/rel", "user.overlay.redirect", ".."),
+      ],
+      [dir("up"), file("up/own"), file("p/rel/own"), file("p/f")],
+    );
+    expect(tree(lowers)).toEqual(["p:dir", "p/f:file", "p/rel:dir", "p/rel/own:file", "up:dir", "up/own:file"]);
   });
 });

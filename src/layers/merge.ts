@@ -50,16 +50,50 @@ export type Lookup =
   | Extract<Probe, { kind: "other" }>
   | (DirProbe & { readonly stack: readonly StackDir[] });
 
-/** A redirect's path components: absolute from the layer root, else relative to the parent. */
-export function resolveRedirect(redirect: Buffer, parent: readonly Buffer[]): Buffer[] {
+/** An overlay.redirect value as overlayfs accepts it: a path from the layer roots, or one name. */
+export interface Redirect {
+  readonly absolute: boolean;
+  /** the path's components; exactly one for a relative redirect */
+  readonly parts: readonly Buffer[];
+}
+
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
+/**
+ * Parses an overlay.redirect value (untrusted: it comes from a layer). Null for what overlayfs
+ * refuses: an empty value, an empty component ("/", "a//b", a trailing "/"), a relative value
+ * of more than one component, and "." or ".." or a NUL byte in a component (the kernel's name
+ * lookup refuses those). A refused value is treated as no redirect, so a lookup never leaves
+ * the layer roots.
+ */
+export function parseRedirect(value: Buffer): Redirect | null {
+  const absolute = value[0] === SLASH;
   const parts: Buffer[] = [];
-  let start = 0;
-  for (let i = 0; i <= redirect.length; i++) {
-    if (i < redirect.length && redirect[i] !== 0x2f) continue;
-    if (i > start) parts.push(redirect.subarray(start, i));
+  let start = absolute ? 1 : 0;
+  for (let i = start; i <= value.length; i++) {
+    if (i < value.length && value[i] !== SLASH) continue;
+    const part = value.subarray(start, i);
+    if (part.length === 0 || part.includes(0) || isDotName(part)) return null;
+    parts.push(part);
     start = i + 1;
   }
-  return redirect[0] === 0x2f ? parts : [...parent, ...parts];
+  if (!absolute && parts.length !== 1) return null;
+  return { absolute, parts };
+}
+
+function isDotName(name: Buffer): boolean {
+  return name[0] === DOT && (name.length === 1 || (name.length === 2 && name[1] === DOT));
+}
+
+/**
+ * A redirect's path components: absolute from the layer root, else relative to the parent;
+ * null for a value parseRedirect refuses (then there is no redirect).
+ */
+export function resolveRedirect(redirect: Buffer, parent: readonly Buffer[]): Buffer[] | null {
+  const parsed = parseRedirect(redirect);
+  if (parsed === null) return null;
+  return parsed.absolute ? [...parsed.parts] : [...parent, ...parsed.parts];
 }
 
 /** Looks `name` up below the directories of `stack`; `path` is the child's own lower path. */
@@ -82,8 +116,8 @@ export function lookupChild(
     top ??= p;
     found.push({ layer: dir.layer, path: p.path, flags: p.flags });
     if (p.flags.opaque) break;
-    if (p.flags.redirect !== null) {
-      const target = resolveRedirect(p.flags.redirect, path.slice(0, -1));
+    const target = p.flags.redirect === null ? null : resolveRedirect(p.flags.redirect, path.slice(0, -1));
+    if (target !== null) {
       found.push(...stackAt(lowers, dir.layer + 1, target));
       break;
     }
@@ -111,10 +145,8 @@ export function upperChildDir(lowers: readonly Buffer[], parent: MergedDir, name
   const upper = { path: probe.path, flags: probe.flags };
   const path = [...parent.lowerPath, name];
   if (probe.flags.opaque) return { upper, stack: [], lowerPath: path };
-  if (probe.flags.redirect !== null) {
-    const source = resolveRedirect(probe.flags.redirect, parent.lowerPath);
-    return { upper, stack: stackAt(lowers, 0, source), lowerPath: source };
-  }
+  const source = probe.flags.redirect === null ? null : resolveRedirect(probe.flags.redirect, parent.lowerPath);
+  if (source !== null) return { upper, stack: stackAt(lowers, 0, source), lowerPath: source };
   const below = parent.stack.length === 0 ? NONE : lookupChild(lowers, parent.stack, name, path);
   return { upper, stack: below.kind === "dir" ? below.stack : [], lowerPath: path };
 }

@@ -30,6 +30,8 @@ export interface MountBothOptions {
   layersIn?: string;
   /** which filesystems the lowers go on; default all in the scratch dir */
   layout?: FsLayout;
+  /** more options for the kernel mount (after xino=on), e.g. redirect_dir=follow */
+  kernelOptions?: readonly string[];
 }
 
 /** Builds `layers` (topmost first) and mounts them both ways under the scratch dir. */
@@ -57,7 +59,10 @@ export async function mountBoth(
     kernelLayers.push(kdir);
   }
   if (shared) kernelLayers.push(...unionfsLayers);
-  const kernel = await mountOverlay(scratch, { lowers: kernelLayers }, scratch.mkdir("kmnt"), [XINO_ON]);
+  const kernel = await mountOverlay(scratch, { lowers: kernelLayers }, scratch.mkdir("kmnt"), [
+    XINO_ON,
+    ...(options.kernelOptions ?? []),
+  ]);
   const unionfs = await mountUnionfs(scratch, { lowers: unionfsLayers }, scratch.mkdir("umnt"));
   return { kernel, unionfs, kernelLayers, unionfsLayers, shared };
 }

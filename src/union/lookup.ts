@@ -3,8 +3,12 @@
  * a whiteout ends the search, a non-directory ends it (topmost wins), a directory joins the
  * merge set and an opaque directory stops the descent. Below a directory only directories
  * merge: a lower file or symlink under a directory of the same name above is hidden.
- * An upper directory carrying an overlay redirect (written when a lower directory is renamed)
- * merges with the lower directories at the redirect's path instead of at its own name.
+ * A directory carrying an overlay redirect (written when a lower directory is renamed), in the
+ * upper or in a lower layer, sends the search of the layers below it to the redirect's path: an
+ * absolute one ("/a/b") is walked from each lower root below it, a relative one (one name)
+ * replaces the name in the parent's merge set, as overlayfs's ovl_lookup does. A redirect
+ * overlayfs would refuse ("..", empty components) counts as none (probe.ts), so every walk stays
+ * inside the layer roots.
  *
  * Probes of lower layers are cached (lowers never change while mounted); the upper is probed
  * on every call.
@@ -17,7 +21,7 @@ import type { InodeMap } from "./inode-map.js";
 import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
 import type { LowerBranch, NodeTable, UnionNode } from "./node-table.js";
 import type { OriginInodes } from "./origin-inodes.js";
-import { overlayXattrRaw, type Probe, probeEntry } from "./probe.js";
+import { type DirRedirect, overlayXattrRaw, type Probe, probeEntry } from "./probe.js";
 
 export interface Resolution {
   isDir: boolean;
@@ -34,6 +38,32 @@ export interface Resolution {
 
 /** Computes the origin record of a lower object; null when none can be made. */
 export type OriginOf = (path: string, layer: Layer) => Buffer | null;
+
+/** Where the lower layers are searched: a name in the parent's merge set, or a path from the roots. */
+type Target =
+  | { readonly kind: "name"; readonly name: string }
+  | { readonly kind: "path"; readonly parts: readonly string[] };
+
+/** One lower layer's answer: the directory it adds, whether the layers below are searched, and for what. */
+interface Step {
+  readonly found: { readonly branch: LowerBranch; readonly stat: BigIntStats; readonly isDir: boolean } | null;
+  readonly stop: boolean;
+  readonly next: Target;
+}
+
+/**
+ * The target after a redirect on the component that has `after` components below it on the
+ * way to the target (ovl_check_redirect): an absolute redirect replaces everything up to that
+ * component, a relative one the component alone.
+ */
+function redirected(target: Target, redirect: DirRedirect, after: number): Target {
+  const parts = target.kind === "name" ? [target.name] : target.parts;
+  const at = parts.length - 1 - after;
+  const head = redirect.absolute ? redirect.parts : [...parts.slice(0, at), ...redirect.parts];
+  const all = [...head, ...parts.slice(at + 1)];
+  if (target.kind === "name" && !redirect.absolute) return { kind: "name", name: all[0] as string };
+  return { kind: "path", parts: all };
+}
 
 export class Resolver {
   private readonly lowerProbes = new LRUCache<string, Probe>({ max: 200_000 });
@@ -62,7 +92,7 @@ export class Resolver {
       hardlinkOrigin: null,
     };
     let searchLowers = true;
-    let redirect: string | null = null;
+    let target: Target = { kind: "name", name };
     if (parent.upper !== null) {
       const probe = probeEntry(realPath(parent.upper), name, parent.upperXwhiteouts);
       if (probe.kind === "whiteout") return null;
@@ -73,15 +103,14 @@ export class Resolver {
         if (probe.kind === "dir") {
           res.upperXwhiteouts = probe.xwhiteouts;
           searchLowers = !probe.opaque;
-          redirect = probe.redirect;
+          if (probe.redirect !== null) target = redirected(target, probe.redirect, 0);
         } else {
           searchLowers = false;
           res.originIno = this.readOriginIno(realPath(res.upper));
         }
       }
     }
-    if (searchLowers && redirect?.startsWith("/")) this.resolveAbsolute(redirect, res);
-    else if (searchLowers) this.resolveLowers(parent, redirect ?? name, res);
+    if (searchLowers) this.resolveLowers(parent, target, res);
     if (res.upper === null && res.lowers.length === 0) return null;
     const lower = res.lowers[0];
     if (this.originOf !== null && res.upper === null && !res.isDir && lower !== undefined) {
@@ -100,54 +129,76 @@ export class Resolver {
     return false;
   }
 
-  private resolveLowers(parent: UnionNode, name: string, res: Resolution): void {
-    for (const dir of parent.lowers) {
-      const probe = this.probeLower(dir, name);
-      if (probe.kind === "none") continue;
-      if (probe.kind === "whiteout") return;
-      if (probe.kind === "other") {
-        if (res.upper === null && res.lowers.length === 0) {
-          res.lowers.push({ ...childBranch(dir, name), xwhiteouts: false });
-          res.lowerStats.push(probe.stat);
-        }
-        return;
+  /**
+   * Searches the lower layers top-down for `target`: a name in the parent's lower directories
+   * until an absolute redirect is met, then a path from the roots of the layers below the one
+   * that carried it. Each layer may stop the search or redirect it for the layers below.
+   */
+  private resolveLowers(parent: UnionNode, first: Target, res: Resolution): void {
+    let target = first;
+    let dirs = target.kind === "path" ? this.lowerLayers : parent.lowers;
+    for (let i = 0; i < dirs.length; i++) {
+      const dir = dirs[i] as LowerBranch;
+      const step = target.kind === "name" ? this.lookupName(dir, target.name, res) : this.lookupPath(dir, target.parts);
+      if (step.found !== null) {
+        res.isDir ||= step.found.isDir;
+        res.lowers.push(step.found.branch);
+        res.lowerStats.push(step.found.stat);
       }
-      if (res.upper !== null && !res.isDir) return;
-      res.isDir = true;
-      res.lowers.push({ ...childBranch(dir, name), xwhiteouts: probe.xwhiteouts });
-      res.lowerStats.push(probe.stat);
-      if (probe.opaque) return;
+      if (step.stop) return;
+      if (step.next.kind === "path" && dirs !== this.lowerLayers) {
+        // from here on the path is walked from the roots of the layers below this one
+        dirs = this.lowerLayers;
+        i = dirs.findIndex((root) => root.layer === dir.layer);
+        if (i < 0) return;
+      }
+      target = step.next;
     }
   }
 
   /**
-   * The lower directories at an absolute redirect path: each lower layer is walked from its
-   * root; a layer where the path is missing, whited out or not a directory adds nothing, and a
-   * layer where the path crosses or ends in an opaque directory is the last one searched.
+   * What one lower directory holds at `name`. A non-directory is the answer only when nothing
+   * above was found, and ends the search either way; a directory joins the merge set, unless a
+   * non-directory above already is the answer.
    */
-  private resolveAbsolute(redirect: string, res: Resolution): void {
-    const parts = redirect.split("/").filter((p) => p.length > 0);
-    for (const root of this.lowerLayers) {
-      let dir: LowerBranch = root;
-      let stop = false;
-      let found: { branch: LowerBranch; stat: BigIntStats } | null = null;
-      for (const [i, part] of parts.entries()) {
-        const probe = this.probeLower(dir, part);
-        if (probe.kind !== "dir") {
-          stop = probe.kind !== "none";
-          break;
-        }
-        dir = { ...childBranch(dir, part), xwhiteouts: probe.xwhiteouts };
-        if (probe.opaque) stop = true;
-        if (i === parts.length - 1) found = { branch: dir, stat: probe.stat };
-      }
-      if (found !== null) {
-        res.isDir = true;
-        res.lowers.push(found.branch);
-        res.lowerStats.push(found.stat);
-      }
-      if (stop) return;
+  private lookupName(dir: LowerBranch, name: string, res: Resolution): Step {
+    const here: Target = { kind: "name", name };
+    const probe = this.probeLower(dir, name);
+    if (probe.kind === "none") return { found: null, stop: false, next: here };
+    if (probe.kind === "whiteout") return { found: null, stop: true, next: here };
+    const branch = { ...childBranch(dir, name), xwhiteouts: probe.kind === "dir" && probe.xwhiteouts };
+    if (probe.kind === "other") {
+      const first = res.upper === null && res.lowers.length === 0;
+      return { found: first ? { branch, stat: probe.stat, isDir: false } : null, stop: true, next: here };
     }
+    if (res.upper !== null && !res.isDir) return { found: null, stop: true, next: here };
+    const found = { branch, stat: probe.stat, isDir: true };
+    if (probe.opaque) return { found, stop: true, next: here };
+    return { found, stop: false, next: probe.redirect === null ? here : redirected(here, probe.redirect, 0) };
+  }
+
+  /**
+   * Walks an absolute path down from one lower root (ovl_lookup_layer): a missing component adds
+   * nothing; a whiteout or non-directory on the way also ends the search; an opaque directory on
+   * the way ends it after this layer, unless a redirect further down is absolute; a redirect on
+   * the way changes the path the layers below walk, this layer keeps its own.
+   */
+  private lookupPath(root: LowerBranch, parts: readonly string[]): Step {
+    let dir = root;
+    let next: Target = { kind: "path", parts };
+    let stop = false;
+    for (const [i, part] of parts.entries()) {
+      const probe = this.probeLower(dir, part);
+      if (probe.kind !== "dir") return { found: null, stop: stop || probe.kind !== "none", next };
+      dir = { ...childBranch(dir, part), xwhiteouts: probe.xwhiteouts };
+      if (probe.opaque) stop = true;
+      else if (probe.redirect !== null) {
+        next = redirected(next, probe.redirect, parts.length - 1 - i);
+        if (probe.redirect.absolute) stop = false;
+      }
+      if (i === parts.length - 1) return { found: { branch: dir, stat: probe.stat, isDir: true }, stop, next };
+    }
+    return { found: null, stop, next };
   }
 
   /** The lower inode number an upper object's origin record names, if it can be trusted. */

@@ -22,6 +22,7 @@ import {
   WHITEOUT_PREFIX,
   whiteoutFileName,
 } from "../format/whiteout.js";
+import { parseRedirect } from "../layers/merge.js";
 import { NAME_MAX } from "../path/name.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 
@@ -32,11 +33,19 @@ export type Probe =
       readonly kind: "dir";
       readonly stat: BigIntStats;
       readonly opaque: boolean;
-      readonly redirect: string | null;
+      /** overlay.redirect, validated: null when absent or refused (parseRedirect) */
+      readonly redirect: DirRedirect | null;
       /** children that are empty files with an overlay.whiteout xattr are whiteouts */
       readonly xwhiteouts: boolean;
     }
   | { readonly kind: "other"; readonly stat: BigIntStats };
+
+/** A directory's overlay.redirect: a path from the lower roots, or one name in the same parent. */
+export interface DirRedirect {
+  readonly absolute: boolean;
+  /** exactly one for a relative redirect */
+  readonly parts: readonly string[];
+}
 
 export const NONE: Probe = { kind: "none" };
 export const WHITEOUT: Probe = { kind: "whiteout" };
@@ -62,9 +71,10 @@ export function overlayXattr(path: string, key: string, names?: readonly string[
   return null;
 }
 
-/** Like overlayXattr, for binary values (origin file handles). */
-export function overlayXattrRaw(path: string, key: string): Buffer | null {
+/** Like overlayXattr, for binary values (origin file handles, redirects). */
+export function overlayXattrRaw(path: string, key: string, names?: readonly string[]): Buffer | null {
   for (const ns of [TRUSTED_OVERLAY, USER_OVERLAY]) {
+    if (names !== undefined && !names.includes(ns + key)) continue;
     const value = lgetxattr(path, ns + key);
     if (value !== null) return value;
   }
@@ -106,8 +116,16 @@ export function probeDir(path: string, st: BigIntStats): DirProbe {
   const opaqueValue = names.length > 0 ? overlayXattr(path, OverlayKey.opaque, names) : null;
   let opaque = opaqueValue === OPAQUE_YES;
   if (!opaque) opaque = lstatOrNull(join(path, OPAQUE_MARKER)) !== null;
-  const redirect = names.length > 0 ? overlayXattr(path, OverlayKey.redirect, names) : null;
+  const redirect = names.length > 0 ? readRedirect(path, names) : null;
   const xwhiteouts =
     opaqueValue === OPAQUE_XWHITEOUTS || (names.length > 0 && overlayXattr(path, OverlayKey.whiteouts, names) !== null);
   return { kind: "dir", stat: st, opaque, redirect, xwhiteouts };
+}
+
+/** A directory's redirect (trusted.overlay.* first, as overlayfs prefers it); a refused value is none. */
+function readRedirect(path: string, names: readonly string[]): DirRedirect | null {
+  const value = overlayXattrRaw(path, OverlayKey.redirect, names);
+  const parsed = value === null ? null : parseRedirect(value);
+  if (parsed === null) return null;
+  return { absolute: parsed.absolute, parts: parsed.parts.map((p) => p.toString("utf8")) };
 }
