@@ -88,6 +88,7 @@ export async function startSession(spec: SessionSpec, transport: Transport): Pro
     volatile: spec.volatile,
     log: spec.log,
     dataCopy: transport.dataCopy,
+    cachedNodes: transport.cachedNodes,
   });
   let served: ServedMount;
   try {

@@ -26,6 +26,8 @@ export type ServedMount = object;
 export interface Transport {
   /** how the core copies a copy-up's data where this transport runs it (see DataCopyMode) */
   readonly dataCopy: DataCopyMode;
+  /** how many nodes the core keeps that the kernel holds no reference to (see UnionOptions) */
+  readonly cachedNodes?: number;
   /**
    * Mounts `fs` on `mountpoint` and serves it; resolves once the mount is live, with the
    * transport's handle on it, which the session holds for as long as it serves.

@@ -1,7 +1,8 @@
 /**
  * fuse-native's high-level API speaks in paths; the union core speaks in nodes. This walks a
- * path one component at a time through `UnionFs.lookup`, which answers from the node table
- * when it can, so a known path costs no system call.
+ * path one component at a time through `UnionFs.find`, which answers from the node table
+ * when it can, so a known path costs no system call. It takes no references: libfuse 2.9
+ * keeps its own, so the core's nodes are a bounded cache for this transport.
  */
 import { FsError } from "../errors.js";
 import { splitPath } from "../path/name.js";
@@ -16,7 +17,7 @@ export class PathNodes {
     let node = this.fs.table.root;
     for (const name of splitPath(path)) {
       if (!isDirNode(node)) throw new FsError("ENOTDIR", "lookup", path);
-      const child = this.fs.lookup(node, name);
+      const child = this.fs.find(node, name);
       if (child === null) throw new FsError("ENOENT", "lookup", path);
       node = child;
     }

@@ -17,6 +17,9 @@ export type FuseNativeMountOptions = Omit<MountOptions, "cacheTimeout" | "fsname
 
 export const fuseNativeTransport = {
   dataCopy: "staged",
+  // libfuse 2.9 never forgets into the core (it keeps its own references), so every node is
+  // a cache entry; a listing and the stats that follow it should find theirs
+  cachedNodes: 65_536,
   /** Mounts and serves; the binding object it returns must be kept alive while it serves. */
   async mount(fs: UnionFs, mountpoint: string, options: FuseNativeMountOptions): Promise<UnionFuse> {
     let fuse: UnionFuse | undefined;

@@ -15,7 +15,7 @@ export type TimeSetting = bigint | "now" | "omit";
 
 const utimensatFn = libc.func("int utimensat(int dirfd, const char *path, const int64_t *times, int flags)") as (
   dirfd: number,
-  path: string | Buffer,
+  path: string | Buffer | null,
   times: BigInt64Array,
   flags: number,
 ) => number;
@@ -35,4 +35,12 @@ export function lutimens(path: PathLike, atime: TimeSetting, mtime: TimeSetting)
   timespec(atime, times, 0);
   timespec(mtime, times, 2);
   check(utimensatFn(AT_FDCWD, cpath(path, "utimensat"), times, AT_SYMLINK_NOFOLLOW), "utimensat", path);
+}
+
+/** futimens(3): the times of an open file (utimensat with a NULL path, as glibc does it). */
+export function futimens(fd: number, atime: TimeSetting, mtime: TimeSetting): void {
+  const times = new BigInt64Array(4);
+  timespec(atime, times, 0);
+  timespec(mtime, times, 2);
+  check(utimensatFn(fd, null, times, 0), "futimens");
 }

@@ -56,6 +56,8 @@ export interface OpenFile {
   stat(): Attr;
   /** ftruncate(2): setattr of the size through this handle */
   truncate(size: number): void;
+  /** fchmod(2): setattr of the mode through this handle */
+  chmod(mode: number): void;
   close(): void;
 }
 
@@ -241,7 +243,7 @@ export class UnionHarness {
     let node = this.fs.table.root;
     for (const [i, name] of parts.entries()) {
       if (!isDirNode(node)) throw new FsError("ENOTDIR", "lookup", path);
-      const child = this.fs.lookup(node, name);
+      const child = this.fs.find(node, name);
       if (child === null) {
         if (i === parts.length - 1) return null;
         throw new FsError("ENOENT", "lookup", path);
@@ -360,6 +362,9 @@ export class UnionHarness {
       stat: () => fs.getattr(node, fh),
       truncate: (size) => {
         fs.setattr(node, { size }, fh);
+      },
+      chmod: (mode) => {
+        fs.setattr(node, { mode }, fh);
       },
       close: () => {
         if (this.open.delete(fh)) fs.release(fh);

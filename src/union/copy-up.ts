@@ -43,7 +43,7 @@ import { lsetxattr } from "../sys/xattr.js";
 import { DataCopier } from "./copy-data.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
-import type { UnionNode } from "./node-table.js";
+import { type Link, linkBranch, type UnionNode } from "./node-table.js";
 import type { OriginRecords } from "./origin-record.js";
 import { lstatOrNull } from "./probe.js";
 import type { UpperWriter } from "./upper-writer.js";
@@ -78,6 +78,7 @@ export class CopyUp {
   private readonly options: CopyUpOptions;
 
   constructor(
+    private readonly upper: Layer,
     private readonly writer: UpperWriter,
     private readonly index: HardlinkIndex,
     private readonly origins: OriginRecords,
@@ -97,13 +98,27 @@ export class CopyUp {
    * `withData: false` is for an object about to be truncated to zero: its data is not copied.
    */
   ensureUpper(node: UnionNode, withData = true): Branch {
-    if (node.upper !== null) return node.upper;
-    const parent = node.parent;
+    const upper = node.upper;
+    if (upper !== null) return upper;
+    const first = node.links[0];
+    // a file unlinked while open from below has no name left to copy up to
+    if (first === undefined) throw new FsError("ESTALE", "copy-up", node.path);
+    return this.ensureUpperLink(node, first, withData);
+  }
+
+  /**
+   * The upper branch of one name of the object, copying it up there first if needed: a lower
+   * file with several names is copied once (into the index), each name then links to it.
+   */
+  ensureUpperLink(node: UnionNode, link: Link, withData = true): Branch {
+    const parent = link.parent;
+    if (parent === null) return this.upperRoot();
+    if (link.inUpper) return linkBranch(this.upperRoot().layer, link);
     const lower = node.lowers[0];
-    if (parent === null || lower === undefined) throw new FsError("EIO", "copy-up", node.path);
+    if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
     const parentUpper = this.ensureUpper(parent);
     const parentDir = realPath(parentUpper);
-    const dest = join(parentDir, node.name);
+    const dest = join(parentDir, link.name);
     const parentStat = lstatSync(parentDir, { bigint: true });
     if (node.hardlinkOrigin !== null) {
       this.linkUp(node, node.hardlinkOrigin, dest, withData);
@@ -113,8 +128,12 @@ export class CopyUp {
     }
     this.writer.setImpure(parentDir);
     restoreTimes(parentDir, parentStat);
-    node.upper = childBranch(parentUpper, node.name);
-    return node.upper;
+    link.inUpper = true;
+    return childBranch(parentUpper, link.name);
+  }
+
+  private upperRoot(): Branch {
+    return { layer: this.upper, rel: "" };
   }
 
   /**

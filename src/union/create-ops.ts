@@ -46,7 +46,7 @@ type Build = (path: string, overWhiteout: boolean, owner: Owner) => void;
 function placeNew(u: UnionFs, parent: UnionNode, name: string, caller: Caller, build: Build): UnionNode {
   checkName(name, "create");
   if (!isDirNode(parent)) throw new FsError("ENOTDIR", "create", parent.path);
-  if (u.lookup(parent, name) !== null) throw new FsError("EEXIST", "create", name);
+  if (u.find(parent, name) !== null) throw new FsError("EEXIST", "create", name);
   const { writer, copyUp } = u.side();
   const dir = realPath(copyUp.ensureUpper(parent));
   const owner = ownerIn(dir, caller);
@@ -62,7 +62,7 @@ function placeNew(u: UnionFs, parent: UnionNode, name: string, caller: Caller, b
   } else {
     build(join(dir, name), false, owner);
   }
-  const node = u.lookup(parent, name);
+  const node = u.find(parent, name);
   if (node === null) throw new FsError("EIO", "create", name, "new object vanished");
   return node;
 }
@@ -126,7 +126,10 @@ export function makeSymlink(u: UnionFs, parent: UnionNode, name: string, target:
   });
 }
 
-/** link(2): the source is copied up first, so both names share one upper inode. */
+/**
+ * link(2): the source is copied up first, so both names share one upper inode; the new name is
+ * a name of the source's node.
+ */
 export function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode, name: string, caller: Caller) {
   if (isDirNode(source)) throw new FsError("EPERM", "link", source.path);
   const { copyUp, writer } = u.side();
@@ -135,6 +138,7 @@ export function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode, name:
     linkSync(realPath(upper), path);
   });
   // the new name may carry a lower origin: the kernel then reads its d_ino from the origin
-  if (node.parent?.upper) writer.setImpure(realPath(node.parent.upper));
+  writer.setImpure(realPath(copyUp.ensureUpper(parent)));
+  if (node !== source) throw new FsError("EIO", "link", name, "the new name leads to another node");
   return node;
 }

@@ -48,7 +48,10 @@ export class DirStreams {
     return dir.entries.slice(offset, end).map((e, i) => ({ ...e, next: offset + i + 1 }));
   }
 
-  releasedir(dh: number): void {
+  /** Drops the stream; returns the directory it was of (undefined if `dh` was not open). */
+  releasedir(dh: number): UnionNode | undefined {
+    const node = this.open.get(dh)?.node;
     this.open.delete(dh);
+    return node;
   }
 }

@@ -9,6 +9,8 @@ export interface OpenFile {
   readonly node: UnionNode;
   readonly fd: number;
   readonly flags: number;
+  /** the fd is of the upper copy (or the index entry), never of a lower layer's file */
+  readonly inUpper: boolean;
 }
 
 export interface HandleTable {

@@ -19,7 +19,7 @@ import { LRUCache } from "lru-cache";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import type { InodeMap } from "./inode-map.js";
 import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
-import type { LowerBranch, NodeTable, UnionNode } from "./node-table.js";
+import type { LowerBranch, NodeFacts, UnionNode } from "./node-table.js";
 import type { OriginInodes } from "./origin-inodes.js";
 import { type DirRedirect, overlayXattrRaw, type Probe, probeEntry } from "./probe.js";
 
@@ -236,22 +236,21 @@ export class Resolver {
     throw new Error("resolution without any branch");
   }
 
-  makeNode(table: NodeTable, parent: UnionNode, name: string, res: Resolution): UnionNode {
-    const node: UnionNode = {
-      id: table.nextId(),
-      parent,
-      name,
-      path: parent.path === "" ? name : `${parent.path}/${name}`,
+  /** What a node made from this resolution knows. */
+  factsOf(res: Resolution): NodeFacts {
+    return {
       type: typeOf(res),
-      upper: res.upper,
-      upperXwhiteouts: res.upperXwhiteouts,
+      ino: this.inoOf(res),
       lowers: res.lowers,
       hardlinkOrigin: res.hardlinkOrigin,
-      ino: this.inoOf(res),
+      upperXwhiteouts: res.upperXwhiteouts,
     };
-    table.add(node);
-    return node;
   }
+}
+
+/** The link count of the object a resolution found (its topmost copy's). */
+export function nlinkOf(res: Resolution): bigint {
+  return (res.upperStat ?? res.lowerStats[0])?.nlink ?? 1n;
 }
 
 function typeOf(res: Resolution): number {

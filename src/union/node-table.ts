@@ -1,45 +1,115 @@
 /**
- * The table of known union objects ("nodes"), addressed by id as the kernel's FUSE protocol
- * addresses them, and by (parent, name) for lookups.
+ * The union's inodes ("nodes") and their names, in the shape the kernel's FUSE protocol gives
+ * them: a node is addressed by id; a name is (parent node, name bytes) and leads to a node.
+ * rename moves a name, unlink drops one, a hard link is one node with several names, and a
+ * node whose last name is gone lives on while it is open.
  *
- * A node records where its object lives: the upper branch (if any) and, for directories, the
- * lower merge set (top-down, cut at an opaque directory); for a non-directory living only below,
- * the one lower branch that holds it. Lower facts never change; the upper branch is updated by
- * the write operations that change it. This is the mutable state behind a small interface, so a
- * shared implementation can replace the Map later.
+ * A node lives while the kernel holds references to it (lookup counts, given back by forget),
+ * while a file or directory of it is open, or while names below it are known. A node with none
+ * of those is kept only as a cache, the oldest dropped first once there are too many; whatever
+ * is dropped is found again from the layers, with the same st_ino. So memory follows what the
+ * kernel holds, not how many objects were ever looked up.
+ *
+ * A node keeps facts about the lowers, which never change while mounted (its lower merge set
+ * or lower object, st_ino, type); of the upper it keeps per name only whether the upper holds
+ * that name, which the operation that changes the upper updates as it does so.
  */
 import { constants as fsc } from "node:fs";
-import type { Branch } from "./layer.js";
+import type { Branch, Layer } from "./layer.js";
 
 export interface LowerBranch extends Branch {
   /** the directory may hold xattr whiteouts (only meaningful for directories) */
   readonly xwhiteouts: boolean;
 }
 
-export interface UnionNode {
-  readonly id: bigint;
+/** One name of a node. */
+export interface Link {
+  /** null only for the root's own entry */
   readonly parent: UnionNode | null;
   readonly name: string;
-  /** mount-relative path, "" for the root */
-  readonly path: string;
-  /**
-   * the object's file type (S_IFMT bits), kept so a listing need not stat every entry: a name
-   * changes type only through the mount (delete, create, rename), which replaces the node.
-   * The one record of whether the node is a directory: see isDirNode.
-   */
-  readonly type: number;
-  upper: Branch | null;
-  upperXwhiteouts: boolean;
-  /** dirs: the lower merge set; non-dirs: [the lower object] when it lives only below, else [] */
-  lowers: readonly LowerBranch[];
-  /**
-   * a lower-only file with several names: its origin record, under which the hard-link index
-   * may hold the copied-up inode that all its names share (checked on each access, because
-   * copying up any one name changes what the others show)
-   */
-  readonly hardlinkOrigin: Buffer | null;
-  /** st_ino reported for this object, fixed when the node is created */
-  readonly ino: bigint;
+  /** the upper holds this name: a copy of the object, or the object itself */
+  inUpper: boolean;
+}
+
+/** What the nodes of one table share: the upper layer, and when names last moved. */
+interface Names {
+  readonly upper: Layer | null;
+  /** bumped whenever a name moves or goes, so cached paths are recomputed */
+  generation: number;
+}
+
+export class UnionNode {
+  /** the names the merged view shows it under; paths are made of the first. Empty: unlinked. */
+  links: Link[] = [];
+  /** references the kernel holds (lookups not yet forgotten) */
+  nlookup = 0;
+  /** open files and directories of it */
+  opens = 0;
+  /** names in the table whose parent it is */
+  kids = 0;
+  private cachedPath = "";
+  private pathGeneration = -1;
+
+  constructor(
+    readonly id: bigint,
+    /** the object's file type (S_IFMT bits); a name changes type only by being replaced */
+    readonly type: number,
+    /** st_ino reported for this object, fixed when the node is made */
+    readonly ino: bigint,
+    /** dirs: the lower merge set; non-dirs: [the lower object] when it has one, else [] */
+    readonly lowers: readonly LowerBranch[],
+    /**
+     * a lower file with several names: its origin record, under which the hard-link index may
+     * hold the copied-up inode that all its names share
+     */
+    public hardlinkOrigin: Buffer | null,
+    /** the upper copy of a directory may hold xattr whiteouts */
+    public upperXwhiteouts: boolean,
+    private readonly names: Names,
+  ) {}
+
+  get parent(): UnionNode | null {
+    return this.links[0]?.parent ?? null;
+  }
+
+  get name(): string {
+    return this.links[0]?.name ?? "";
+  }
+
+  /** mount-relative path of its first name: "" for the root, and for a node with no name */
+  get path(): string {
+    if (this.pathGeneration !== this.names.generation) {
+      const first = this.links[0];
+      this.cachedPath = first === undefined ? "" : linkPath(first);
+      this.pathGeneration = this.names.generation;
+    }
+    return this.cachedPath;
+  }
+
+  /** Its upper copy, through the first of its names the upper holds; null when none does. */
+  get upper(): Branch | null {
+    const layer = this.names.upper;
+    if (layer === null) return null;
+    for (const link of this.links) if (link.inUpper) return { layer, rel: linkPath(link) };
+    return null;
+  }
+
+  /** Its name `name` in `parent`, if it has that one. */
+  linkAt(parent: UnionNode, name: string): Link | undefined {
+    return this.links.find((l) => l.parent === parent && l.name === name);
+  }
+}
+
+/** The mount-relative path of a name. */
+export function linkPath(link: Link): string {
+  if (link.parent === null) return "";
+  const dir = link.parent.path;
+  return dir === "" ? link.name : `${dir}/${link.name}`;
+}
+
+/** The upper branch of one name of a node. */
+export function linkBranch(upper: Layer, link: Link): Branch {
+  return { layer: upper, rel: linkPath(link) };
 }
 
 /** Whether a node is a directory, read from its file type. */
@@ -47,73 +117,221 @@ export function isDirNode(node: UnionNode): boolean {
   return node.type === fsc.S_IFDIR;
 }
 
-export interface NodeTable {
-  readonly root: UnionNode;
-  get(id: bigint): UnionNode | undefined;
-  child(parent: UnionNode, name: string): UnionNode | undefined;
-  add(node: UnionNode): void;
-  /** Forgets a node and everything below it (after delete, rename, or a changed upper). */
-  remove(node: UnionNode): void;
-  nextId(): bigint;
-  readonly size: number;
-}
-
 export const ROOT_ID = 1n;
 
-export class MapNodeTable implements NodeTable {
+/** the fewest unreferenced nodes kept: more than one request ever holds without a reference */
+const MIN_CACHED = 64;
+
+export interface NodeFacts {
+  type: number;
+  ino: bigint;
+  lowers: readonly LowerBranch[];
+  hardlinkOrigin: Buffer | null;
+  upperXwhiteouts: boolean;
+}
+
+export class NodeTable {
   readonly root: UnionNode;
+  private readonly names: Names;
   private readonly byId = new Map<bigint, UnionNode>();
   private readonly children = new Map<bigint, Map<string, UnionNode>>();
+  /** non-directories with a name, by st_ino: where a second name of a hard link finds its node */
+  private readonly byIno = new Map<bigint, UnionNode>();
+  /** unreferenced nodes, least recently used first */
+  private readonly idle = new Map<bigint, UnionNode>();
+  private readonly cached: number;
   private lastId = ROOT_ID;
 
-  constructor(root: UnionNode) {
-    this.root = root;
-    this.byId.set(root.id, root);
+  /** @param cached how many unreferenced nodes to keep (at least MIN_CACHED) */
+  constructor(upper: Layer | null, root: NodeFacts, cached: number) {
+    this.names = { upper, generation: 0 };
+    this.cached = Math.max(cached, MIN_CACHED);
+    this.root = this.make(ROOT_ID, root);
+    this.root.links.push({ parent: null, name: "", inUpper: upper !== null });
+    this.byId.set(ROOT_ID, this.root);
   }
 
   get size(): number {
     return this.byId.size;
   }
 
-  nextId(): bigint {
-    this.lastId += 1n;
-    return this.lastId;
-  }
-
   get(id: bigint): UnionNode | undefined {
     return this.byId.get(id);
   }
 
+  /**
+   * The node a known name leads to (it counts as used). A node with several names puts this
+   * one first: the kernel addresses a node, not a name, so the name last looked up stands for
+   * "the name it was reached by" (which overlayfs copies up, as it copies up the dentry used).
+   */
   child(parent: UnionNode, name: string): UnionNode | undefined {
-    return this.children.get(parent.id)?.get(name);
+    const node = this.children.get(parent.id)?.get(name);
+    if (node === undefined) return undefined;
+    if (this.idle.delete(node.id)) this.idle.set(node.id, node);
+    if (node.links.length > 1) this.putFirst(node, parent, name);
+    return node;
   }
 
-  add(node: UnionNode): void {
-    if (node.parent === null) throw new Error("only the root has no parent");
-    let siblings = this.children.get(node.parent.id);
+  private putFirst(node: UnionNode, parent: UnionNode, name: string): void {
+    const at = node.links.findIndex((l) => l.parent === parent && l.name === name);
+    if (at <= 0) return;
+    const [link] = node.links.splice(at, 1);
+    if (link !== undefined) node.links.unshift(link);
+    this.names.generation += 1;
+  }
+
+  /**
+   * Gives `parent`/`name` to the node with these facts: when `shared` (a name of a file with
+   * several that stay one file), the node of that file if one is known, else a new node.
+   */
+  attach(parent: UnionNode, name: string, facts: NodeFacts, shared: boolean, inUpper: boolean): UnionNode {
+    let node = shared ? this.byIno.get(facts.ino) : undefined;
+    if (node === undefined || node.type !== facts.type || facts.type === fsc.S_IFDIR) {
+      this.lastId += 1n;
+      node = this.make(this.lastId, facts);
+      this.byId.set(node.id, node);
+    } else {
+      node.hardlinkOrigin ??= facts.hardlinkOrigin;
+    }
+    this.link(node, parent, name, inUpper);
+    return node;
+  }
+
+  /** Adds a name to a node (a name it replaces loses its node first). */
+  link(node: UnionNode, parent: UnionNode, name: string, inUpper: boolean): void {
+    this.unlink(parent, name);
+    let siblings = this.children.get(parent.id);
     if (siblings === undefined) {
       siblings = new Map();
-      this.children.set(node.parent.id, siblings);
+      this.children.set(parent.id, siblings);
     }
-    const old = siblings.get(node.name);
-    if (old !== undefined && old !== node) this.remove(old);
-    siblings.set(node.name, node);
-    this.byId.set(node.id, node);
+    siblings.set(name, node);
+    node.links.unshift({ parent, name, inUpper });
+    // a node that had a name gets a new first one: its path, and those below it, change
+    if (node.links.length > 1) this.names.generation += 1;
+    parent.kids += 1;
+    this.settle(parent);
+    if (node.type !== fsc.S_IFDIR) this.byIno.set(node.ino, node);
+    this.settle(node);
   }
 
-  remove(node: UnionNode): void {
-    if (node.parent !== null) {
-      const siblings = this.children.get(node.parent.id);
-      if (siblings?.get(node.name) === node) siblings.delete(node.name);
+  /** Drops the name `parent`/`name` (if known); its node lives on while referenced or open. */
+  unlink(parent: UnionNode, name: string): void {
+    const siblings = this.children.get(parent.id);
+    const node = siblings?.get(name);
+    if (siblings === undefined || node === undefined) return;
+    siblings.delete(name);
+    if (siblings.size === 0) this.children.delete(parent.id);
+    node.links = node.links.filter((l) => l.parent !== parent || l.name !== name);
+    if (node.links.length === 0 && this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
+    this.names.generation += 1;
+    parent.kids -= 1;
+    this.settle(node);
+    this.settle(parent);
+  }
+
+  /** rename: the name moves, with whether the upper holds it; a name it lands on is dropped. */
+  move(from: UnionNode, fromName: string, to: UnionNode, toName: string): void {
+    const node = this.children.get(from.id)?.get(fromName);
+    if (node === undefined) return;
+    const inUpper = node.linkAt(from, fromName)?.inUpper ?? false;
+    this.pin(node);
+    this.unlink(from, fromName);
+    this.link(node, to, toName, inUpper);
+    this.unpin(node);
+  }
+
+  /** RENAME_EXCHANGE: two names trade the nodes they lead to. */
+  exchange(a: UnionNode, aName: string, b: UnionNode, bName: string): void {
+    const nodeA = this.children.get(a.id)?.get(aName);
+    const nodeB = this.children.get(b.id)?.get(bName);
+    if (nodeA === undefined || nodeB === undefined) return;
+    const upperA = nodeA.linkAt(a, aName)?.inUpper ?? false;
+    const upperB = nodeB.linkAt(b, bName)?.inUpper ?? false;
+    this.pin(nodeA);
+    this.pin(nodeB);
+    this.unlink(a, aName);
+    this.unlink(b, bName);
+    this.link(nodeA, b, bName, upperA);
+    this.link(nodeB, a, aName, upperB);
+    this.unpin(nodeA);
+    this.unpin(nodeB);
+  }
+
+  /** A reference the kernel now holds (an entry it was given). */
+  ref(node: UnionNode): void {
+    node.nlookup += 1;
+    this.settle(node);
+  }
+
+  /** forget: the kernel gives back `count` references. */
+  forget(id: bigint, count: number): void {
+    const node = this.byId.get(id);
+    if (node === undefined || node === this.root) return;
+    node.nlookup = Math.max(0, node.nlookup - count);
+    this.settle(node);
+  }
+
+  /** An open file or directory holds the node. */
+  pin(node: UnionNode): void {
+    node.opens += 1;
+    this.settle(node);
+  }
+
+  unpin(node: UnionNode): void {
+    node.opens = Math.max(0, node.opens - 1);
+    this.settle(node);
+  }
+
+  private make(id: bigint, facts: NodeFacts): UnionNode {
+    return new UnionNode(
+      id,
+      facts.type,
+      facts.ino,
+      facts.lowers,
+      facts.hardlinkOrigin,
+      facts.upperXwhiteouts,
+      this.names,
+    );
+  }
+
+  /**
+   * Files a node by what holds it: held nodes are left alone, a node nothing holds and nothing
+   * names is dropped at once, and one nothing holds but a name goes to the cache.
+   */
+  private settle(node: UnionNode): void {
+    if (node === this.root || !this.byId.has(node.id)) return;
+    if (node.nlookup > 0 || node.opens > 0 || node.kids > 0) {
+      this.idle.delete(node.id);
+      return;
     }
-    const stack = [node];
-    for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
-      this.byId.delete(n.id);
-      const kids = this.children.get(n.id);
-      if (kids !== undefined) {
-        stack.push(...kids.values());
-        this.children.delete(n.id);
+    if (node.links.length === 0) {
+      this.drop(node);
+      return;
+    }
+    this.idle.delete(node.id);
+    this.idle.set(node.id, node);
+    for (const oldest of this.idle.values()) {
+      if (this.idle.size <= this.cached) break;
+      this.drop(oldest);
+    }
+  }
+
+  /** Forgets a node; the object stays usable by whoever still holds it (its names unchanged). */
+  private drop(node: UnionNode): void {
+    this.idle.delete(node.id);
+    this.byId.delete(node.id);
+    if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
+    for (const link of node.links) {
+      const parent = link.parent;
+      if (parent === null) continue;
+      const siblings = this.children.get(parent.id);
+      if (siblings?.get(link.name) === node) {
+        siblings.delete(link.name);
+        if (siblings.size === 0) this.children.delete(parent.id);
       }
+      parent.kids -= 1;
+      this.settle(parent);
     }
   }
 }

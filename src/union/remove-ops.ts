@@ -10,46 +10,54 @@ import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { realPath } from "./layer.js";
-import { isDirNode, type UnionNode } from "./node-table.js";
+import { isDirNode, type Link, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
 
-function existing(u: UnionFs, parent: UnionNode, name: string, syscall: string): UnionNode {
+/** The node `name` leads to, with that name of it. */
+export function existingName(u: UnionFs, parent: UnionNode, name: string, syscall: string): Named {
   checkName(name, syscall);
-  const node = u.lookup(parent, name);
-  if (node === null) throw new FsError("ENOENT", syscall, name);
-  return node;
+  const node = u.find(parent, name);
+  const link = node?.linkAt(parent, name);
+  if (node === null || link === undefined) throw new FsError("ENOENT", syscall, name);
+  return { node, link };
+}
+
+export interface Named {
+  node: UnionNode;
+  link: Link;
 }
 
 export function unlinkEntry(u: UnionFs, parent: UnionNode, name: string): void {
-  const node = existing(u, parent, name, "unlink");
-  if (isDirNode(node)) throw new FsError("EISDIR", "unlink", node.path);
-  removeEntry(u, parent, node);
+  const named = existingName(u, parent, name, "unlink");
+  if (isDirNode(named.node)) throw new FsError("EISDIR", "unlink", named.node.path);
+  removeEntry(u, parent, name, named);
 }
 
 export function removeDir(u: UnionFs, parent: UnionNode, name: string): void {
-  const node = existing(u, parent, name, "rmdir");
+  const named = existingName(u, parent, name, "rmdir");
+  const { node } = named;
   if (!isDirNode(node)) throw new FsError("ENOTDIR", "rmdir", node.path);
   if (!u.isEmptyDir(node)) throw new FsError("ENOTEMPTY", "rmdir", node.path);
-  removeEntry(u, parent, node);
+  removeEntry(u, parent, name, named);
 }
 
-function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): void {
+function removeEntry(u: UnionFs, parent: UnionNode, name: string, { node, link }: Named): void {
   const { writer, copyUp } = u.side();
   const dir = realPath(copyUp.ensureUpper(parent));
-  const unlinked = beforeHardlinkRemoval(u, node);
-  const below = u.resolver.existsBelow(parent, node.name);
-  if (node.upper !== null && below) {
-    const moved = writer.replaceWithWhiteout(dir, node.name);
+  const unlinked = beforeHardlinkRemoval(u, { node, link });
+  const below = u.resolver.existsBelow(parent, name);
+  if (link.inUpper && below) {
+    const moved = writer.replaceWithWhiteout(dir, name);
     rmSync(moved, { recursive: true, force: true });
-  } else if (node.upper !== null) {
+  } else if (link.inUpper) {
     // an upper-only directory that is empty in the merged view holds at most whiteouts
-    rmSync(join(dir, node.name), { recursive: isDirNode(node) });
+    rmSync(join(dir, name), { recursive: isDirNode(node) });
   } else if (below) {
-    writer.writeWhiteout(dir, node.name);
+    writer.writeWhiteout(dir, name);
   }
   unlinked();
   if (isDirNode(node)) u.upperDirsMoved();
-  u.table.remove(node);
+  u.table.unlink(parent, name);
 }
 
 /**
@@ -57,10 +65,10 @@ function removeEntry(u: UnionFs, parent: UnionNode, node: UnionNode): void {
  * copied up (into the index) first, so the remaining names stay one file, and afterwards the
  * union's link count is recorded one lower. Returns what to do once the name is gone.
  */
-export function beforeHardlinkRemoval(u: UnionFs, node: UnionNode): () => void {
-  if (isDirNode(node) || node.upper !== null || node.hardlinkOrigin === null) return () => {};
+export function beforeHardlinkRemoval(u: UnionFs, { node, link }: Named): () => void {
+  if (isDirNode(node) || link.inUpper || node.hardlinkOrigin === null) return () => {};
   const { copyUp, index } = u.side();
-  copyUp.ensureUpper(node);
+  copyUp.ensureUpperLink(node, link);
   const entry = realPath(index.branchFor(node.hardlinkOrigin));
   const before = HardlinkIndex.unionNlink(entry, Number(lstatSync(entry).nlink));
   return () => index.setUnionNlink(entry, before - 1);

@@ -19,7 +19,7 @@ import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../sys/rename.js";
 import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
 import { lstatOrNull } from "./probe.js";
-import { beforeHardlinkRemoval } from "./remove-ops.js";
+import { beforeHardlinkRemoval, existingName, type Named } from "./remove-ops.js";
 import type { UnionFs } from "./union-fs.js";
 
 /** the renameat2 flags overlayfs takes: RENAME_WHITEOUT is refused (EINVAL), as by overlayfs */
@@ -37,19 +37,20 @@ export function renameEntry(
   if ((flags & ~SUPPORTED_FLAGS) !== 0 || (exchange && (flags & RENAME_NOREPLACE) !== 0)) {
     throw new FsError("EINVAL", "rename", oldName);
   }
-  checkName(oldName, "rename");
   checkName(newName, "rename");
-  const src = u.lookup(oldParent, oldName);
-  if (src === null) throw new FsError("ENOENT", "rename", oldName);
+  const named = existingName(u, oldParent, oldName, "rename");
+  const src = named.node;
   if (!isDirNode(newParent)) throw new FsError("ENOTDIR", "rename", newParent.path);
-  const dst = u.lookup(newParent, newName);
+  const dst = u.find(newParent, newName);
   if (dst !== null && (flags & RENAME_NOREPLACE) !== 0) throw new FsError("EEXIST", "rename", dst.path);
   if (exchange) {
     if (dst === null) throw new FsError("ENOENT", "rename", newName);
+    const dstLink = dst.linkAt(newParent, newName);
+    if (dstLink === undefined) throw new FsError("ENOENT", "rename", newName);
     exchangeEntries(
       u,
-      { parent: oldParent, name: oldName, node: src },
-      { parent: newParent, name: newName, node: dst },
+      { parent: oldParent, name: oldName, ...named },
+      { parent: newParent, name: newName, node: dst, link: dstLink },
     );
     return;
   }
@@ -63,10 +64,12 @@ export function renameEntry(
   const { writer, copyUp } = u.side();
   const srcDir = realPath(copyUp.ensureUpper(oldParent));
   const dstDir = realPath(copyUp.ensureUpper(newParent));
-  const srcPath = realPath(copyUp.ensureUpper(src));
+  const srcPath = realPath(copyUp.ensureUpperLink(src, named.link));
   markMovedDir(u, src, srcPath, newParent);
 
-  const replaced = dst === null ? () => {} : beforeHardlinkRemoval(u, dst);
+  const dstLink = dst?.linkAt(newParent, newName);
+  const replaced =
+    dst === null || dstLink === undefined ? () => {} : beforeHardlinkRemoval(u, { node: dst, link: dstLink });
   const dstPath = join(dstDir, newName);
   const atDest = lstatOrNull(dstPath);
   const whiteoutAtSource = u.resolver.existsBelow(oldParent, oldName);
@@ -90,8 +93,7 @@ export function renameEntry(
   replaced();
   writer.setImpure(dstDir);
   if (isDirNode(src)) u.upperDirsMoved();
-  u.table.remove(src);
-  if (dst !== null) u.table.remove(dst);
+  u.table.move(oldParent, oldName, newParent, newName);
 }
 
 /**
@@ -107,27 +109,25 @@ function markMovedDir(u: UnionFs, node: UnionNode, upperPath: string, newParent:
   else if (newParent.lowers.length > 0) writer.setOpaque(upperPath);
 }
 
-interface Named {
+interface Entry extends Named {
   parent: UnionNode;
   name: string;
-  node: UnionNode;
 }
 
 /**
  * RENAME_EXCHANGE: both objects are copied up (directories: only themselves) and swap names in
  * one renameat2 of the upper. No whiteout is needed: both names still exist afterwards.
  */
-function exchangeEntries(u: UnionFs, a: Named, b: Named): void {
+function exchangeEntries(u: UnionFs, a: Entry, b: Entry): void {
   if (a.node === b.node) return;
   const { writer, copyUp } = u.side();
   const aDir = realPath(copyUp.ensureUpper(a.parent));
   const bDir = realPath(copyUp.ensureUpper(b.parent));
-  markMovedDir(u, a.node, realPath(copyUp.ensureUpper(a.node)), b.parent);
-  markMovedDir(u, b.node, realPath(copyUp.ensureUpper(b.node)), a.parent);
+  markMovedDir(u, a.node, realPath(copyUp.ensureUpperLink(a.node, a.link)), b.parent);
+  markMovedDir(u, b.node, realPath(copyUp.ensureUpperLink(b.node, b.link)), a.parent);
   renameat2(AT_FDCWD, join(aDir, a.name), AT_FDCWD, join(bDir, b.name), RENAME_EXCHANGE);
   writer.setImpure(aDir);
   writer.setImpure(bDir);
   if (isDirNode(a.node) || isDirNode(b.node)) u.upperDirsMoved();
-  u.table.remove(a.node);
-  u.table.remove(b.node);
+  u.table.exchange(a.parent, a.name, b.parent, b.name);
 }

@@ -3,11 +3,12 @@
  * object up first (truncation to zero copies no data); the change then applies to the upper
  * copy. Removing an xattr the object does not have fails without a copy-up, as in overlayfs.
  */
-import { chmodSync, ftruncateSync, lchownSync, truncateSync } from "node:fs";
+import { chmodSync, fchmodSync, fchownSync, constants as fsc, ftruncateSync, lchownSync, truncateSync } from "node:fs";
 import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
-import { lutimens } from "../sys/utimens.js";
+import { futimens, lutimens } from "../sys/utimens.js";
 import { lgetxattr, lremovexattr, lsetxattr } from "../sys/xattr.js";
+import type { OpenFile } from "./handles.js";
 import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
@@ -32,15 +33,20 @@ function upperPath(u: UnionFs, node: UnionNode, withData = true): string {
 /**
  * Applies `changes` to the object, copying it up first (a truncation to zero copies no data).
  * Owner before mode (chown clears set-id bits), size before times (truncation sets mtime). A
- * size change through an open file (`fd`, from a handle opened for writing) truncates that
- * file, which may have no name left.
+ * size change through a file open for writing truncates that file; a file whose last name is
+ * gone changes through its open file.
  */
-export function setattrNode(u: UnionFs, node: UnionNode, changes: AttrChanges, fd?: number): void {
+export function setattrNode(u: UnionFs, node: UnionNode, changes: AttrChanges, open?: OpenFile): void {
   const { mode, uid, gid, size, atime, mtime } = changes;
   if (size !== undefined && isDirNode(node)) throw new FsError("EISDIR", "truncate", node.path);
+  if (open !== undefined && node.links.length === 0) {
+    setattrOpenFile(open, changes);
+    return;
+  }
   const onlySize = mode === undefined && uid === undefined && gid === undefined && atime === undefined;
-  if (fd !== undefined && size !== undefined && onlySize && mtime === undefined) {
-    ftruncateSync(fd, size);
+  const writable = open !== undefined && (open.flags & (fsc.O_WRONLY | fsc.O_RDWR)) !== 0;
+  if (writable && size !== undefined && onlySize && mtime === undefined) {
+    ftruncateSync(open.fd, size);
     return;
   }
   const path = upperPath(u, node, size === undefined || size > 0);
@@ -48,6 +54,20 @@ export function setattrNode(u: UnionFs, node: UnionNode, changes: AttrChanges, f
   if (mode !== undefined) chmodSync(path, mode & 0o7777);
   if (size !== undefined) truncateSync(path, size);
   if (atime !== undefined || mtime !== undefined) lutimens(path, atime ?? "omit", mtime ?? "omit");
+}
+
+/**
+ * setattr of an open file with no name left (fchmod, fchown, ftruncate, futimens after unlink).
+ * Only an upper copy may change: a file opened from a lower layer and unlinked since has no
+ * name left to copy it up to.
+ */
+function setattrOpenFile(open: OpenFile, changes: AttrChanges): void {
+  const { mode, uid, gid, size, atime, mtime } = changes;
+  if (!open.inUpper) throw new FsError("ESTALE", "setattr", open.node.path);
+  if (uid !== undefined || gid !== undefined) fchownSync(open.fd, uid ?? -1, gid ?? -1);
+  if (mode !== undefined) fchmodSync(open.fd, mode & 0o7777);
+  if (size !== undefined) ftruncateSync(open.fd, size);
+  if (atime !== undefined || mtime !== undefined) futimens(open.fd, atime ?? "omit", mtime ?? "omit");
 }
 
 export function setxattrNode(u: UnionFs, node: UnionNode, name: string, value: Buffer, flags: number): void {

@@ -38,13 +38,13 @@ import type { Caller } from "./caller.js";
 import { CopyUp, type DataCopyMode } from "./copy-up.js";
 import { createFile, makeDir, makeLink, makeNod, makeSymlink } from "./create-ops.js";
 import { type DirEntry, DirStreams, type StreamEntry } from "./dir-streams.js";
-import { type HandleTable, MapHandleTable } from "./handles.js";
+import { type HandleTable, MapHandleTable, type OpenFile } from "./handles.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { XinoMap } from "./inode-map.js";
 import { type Branch, closeStack, type Layer, type LayerStack, realPath } from "./layer.js";
 import { forgetDeepDirs } from "./layer-paths.js";
-import { Resolver } from "./lookup.js";
-import { isDirNode, type LowerBranch, MapNodeTable, type NodeTable, ROOT_ID, type UnionNode } from "./node-table.js";
+import { nlinkOf, Resolver } from "./lookup.js";
+import { isDirNode, type LowerBranch, NodeTable, type UnionNode } from "./node-table.js";
 import { OriginInodes } from "./origin-inodes.js";
 import { OriginRecords } from "./origin-record.js";
 import { probeDir } from "./probe.js";
@@ -76,7 +76,14 @@ export interface UnionOptions {
   log?: Logger;
   /** how copy-up copies file data (default inline: on the calling thread) */
   dataCopy?: DataCopyMode;
+  /**
+   * how many nodes no one holds (no kernel reference, not open) to keep for lookups to find
+   * again without a system call: a transport without forgets (fuse-native) keeps many
+   */
+  cachedNodes?: number;
 }
+
+const DEFAULT_CACHED_NODES = 4096;
 
 export interface StatFs {
   bsize: number;
@@ -132,7 +139,11 @@ export class UnionFs {
       const durable = options.volatile !== true;
       writeSide = {
         writer,
-        copyUp: new CopyUp(writer, index, origins, { durable, dataCopy: options.dataCopy, log: options.log }),
+        copyUp: new CopyUp(stack.upper, writer, index, origins, {
+          durable,
+          dataCopy: options.dataCopy,
+          log: options.log,
+        }),
         index,
         durable,
       };
@@ -157,20 +168,16 @@ export class UnionFs {
     const originInodes = new OriginInodes(stack.lowers);
     const resolver = new Resolver(inodes, lowers, originOf, originInodes);
     const rootStat = await lstat(top.at, { bigint: true });
-    const root: UnionNode = {
-      id: ROOT_ID,
-      parent: null,
-      name: "",
-      path: "",
+    const root = {
       type: fsc.S_IFDIR,
-      upper: stack.upper === null ? null : { layer: stack.upper, rel: "" },
-      upperXwhiteouts,
-      lowers,
-      hardlinkOrigin: null,
       // overlayfs reports the root's own number from its topmost layer
       ino: inodes.map(top.dev, rootStat.ino),
+      lowers,
+      hardlinkOrigin: null,
+      upperXwhiteouts,
     };
-    return new UnionFs(stack, new MapNodeTable(root), resolver, writeSide, originInodes);
+    const table = new NodeTable(stack.upper, root, options.cachedNodes ?? DEFAULT_CACHED_NODES);
+    return new UnionFs(stack, table, resolver, writeSide, originInodes);
   }
 
   /** Closes every open file and the layers: after the transport has stopped serving. */
@@ -217,14 +224,42 @@ export class UnionFs {
     return branch;
   }
 
-  lookup(parent: UnionNode, name: string): UnionNode | null {
+  /**
+   * The node `name` in `parent` leads to, or null; no reference is taken (for the core's own
+   * use within one request, and for transports that address objects by path).
+   */
+  find(parent: UnionNode, name: string): UnionNode | null {
     checkName(name, "lookup");
     if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", parent.path);
     const known = this.table.child(parent, name);
     if (known !== undefined) return known;
     const res = this.resolver.resolveChild(parent, name);
     if (res === null) return null;
-    return this.resolver.makeNode(this.table, parent, name, res);
+    const facts = this.resolver.factsOf(res);
+    // names of one file stay one file where the upper holds them, the index joins them, or
+    // nothing is ever copied up
+    const shared = nlinkOf(res) > 1n && (res.upper !== null || res.hardlinkOrigin !== null || this.writeSide === null);
+    return this.table.attach(parent, name, facts, shared, res.upper !== null);
+  }
+
+  /** The protocol's LOOKUP: `find`, and the kernel holds a reference until it forgets it. */
+  lookup(parent: UnionNode, name: string): UnionNode | null {
+    const node = this.find(parent, name);
+    if (node !== null) this.table.ref(node);
+    return node;
+  }
+
+  /**
+   * The kernel was handed `node` in an entry (CREATE, MKNOD, MKDIR, SYMLINK, LINK replies) and
+   * holds a reference to it, as after a lookup.
+   */
+  ref(node: UnionNode): void {
+    this.table.ref(node);
+  }
+
+  /** FORGET: the kernel drops `count` references; a node no one holds may then go. */
+  forget(id: bigint, count: number): void {
+    this.table.forget(id, count);
   }
 
   /**
@@ -255,8 +290,8 @@ export class UnionFs {
       { name: "..", ino: parent.ino, mode: fsc.S_IFDIR },
     ];
     for (const name of names) {
-      const child = this.lookup(node, name);
-      if (child !== null) entries.push({ name: child.name, ino: child.ino, mode: child.type });
+      const child = this.find(node, name);
+      if (child !== null) entries.push({ name, ino: child.ino, mode: child.type });
     }
     return entries;
   }
@@ -264,7 +299,9 @@ export class UnionFs {
   /** opendir: a stream over a snapshot of the merged listing (see DirStreams). */
   opendir(node: UnionNode): number {
     if (!isDirNode(node)) throw new FsError("ENOTDIR", "opendir", node.path);
-    return this.dirs.opendir(node);
+    const dh = this.dirs.opendir(node);
+    this.table.pin(node);
+    return dh;
   }
 
   /** readdir of an open directory from `offset` (0 starts over with a fresh snapshot). */
@@ -273,7 +310,8 @@ export class UnionFs {
   }
 
   releasedir(dh: number): void {
-    this.dirs.releasedir(dh);
+    const node = this.dirs.releasedir(dh);
+    if (node !== undefined) this.table.unpin(node);
   }
 
   readlink(node: UnionNode): string {
@@ -293,7 +331,7 @@ export class UnionFs {
       branch = this.side().copyUp.ensureUpper(node, (flags & fsc.O_TRUNC) === 0);
     }
     const fd = openSync(realPath(branch), (flags & ~CREATE_ONLY_FLAGS) | fsc.O_NOFOLLOW);
-    return this.handles.add({ node, fd, flags });
+    return this.addHandle({ node, fd, flags, inUpper: branch.layer.writable });
   }
 
   /** The raw fd behind a handle, for a transport that reads and writes it itself. */
@@ -356,7 +394,15 @@ export class UnionFs {
 
   release(fh: number): void {
     const handle = this.handles.remove(fh);
-    if (handle !== undefined) closeSync(handle.fd);
+    if (handle === undefined) return;
+    closeSync(handle.fd);
+    this.table.unpin(handle.node);
+  }
+
+  /** An open file holds its node: it keeps serving after its last name is gone. */
+  private addHandle(open: OpenFile): number {
+    this.table.pin(open.node);
+    return this.handles.add(open);
   }
 
   /**
@@ -387,7 +433,7 @@ export class UnionFs {
     caller: Caller,
   ): { node: UnionNode; fh: number } {
     const { node, fd } = createFile(this, parent, name, mode, flags & fsc.O_APPEND, caller);
-    return { node, fh: this.handles.add({ node, fd, flags: fsc.O_RDWR | (flags & fsc.O_APPEND) }) };
+    return { node, fh: this.addHandle({ node, fd, flags: fsc.O_RDWR | (flags & fsc.O_APPEND), inUpper: true }) };
   }
 
   mknod(parent: UnionNode, name: string, mode: number, rdev: number, caller: Caller): UnionNode {
@@ -421,9 +467,7 @@ export class UnionFs {
 
   /** setattr: the changes present in `changes`; `fh` when the request came through an open file. */
   setattr(node: UnionNode, changes: AttrChanges, fh?: number): Attr {
-    const handle = fh === undefined ? undefined : this.handles.get(fh);
-    const writable = handle !== undefined && (handle.flags & (fsc.O_WRONLY | fsc.O_RDWR)) !== 0;
-    setattrNode(this, node, changes, writable ? handle.fd : undefined);
+    setattrNode(this, node, changes, fh === undefined ? undefined : this.handles.get(fh));
     return this.getattr(node, fh);
   }
 
