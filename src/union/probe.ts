@@ -122,6 +122,12 @@ export function probeDir(path: string, st: BigIntStats): DirProbe {
   return { kind: "dir", stat: st, opaque, redirect, xwhiteouts };
 }
 
+/** The overlay.redirect of the directory at `path`, null when it has none (or a refused one). */
+export function redirectOf(path: string): DirRedirect | null {
+  const names = overlayXattrNames(path);
+  return names.length > 0 ? readRedirect(path, names) : null;
+}
+
 /** A directory's redirect (trusted.overlay.* first, as overlayfs prefers it); a refused value is none. */
 function readRedirect(path: string, names: readonly string[]): DirRedirect | null {
   const value = overlayXattrRaw(path, OverlayKey.redirect, names);

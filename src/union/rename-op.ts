@@ -18,7 +18,7 @@ import { AT_FDCWD } from "../sys/libc.js";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../sys/rename.js";
 import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
-import { lstatOrNull } from "./probe.js";
+import { lstatOrNull, redirectOf } from "./probe.js";
 import { beforeHardlinkRemoval, existingName, type Named } from "./remove-ops.js";
 import type { UnionFs } from "./union-fs.js";
 
@@ -98,15 +98,31 @@ export function renameEntry(
 
 /**
  * A directory about to get another name keeps its lower content through an absolute redirect
- * to its lower path; one that exists only in the upper is made opaque where it lands in a
- * merged parent, so nothing below its new name shows through.
+ * (redirectFor); one that exists only in the upper is made opaque where it lands in a merged
+ * parent, so nothing below its new name shows through.
  */
 function markMovedDir(u: UnionFs, node: UnionNode, upperPath: string, newParent: UnionNode): void {
   if (!isDirNode(node)) return;
   const { writer } = u.side();
-  const lowerOrigin = node.lowers[0];
-  if (lowerOrigin !== undefined) writer.setRedirect(upperPath, lowerOrigin.rel);
+  if (node.lowers.length > 0) writer.setRedirect(upperPath, redirectFor(node));
   else if (newParent.lowers.length > 0) writer.setOpaque(upperPath);
+}
+
+/**
+ * The redirect overlayfs gives a directory it moves (ovl_get_redirect): its path in the mount,
+ * built upwards from its own name, where a directory on the way that carries a redirect in the
+ * upper contributes that instead of its name and an absolute one ends the walk. A lookup walks
+ * it down again through the same layers, redirects of lower directories included.
+ */
+function redirectFor(node: UnionNode): string {
+  const below: string[] = [];
+  for (let n: UnionNode | null = node; n?.parent != null; n = n.parent) {
+    const upper = n.upper;
+    const own = upper === null ? null : redirectOf(realPath(upper));
+    if (own?.absolute) return `/${[...own.parts, ...below].join("/")}`;
+    below.unshift(own?.parts[0] ?? n.name);
+  }
+  return `/${below.join("/")}`;
 }
 
 interface Entry extends Named {

@@ -371,12 +371,10 @@ describe("overlay.redirect on lower directories", () => {
     expect(h.list("up")).toEqual(["below", "own"]);
   });
 
-  // rename-op.ts gives a moved directory the absolute redirect "/" + its topmost lower branch's
-  // path in its layer. Below a lower-redirected directory that path can be whited out in the
-  // layers above it ("orig" here), so the walk from the top root stops before reaching it. The
-  // kernel writes the directory's path in the mount instead ("/moved/sub"), which the walk
-  // follows through moved's own redirect. Fixed when rename builds redirects that way.
-  it.fails("a directory below a lower-redirected one keeps its content when renamed [today it loses it]", async () => {
+  // The redirect a rename writes is the directory's path in the mount ("/moved/sub"), as the
+  // kernel writes it, which the walk follows through moved's own redirect; its path in its
+  // lower layer ("/orig/sub") is whited out in the layer above and would lose its content.
+  it("a directory below a lower-redirected one keeps its content when renamed, and after a remount", async () => {
     const h = await Union.open(scratch(), {
       upper: [],
       lowers: [
@@ -387,5 +385,9 @@ describe("overlay.redirect on lower directories", () => {
     expect(h.list("moved/sub")).toEqual(["f"]);
     h.mv("moved/sub", "other/sub");
     expect(h.list("other/sub")).toEqual(["f"]);
+    expect(h.upperXattr("other/sub", "redirect")?.toString()).toBe("/moved/sub");
+    const again = await h.remount();
+    expect(again.list("other/sub")).toEqual(["f"]);
+    expect(again.readText("other/sub/f")).toBe("deep");
   });
 });

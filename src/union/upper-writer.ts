@@ -128,11 +128,11 @@ export class UpperWriter {
    * A redirect too long for the upper's filesystem to store refuses the rename with EXDEV, as
    * overlayfs refuses one longer than its redirect_max: tools then copy the directory instead.
    */
-  setRedirect(path: string, lowerRel: string): void {
+  setRedirect(path: string, redirect: string): void {
     try {
-      lsetxattr(path, this.xattrNamespace + OverlayKey.redirect, Buffer.from(`/${lowerRel}`));
+      lsetxattr(path, this.xattrNamespace + OverlayKey.redirect, Buffer.from(redirect));
     } catch (e) {
-      if (hasCode(e, "ENOSPC", "E2BIG", "ERANGE")) throw new FsError("EXDEV", "rename", lowerRel);
+      if (hasCode(e, "ENOSPC", "E2BIG", "ERANGE")) throw new FsError("EXDEV", "rename", redirect);
       throw e;
     }
   }
