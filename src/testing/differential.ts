@@ -30,6 +30,8 @@ export interface MountBothOptions {
   layersIn?: string;
   /** which filesystems the lowers go on; default all in the scratch dir */
   layout?: FsLayout;
+  /** what serves the unionfs mount (see transports.ts); default the run's first */
+  transport?: string;
 }
 
 /** Builds `layers` (topmost first) and mounts them both ways under the scratch dir. */
@@ -58,7 +60,9 @@ export async function mountBoth(
   }
   if (shared) kernelLayers.push(...unionfsLayers);
   const kernel = await mountOverlay(scratch, { lowers: kernelLayers }, scratch.mkdir("kmnt"), [XINO_ON]);
-  const unionfs = await mountUnionfs(scratch, { lowers: unionfsLayers }, scratch.mkdir("umnt"));
+  const unionfs = await mountUnionfs(scratch, { lowers: unionfsLayers }, scratch.mkdir("umnt"), {
+    transport: options.transport,
+  });
   return { kernel, unionfs, kernelLayers, unionfsLayers, shared };
 }
 
