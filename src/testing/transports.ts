@@ -1,9 +1,9 @@
 /**
- * Transports for mount tests: every suite that mounts unionfs runs once per transport, with the
- * transport's name in its describe title, as the suites run once per filesystem layout
- * (fs-layout.ts); where both apply they combine (each transport × each layout). The test
- * helpers take the transport as an option (mountUnionfs, mountBoth, mountPair, runSequence);
- * one not given one mounts with the first selected transport.
+ * Transports for mount tests: the read, write, differential, crash and CLI mount suites run
+ * once per transport, with the transport's name in their describe titles, as they run once per
+ * filesystem layout (fs-layout.ts); where both apply they combine (each transport × each
+ * layout). The helpers take the transport as an option (mountUnionfs, mountBoth, mountPair,
+ * runSequence); a mount made without one (the store suite's, for one) uses the first selected.
  *
  *   UNIONFS_TRANSPORTS=fuse-native   run only these transports (default: every one registered
  *                                    in src/daemon/transports.ts)
