@@ -61,4 +61,24 @@ describe("parseFuseOverlayfsArgv", () => {
     expect(() => parseFuseOverlayfsArgv(["-o", "upperdir=/u", "/mnt"])).toThrow(/lowerdir/);
     expect(() => parseFuseOverlayfsArgv(["-o", "lowerdir=/l"])).toThrow(/usage/);
   });
+  it("takes --transport NAME and --transport=NAME anywhere, leaving the name to be checked later", () => {
+    expect(parseFuseOverlayfsArgv(["-o", "lowerdir=/l", "/mnt"]).transport).toBeUndefined();
+    expect(parseFuseOverlayfsArgv(["--transport", "nosuch", "-o", "lowerdir=/l", "/mnt"])).toMatchObject({
+      transport: "nosuch",
+      mountpoint: "/mnt",
+      options: { lowerdir: ["/l"], unknown: [] },
+    });
+    expect(parseFuseOverlayfsArgv(["src", "/mnt", "-olowerdir=/l", "--transport=x"])).toMatchObject({
+      transport: "x",
+      mountpoint: "/mnt",
+    });
+    expect(() => parseFuseOverlayfsArgv(["-o", "lowerdir=/l", "/mnt", "--transport"])).toThrow(
+      /^option --transport needs a value$/,
+    );
+  });
+  it("reads transport= in -o as an unknown option: the transport is a flag only", () => {
+    const args = parseFuseOverlayfsArgv(["-o", "lowerdir=/l,transport=fuse-native", "/mnt"]);
+    expect(args.transport).toBeUndefined();
+    expect(args.options.unknown).toEqual(["transport=fuse-native"]);
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * Parsing of mount arguments in the two accepted forms:
  *   unionfs mount LOWER1:LOWER2[:...] [UPPER] MOUNTPOINT     (leftmost lower on top)
- *   unionfs [-f] [-d] -o lowerdir=A:B[,upperdir=U,workdir=W][,...] [SOURCE] MOUNTPOINT
- * The second is fuse-overlayfs's, so unionfs can serve as a mount program. Both read escapes as
+ *   unionfs [-f] [-d] [--transport NAME] -o lowerdir=A:B[,upperdir=U,workdir=W][,...] [SOURCE] MOUNTPOINT
+ * The second is fuse-overlayfs's, so unionfs can serve as a mount program; `--transport` is ours
+ * and a flag only (a `transport=` in -o is an unknown option, as fuse-overlayfs would see it). Both read escapes as
  * overlayfs does (src/format/overlay-options.ts): a backslash keeps the next character, so `\:`
  * and `\,` are part of a path. Unknown options are returned so the caller can warn about them.
  */
@@ -101,6 +102,8 @@ function checkLowers(lowers: string[]): string[] {
 export interface FuseOverlayfsArgs {
   foreground: boolean;
   debug: boolean;
+  /** `--transport NAME`, unchecked; undefined when not given */
+  transport?: string | undefined;
   options: OverlayOptions;
   mountpoint: string;
 }
@@ -109,6 +112,7 @@ export interface FuseOverlayfsArgs {
 export function parseFuseOverlayfsArgv(argv: readonly string[]): FuseOverlayfsArgs {
   let foreground = false;
   let debug = false;
+  let transport: string | undefined;
   const optionStrings: string[] = [];
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -122,6 +126,10 @@ export function parseFuseOverlayfsArgv(argv: readonly string[]): FuseOverlayfsAr
       if (value === undefined) throw new UserError("option -o needs a value");
       optionStrings.push(value);
     } else if (arg.startsWith("-o")) optionStrings.push(arg.slice(2));
+    else if (arg === "--transport") {
+      transport = argv[++i];
+      if (transport === undefined) throw new UserError("option --transport needs a value");
+    } else if (arg.startsWith("--transport=")) transport = arg.slice("--transport=".length);
     else if (arg === "--") {
       positionals.push(...argv.slice(i + 1));
       break;
@@ -130,8 +138,10 @@ export function parseFuseOverlayfsArgv(argv: readonly string[]): FuseOverlayfsAr
   }
   const options = parseOverlayOptions(optionStrings);
   if (positionals.length === 0 || positionals.length > 2) {
-    throw new UserError("usage: unionfs [-f] [-d] -o lowerdir=A:B[,upperdir=U,workdir=W] [SOURCE] MOUNTPOINT");
+    throw new UserError(
+      "usage: unionfs [-f] [-d] [--transport NAME] -o lowerdir=A:B[,upperdir=U,workdir=W] [SOURCE] MOUNTPOINT",
+    );
   }
   if (options.lowerdir === undefined) throw new UserError("missing option lowerdir=");
-  return { foreground, debug, options, mountpoint: positionals[positionals.length - 1] as string };
+  return { foreground, debug, transport, options, mountpoint: positionals[positionals.length - 1] as string };
 }

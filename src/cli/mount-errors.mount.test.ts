@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
+import { TRANSPORT_NAMES } from "../daemon/transports.js";
 import { type RunOptions, type RunResult, runCli } from "../testing/cli-run.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
@@ -16,6 +17,11 @@ import { Scratch } from "../testing/scratch.js";
 function libfuse2Path(): string | null {
   const listing = execFileSync("ldconfig", ["-p"], { encoding: "utf8" });
   return listing.match(/^\s*libfuse\.so\.2 \(.*\) => (\S+)$/m)?.[1] ?? null;
+}
+
+/** The one line an unknown transport name gets: it lists every registered name. */
+function unknownTransport(name: string): RegExp {
+  return new RegExp(`^unionfs: unknown transport '${name}' \\(known: ${TRANSPORT_NAMES.join(", ")}\\)$`);
 }
 
 interface Case {
@@ -152,6 +158,22 @@ const CASES: Case[] = [
     name: "-o without a value",
     setup: (t) => ({ args: [layers(t).mnt, "-o"] }),
     stderr: /^unionfs: option -o needs a value$/,
+  },
+  {
+    name: "an unknown --transport (mount subcommand)",
+    setup: (t) => {
+      const { lower, mnt } = layers(t);
+      return { args: ["mount", "--transport", "nosuch", lower, mnt] };
+    },
+    stderr: unknownTransport("nosuch"),
+  },
+  {
+    name: "an unknown --transport (fuse-overlayfs form)",
+    setup: (t) => {
+      const { lower, mnt } = layers(t);
+      return { args: ["--transport=nosuch", "-o", `lowerdir=${lower}`, mnt] };
+    },
+    stderr: unknownTransport("nosuch"),
   },
   {
     name: "an unknown flag (mount subcommand)",

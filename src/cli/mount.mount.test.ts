@@ -3,7 +3,8 @@
  * a daemon that is live when the command returns, foreground mode and its signals, and the
  * fuse-overlayfs and `mount -t fuse.unionfs` forms. The daemon always runs in a child process.
  * What depends on where the layers are (order, escaping, EROFS, the fuse-overlayfs form) runs in
- * each filesystem layout (src/testing/fs-layout.ts); the daemon's life cycle does not.
+ * each filesystem layout (src/testing/fs-layout.ts); the daemon's life cycle does not. All of it
+ * runs once per transport (src/testing/transports.ts).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,6 +16,7 @@ import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout
 import { waitUntil } from "../testing/processes.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
+import { selectedTransports, transportArgs } from "../testing/transports.js";
 
 interface Stack {
   top: string;
@@ -48,7 +50,13 @@ function listing(dir: string): string[] {
   return readdirSync(dir).sort();
 }
 
-describeAsRoot("unionfs mount over its own lower root", () => {
+for (const transport of selectedTransports()) {
+  describeAsRoot(`unionfs mount over its own lower root, ${transport}`, () => {
+    ownLowerTests(transport);
+  });
+}
+
+function ownLowerTests(transport: string): void {
   let t: Scratch;
   beforeEach(() => {
     t = new Scratch("unionfs-cli-", true);
@@ -61,7 +69,7 @@ describeAsRoot("unionfs mount over its own lower root", () => {
     const lower = t.mkdir("l");
     const upper = t.mkdir("u");
     writeFileSync(join(lower, "a"), "lower a\n");
-    const result = await runCli(["mount", lower, upper, lower], { env: t.env });
+    const result = await runCli(["mount", ...transportArgs(transport), lower, upper, lower], { env: t.env });
     expect(result).toMatchObject({ code: 0, stderr: "" });
     expect(mountAt(lower)?.fstype).toBe("fuse.unionfs");
     expect(listing(lower)).toEqual(["a"]);
@@ -75,9 +83,15 @@ describeAsRoot("unionfs mount over its own lower root", () => {
     expect(readFileSync(join(upper, "a"), "utf8")).toBe("changed\n");
     expect(listing(upper)).toEqual(["a", "new"]);
   });
-});
+}
 
-describeAsRoot("unionfs mount (read-only)", () => {
+for (const transport of selectedTransports()) {
+  describeAsRoot(`unionfs mount (read-only), ${transport}`, () => {
+    lifeCycleTests(transport);
+  });
+}
+
+function lifeCycleTests(transport: string): void {
   let t: Scratch;
   beforeEach(() => {
     t = new Scratch("unionfs-cli-", true);
@@ -95,7 +109,7 @@ describeAsRoot("unionfs mount (read-only)", () => {
   it("returns only once the mount is live, with the daemon detached from its output", async () => {
     const { top, bottom, mnt } = twoLowers(t);
     // runCli waits for stdout/stderr to close too: a daemon holding them would hang it
-    await mount(["mount", `${top}:${bottom}`, mnt]);
+    await mount(["mount", ...transportArgs(transport), `${top}:${bottom}`, mnt]);
     // no polling: the mount must be there the moment the command has exited
     expect(mountAt(mnt)?.fstype).toBe("fuse.unionfs");
     expect(listing(mnt)).toEqual(["a", "b"]);
@@ -107,7 +121,7 @@ describeAsRoot("unionfs mount (read-only)", () => {
   it("--exit-with PID unmounts and ends the daemon once that process has exited", async () => {
     const { top, bottom, mnt } = twoLowers(t);
     const owner = startOwner();
-    await mount(["mount", "--exit-with", String(owner.pid), `${top}:${bottom}`, mnt]);
+    await mount(["mount", ...transportArgs(transport), "--exit-with", String(owner.pid), `${top}:${bottom}`, mnt]);
     const pid = t.daemonPid(mnt) as number;
     expect(pid).not.toBeNull();
     // the owner still runs: the mount stays
@@ -119,13 +133,18 @@ describeAsRoot("unionfs mount (read-only)", () => {
 
   it("refuses an --exit-with that is not a process id, or no live one, with one line", async () => {
     const { top, bottom, mnt } = twoLowers(t);
-    const bad = await runCli(["mount", "--exit-with", "12ab", `${top}:${bottom}`, mnt], { env: t.env });
+    const bad = await runCli(["mount", ...transportArgs(transport), "--exit-with", "12ab", `${top}:${bottom}`, mnt], {
+      env: t.env,
+    });
     expect(bad.code).not.toBe(0);
     expect(bad.stderrLines).toEqual(["unionfs: --exit-with needs a process id, not '12ab'"]);
     const owner = startOwner();
     owner.kill("SIGKILL");
     await new Promise((r) => owner.once("exit", r));
-    const gone = await runCli(["mount", "--exit-with", String(owner.pid), `${top}:${bottom}`, mnt], { env: t.env });
+    const gone = await runCli(
+      ["mount", ...transportArgs(transport), "--exit-with", String(owner.pid), `${top}:${bottom}`, mnt],
+      { env: t.env },
+    );
     expect(gone.code).not.toBe(0);
     expect(gone.stderrLines).toEqual([`unionfs: --exit-with ${owner.pid}: no such process`]);
     expect(mountAt(mnt)).toBeNull();
@@ -135,7 +154,7 @@ describeAsRoot("unionfs mount (read-only)", () => {
     const { top, bottom, mnt } = twoLowers(t);
     const cwd = t.mkdir("cwd");
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "cwd-test", cwd]);
-    const result = await runCli(["mount", `${top}:${bottom}`, mnt], { env: t.env, cwd });
+    const result = await runCli(["mount", ...transportArgs(transport), `${top}:${bottom}`, mnt], { env: t.env, cwd });
     expect(result.code).toBe(0);
     // a daemon that kept its cwd would make this EBUSY
     execFileSync("umount", [cwd]);
@@ -143,7 +162,7 @@ describeAsRoot("unionfs mount (read-only)", () => {
 
   it.each(["SIGTERM", "SIGINT"] as const)("-f stays in the foreground and unmounts on %s", async (signal) => {
     const { top, bottom, mnt } = twoLowers(t);
-    const running = startCli(["mount", "-f", `${top}:${bottom}`, mnt], { env: t.env });
+    const running = startCli(["mount", ...transportArgs(transport), "-f", `${top}:${bottom}`, mnt], { env: t.env });
     expect(await waitUntil(() => mountAt(mnt) !== null)).toBe(true);
     expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
     running.child.kill(signal);
@@ -164,7 +183,11 @@ describeAsRoot("unionfs mount (read-only)", () => {
     }
     const { top, bottom, mnt } = twoLowers(t);
     const bin = t.mkdir("bin");
-    writeFileSync(join(bin, "unionfs"), `#!/bin/sh\nexec '${process.execPath}' '${CLI_MAIN}' "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      join(bin, "unionfs"),
+      `#!/bin/sh\nexec '${process.execPath}' '${CLI_MAIN}' --transport ${transport} "$@"\n`,
+      { mode: 0o755 },
+    );
     const script = [
       "set -e",
       'mount -t fuse.unionfs -o "lowerdir=$1:$2,frobnicate" unionfs "$3"',
@@ -180,15 +203,17 @@ describeAsRoot("unionfs mount (read-only)", () => {
     expect(result.stderrLines).toEqual(["unionfs: warning: unknown option frobnicate ignored"]);
     expect(result).toMatchObject({ code: 0, stdout: "fuse.unionfs\nfrom top\nunmounted\n" });
   });
-});
-
-for (const layout of selectedLayouts()) {
-  describeAsRoot(`unionfs mount (read-only), ${layout.name}: the layers`, () => {
-    layerTests(layout);
-  });
 }
 
-function layerTests(layout: FsLayout): void {
+for (const transport of selectedTransports()) {
+  for (const layout of selectedLayouts()) {
+    describeAsRoot(`unionfs mount (read-only), ${transport}, ${layout.name}: the layers`, () => {
+      layerTests(transport, layout);
+    });
+  }
+}
+
+function layerTests(transport: string, layout: FsLayout): void {
   let t: Scratch;
   let dirs: LayoutDirs;
   beforeEach(() => {
@@ -209,7 +234,7 @@ function layerTests(layout: FsLayout): void {
     const middle = dirs.readOnlyLower("middle", 1);
     writeFileSync(join(middle, "a"), "from middle\n");
     writeFileSync(join(middle, "m"), "only in middle\n");
-    await mount(["mount", `${top}:${middle}:${bottom}`, mnt]);
+    await mount(["mount", ...transportArgs(transport), `${top}:${middle}:${bottom}`, mnt]);
     expect(listing(mnt)).toEqual(["a", "b", "m"]);
     expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
     expect(readFileSync(join(mnt, "m"), "utf8")).toBe("only in middle\n");
@@ -219,14 +244,14 @@ function layerTests(layout: FsLayout): void {
     const { bottom, mnt } = twoLowers(t, dirs);
     const colon = dirs.readOnlyLower("with:colon", 0);
     writeFileSync(join(colon, "a"), "from with:colon\n");
-    await mount(["mount", `${colon.replaceAll(":", "\\:")}:${bottom}`, mnt]);
+    await mount(["mount", ...transportArgs(transport), `${colon.replaceAll(":", "\\:")}:${bottom}`, mnt]);
     expect(listing(mnt)).toEqual(["a", "b"]);
     expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from with:colon\n");
   });
 
   it("refuses writes with EROFS", async () => {
     const { top, bottom, mnt } = twoLowers(t, dirs);
-    await mount(["mount", `${top}:${bottom}`, mnt]);
+    await mount(["mount", ...transportArgs(transport), `${top}:${bottom}`, mnt]);
     const touch = await runCommand("touch", [join(mnt, "new")]);
     expect(touch.code).not.toBe(0);
     expect(touch.stderr).toContain("Read-only file system");
@@ -238,9 +263,10 @@ function layerTests(layout: FsLayout): void {
 
   it("accepts the fuse-overlayfs form, warning once about an unknown option", async () => {
     const { top, bottom, mnt } = twoLowers(t, dirs);
-    const result = await runCli(["-o", `lowerdir=${top}:${bottom},noatime,frobnicate=1`, "unionfs", mnt], {
-      env: t.env,
-    });
+    const result = await runCli(
+      [...transportArgs(transport), "-o", `lowerdir=${top}:${bottom},noatime,frobnicate=1`, "unionfs", mnt],
+      { env: t.env },
+    );
     expect(result.code).toBe(0);
     expect(result.stderrLines).toEqual(["unionfs: warning: unknown option frobnicate=1 ignored"]);
     expect(mountAt(mnt)?.fstype).toBe("fuse.unionfs");

@@ -3,9 +3,10 @@
  * in the foreground (-f) or in a daemon that this command waits for.
  */
 import { resolve } from "node:path";
+import type { TransportEntry } from "../daemon/transports.js";
 import { UserError } from "../errors.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
-import { checkFuseDevice, checkFusermount, checkMountpoint, loadFuseBinding } from "../fuse/preflight.js";
+import { checkFuseDevice, checkFusermount, checkMountpoint } from "../fuse/preflight.js";
 import { mayMountDirectly } from "../sys/privilege.js";
 import { isAlive, watchProcess } from "../sys/process-watch.js";
 import { isDaemonChild, reportToParent } from "./daemon-report.js";
@@ -21,6 +22,8 @@ export interface MountRequest {
   extraOptions: string[];
   whiteout: WhiteoutChoice;
   volatile: boolean;
+  /** what serves the mount (`--transport`), resolved by name before anything else is checked */
+  transport: TransportEntry;
   /** unmount and exit once this process has exited: a mount that lives only as long as its user */
   exitWith?: number | undefined;
   /** the argv to re-run in a daemon child */
@@ -36,7 +39,7 @@ export async function runMount(req: MountRequest): Promise<number> {
   const direct = mayMountDirectly();
   await checkFuseDevice(direct);
   if (!direct) await checkFusermount();
-  await loadFuseBinding();
+  await req.transport.preflight();
   const mountpoint = await checkMountpoint(req.mountpoint);
   // checked up front: the watch would unmount at once, after a mount that looked successful
   if (req.exitWith !== undefined && !isAlive(req.exitWith)) {
@@ -47,7 +50,7 @@ export async function runMount(req: MountRequest): Promise<number> {
     return 0;
   }
   const { startSession } = await import("../daemon/session.js");
-  const { fuseNativeTransport } = await import("../fuse/transport.js");
+  const transport = await req.transport.load();
   const stack = {
     lowers: req.lowers.map((l) => resolve(l)),
     upper: req.upper === undefined ? undefined : resolve(req.upper),
@@ -77,7 +80,7 @@ export async function runMount(req: MountRequest): Promise<number> {
         volatile: req.volatile,
         log: warn,
       },
-      fuseNativeTransport,
+      transport,
     );
   } catch (e) {
     if (e instanceof UserError) reportToParent({ error: e.message });

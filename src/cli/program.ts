@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { Command, Option } from "commander";
+import { DEFAULT_TRANSPORT, TRANSPORT_NAMES, transportNamed } from "../daemon/transports.js";
 import { UserError } from "../errors.js";
 import { WHITEOUT_CHOICES, type WhiteoutChoice } from "../format/whiteout-style.js";
 import { addContainerCommands } from "./container-command.js";
@@ -51,6 +52,7 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
     .option("-f, --foreground", "stay in the foreground", false)
     .option("-d, --debug", "print every FUSE request (implies -f)", false)
     .option("-o, --options <opts>", "extra FUSE mount options (ro, nosuid, nodev, noexec)")
+    .option("--transport <name>", `what serves the mount: ${TRANSPORT_NAMES.join(", ")}`, DEFAULT_TRANSPORT)
     .addOption(
       new Option("--whiteout <format>", "how deletions are recorded in the upper")
         .choices(WHITEOUT_CHOICES)
@@ -59,6 +61,7 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
     .option("--volatile", "never sync copy-ups or fsync (overlayfs's volatile: faster, not crash-safe)", false)
     .option("--exit-with <pid>", "unmount and exit once process PID has exited (as unionfs run uses it)")
     .action(async (dirs: string[], opts: MountFlags) => {
+      const transport = transportNamed(opts.transport);
       const layers = await mountLayers(dirs, opts);
       setExit(
         await runMount({
@@ -68,6 +71,7 @@ function buildProgram(argv: readonly string[], setExit: (code: number) => void):
           extraOptions: opts.options === undefined ? [] : opts.options.split(",").filter((o) => o.length > 0),
           whiteout: opts.whiteout,
           volatile: opts.volatile,
+          transport,
           exitWith: opts.exitWith === undefined ? undefined : parsePid(opts.exitWith),
           argv,
         }),
@@ -97,6 +101,7 @@ interface MountFlags extends StoreFlags {
   foreground: boolean;
   debug: boolean;
   options?: string;
+  transport: string;
   whiteout: WhiteoutChoice;
   volatile: boolean;
   exitWith?: string;
@@ -145,6 +150,7 @@ async function mountLayers(dirs: string[], opts: MountFlags) {
 
 async function runFuseOverlayfsForm(argv: readonly string[]): Promise<number> {
   const args = parseFuseOverlayfsArgv(argv.slice(2));
+  const transport = transportNamed(args.transport ?? DEFAULT_TRANSPORT);
   const daemonArgv = argv.slice(1);
   for (const opt of args.options.unknown) process.stderr.write(`unionfs: warning: unknown option ${opt} ignored\n`);
   return runMount({
@@ -157,6 +163,7 @@ async function runFuseOverlayfsForm(argv: readonly string[]): Promise<number> {
     extraOptions: args.options.passthrough,
     whiteout: "auto",
     volatile: args.options.volatile,
+    transport,
     argv: daemonArgv,
   });
 }

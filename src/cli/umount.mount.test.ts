@@ -9,8 +9,15 @@ import { isAlive } from "../sys/process-watch.js";
 import { CLI_MAIN, mountAt, runCli, runCommand } from "../testing/cli-run.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
+import { selectedTransports, transportArgs } from "../testing/transports.js";
 
-describeAsRoot("unionfs umount", () => {
+for (const transport of selectedTransports()) {
+  describeAsRoot(`unionfs umount, ${transport}`, () => {
+    umountTests(transport);
+  });
+}
+
+function umountTests(transport: string): void {
   let t: Scratch;
   beforeEach(() => {
     t = new Scratch("unionfs-cli-", true);
@@ -30,7 +37,10 @@ describeAsRoot("unionfs umount", () => {
   it("returns with the daemon gone, and the same layers mount again at once", async () => {
     const { lowers, mnt } = layers();
     for (let round = 0; round < 2; round++) {
-      expect(await runCli(["mount", lowers, mnt], { env: t.env })).toMatchObject({ code: 0, stderr: "" });
+      expect(await runCli(["mount", ...transportArgs(transport), lowers, mnt], { env: t.env })).toMatchObject({
+        code: 0,
+        stderr: "",
+      });
       expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
       const pid = t.daemonPid(mnt);
       expect(pid).not.toBeNull();
@@ -49,14 +59,14 @@ describeAsRoot("unionfs umount", () => {
     const { lowers, mnt } = layers();
     const script = [
       "set -e",
-      '"$1" "$2" mount "$3" "$4"',
+      '"$1" "$2" mount --transport "$5" "$3" "$4"',
       '"$1" "$2" umount "$4"',
       "echo unmounted",
       `awk '$5 == "'"$4"'"' /proc/self/mountinfo`,
     ].join("\n");
     const init = `process.exitCode = require("node:child_process").spawnSync("/bin/sh", process.argv.slice(1), { stdio: "inherit" }).status`;
     const args = ["--pid", "--fork", "--mount-proc", process.execPath, "-e", init, "--"];
-    args.push("-c", script, "sh", process.execPath, CLI_MAIN, lowers, mnt);
+    args.push("-c", script, "sh", process.execPath, CLI_MAIN, lowers, mnt, transport);
     const result = await runCommand("unshare", args, { env: t.env });
     expect(result).toMatchObject({ code: 0, stderr: "", stdout: "unmounted\n" });
   });
@@ -67,4 +77,4 @@ describeAsRoot("unionfs umount", () => {
     expect(result.code).not.toBe(0);
     expect(result.stderrLines).toEqual([`unionfs: ${mnt} is not mounted`]);
   });
-});
+}

@@ -3,7 +3,7 @@
  * is marked in the kernel's layout so that neither the kernel nor unionfs mounts it again
  * until someone who knows there was no crash removes the mark. The daemon runs in a child.
  * Runs in each filesystem layout (src/testing/fs-layout.ts): a copy-up across filesystems takes
- * another path to its data.
+ * another path to its data; and once per transport (src/testing/transports.ts).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,14 +12,17 @@ import { mountAt, runCli, runCommand } from "../testing/cli-run.js";
 import { type FsLayout, LayoutDirs, selectedLayouts } from "../testing/fs-layout.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
+import { selectedTransports, transportArgs } from "../testing/transports.js";
 
-for (const layout of selectedLayouts()) {
-  describeAsRoot(`unionfs mount --volatile, ${layout.name}`, () => {
-    volatileTests(layout);
-  });
+for (const transport of selectedTransports()) {
+  for (const layout of selectedLayouts()) {
+    describeAsRoot(`unionfs mount --volatile, ${transport}, ${layout.name}`, () => {
+      volatileTests(transport, layout);
+    });
+  }
 }
 
-function volatileTests(layout: FsLayout): void {
+function volatileTests(transport: string, layout: FsLayout): void {
   let t: Scratch;
   let lower: string;
   let upper: string;
@@ -39,7 +42,16 @@ function volatileTests(layout: FsLayout): void {
   });
 
   const marker = () => join(work, "work", "incompat", "volatile", "dirty");
-  const mountArgs = (...extra: string[]) => ["mount", "-w", work, ...extra, lower, upper, mnt];
+  const mountArgs = (...extra: string[]) => [
+    "mount",
+    ...transportArgs(transport),
+    "-w",
+    work,
+    ...extra,
+    lower,
+    upper,
+    mnt,
+  ];
 
   async function unmount(): Promise<void> {
     expect(await runCli(["umount", mnt], { env: t.env })).toMatchObject({ code: 0 });
@@ -124,7 +136,7 @@ function volatileTests(layout: FsLayout): void {
 
   it("takes volatile in the fuse-overlayfs option form", async () => {
     const opts = `lowerdir=${lower},upperdir=${upper},workdir=${work},volatile`;
-    const result = await runCli(["-o", opts, mnt], { env: t.env });
+    const result = await runCli([...transportArgs(transport), "-o", opts, mnt], { env: t.env });
     expect(result).toMatchObject({ code: 0, stderr: "" });
     expect(existsSync(marker())).toBe(true);
     await unmount();

@@ -10,8 +10,15 @@ import { mountOverlay, mountUnionfs } from "../testing/mounts.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { mountsUnder, Scratch, useScratch } from "../testing/scratch.js";
 import { compareSnapshots, direntConsistency, snapshot } from "../testing/snapshot.js";
+import { selectedTransports } from "../testing/transports.js";
 
-describeAsRoot("mount-test harness", () => {
+for (const transport of selectedTransports()) {
+  describeAsRoot(`mount-test harness, ${transport}`, () => {
+    harnessTests(transport);
+  });
+}
+
+function harnessTests(transport: string): void {
   const scratch = useScratch();
 
   it("the comparison reports each kind of difference, one line each", async () => {
@@ -23,7 +30,7 @@ describeAsRoot("mount-test harness", () => {
     apply(b, [file("extra"), whiteout("gone")]);
     const empty = s.mkdir("empty");
     const kernel = await mountOverlay(s, { lowers: [a, empty] }, s.mkdir("kmnt"));
-    const unionfs = await mountUnionfs(s, { lowers: [b, empty] }, s.mkdir("umnt"));
+    const unionfs = await mountUnionfs(s, { lowers: [b, empty] }, s.mkdir("umnt"), { transport });
     const differences = compareSnapshots(
       await snapshot(kernel.mountpoint, [a, empty]),
       await snapshot(unionfs.mountpoint, [b, empty]),
@@ -70,4 +77,4 @@ describeAsRoot("mount-test harness", () => {
     );
     expect(direntConsistency(snap)).toEqual(['/: "f" d_ino=L0:d st_ino=L0:f']);
   });
-});
+}

@@ -10,10 +10,17 @@ import { describe, expect, it } from "vitest";
 import { apply, dir, file } from "../testing/fixture.js";
 import { mountUnionfs } from "../testing/mounts.js";
 import { useScratch } from "../testing/scratch.js";
+import { selectedTransports } from "../testing/transports.js";
 
 const SECONDS_2001 = Date.UTC(2001, 0, 2, 3, 4, 5) / 1000;
 
-describe("mtimes set through the mount", () => {
+for (const transport of selectedTransports()) {
+  describe(`mtimes set through the mount, ${transport}`, () => {
+    mtimeTests(transport);
+  });
+}
+
+function mtimeTests(transport: string): void {
   const scratch = useScratch();
 
   async function writableMount() {
@@ -21,7 +28,7 @@ describe("mtimes set through the mount", () => {
     const lower = s.mkdir("lower");
     await apply(lower, [dir("d"), file("d/lower.txt", "from below", { mtime: 1_000_000_000 })]);
     const mnt = s.mkdir("mnt");
-    await mountUnionfs(s, { lowers: [lower], upper: s.mkdir("upper"), work: s.mkdir("work") }, mnt);
+    await mountUnionfs(s, { lowers: [lower], upper: s.mkdir("upper"), work: s.mkdir("work") }, mnt, { transport });
     return mnt;
   }
 
@@ -78,4 +85,4 @@ describe("mtimes set through the mount", () => {
     expect(lstatSync(join(mnt, "t/link")).mtimeMs).toBe(1_300_000_000_000);
     expect(lstatSync(join(mnt, "t")).mtimeMs).toBe(1_100_000_000_000);
   });
-});
+}

@@ -5,7 +5,8 @@
  * device number, xattrs, nlink, mtime, st_ino, and every readdir entry's d_ino and d_type.
  * What is not compared is listed, with reasons, in IGNORED (src/testing/snapshot.ts). Every
  * stack runs in each filesystem layout (src/testing/fs-layout.ts): lowers on one filesystem, and
- * lowers alternating between two, where st_ino is overlayfs's xino numbering.
+ * lowers alternating between two, where st_ino is overlayfs's xino numbering; and once per
+ * transport (src/testing/transports.ts).
  */
 import { lstat, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import { device, dir, type Entry, fifo, file, hardlink, opaque, symlink, whiteou
 import { type FsLayout, selectedLayouts } from "../testing/fs-layout.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { useScratch } from "../testing/scratch.js";
+import { selectedTransports } from "../testing/transports.js";
 
 /** What following `rel` through the mount gives: the object's type, size and content, or errno. */
 async function follow(mnt: string, rel: string): Promise<string> {
@@ -28,15 +30,18 @@ async function follow(mnt: string, rel: string): Promise<string> {
   }
 }
 
-for (const layout of selectedLayouts()) {
-  describeAsRoot(`read-only union, ${layout.name}: kernel overlayfs vs unionfs`, () => {
-    readTests(layout);
-  });
+for (const transport of selectedTransports()) {
+  for (const layout of selectedLayouts()) {
+    describeAsRoot(`read-only union, ${transport}, ${layout.name}: kernel overlayfs vs unionfs`, () => {
+      readTests(transport, layout);
+    });
+  }
 }
 
-function readTests(layout: FsLayout): void {
+function readTests(transport: string, layout: FsLayout): void {
   const scratch = useScratch();
-  const differentialIn = (layers: readonly (readonly Entry[])[]) => differential(scratch(), layers, { layout });
+  const differentialIn = (layers: readonly (readonly Entry[])[]) =>
+    differential(scratch(), layers, { layout, transport });
 
   it("merges four lowers: topmost wins, metadata, xattrs, devices and inode numbers match", async () => {
     const r = await differentialIn([

@@ -9,8 +9,15 @@ import { differential } from "../testing/differential.js";
 import { dir, type Entry, file, OPAQUE_FORMATS, opaque, WHITEOUT_FORMATS, whiteout } from "../testing/fixture.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { useScratch } from "../testing/scratch.js";
+import { selectedTransports } from "../testing/transports.js";
 
-describeAsRoot("read-only union encodings: kernel overlayfs vs unionfs", () => {
+for (const transport of selectedTransports()) {
+  describeAsRoot(`read-only union encodings, ${transport}: kernel overlayfs vs unionfs`, () => {
+    encodingTests(transport);
+  });
+}
+
+function encodingTests(transport: string): void {
   const scratch = useScratch();
 
   it("a directory of 10,000 entries across two layers", async () => {
@@ -25,7 +32,7 @@ describeAsRoot("read-only union encodings: kernel overlayfs vs unionfs", () => {
         range(2500, 10000).map((i) => file(`big/${n(i)}`, `content ${i}`)),
       ],
       // every object is stat'ed and listed; content and xattrs of one in 250 (time)
-      { layersIn: "layers", details: (rel) => rel === "big" || rel.endsWith("000") || rel.endsWith("250") },
+      { transport, layersIn: "layers", details: (rel) => rel === "big" || rel.endsWith("000") || rel.endsWith("250") },
     );
     expect(r.differences).toEqual([]);
     expect(r.unionfsConsistency).toEqual([]);
@@ -52,7 +59,7 @@ describeAsRoot("read-only union encodings: kernel overlayfs vs unionfs", () => {
       );
       layers[2]?.push(file(`mid-${f}/gone`), file(`mid-${f}/bottom`), file(`top-${f}/gone`));
     }
-    const r = await differential(scratch(), layers);
+    const r = await differential(scratch(), layers, { transport });
     expect(r.differences).toEqual([]);
     expect(r.unionfsConsistency).toEqual([]);
     const visible = [...r.unionfs.nodes.keys()];
@@ -66,25 +73,29 @@ describeAsRoot("read-only union encodings: kernel overlayfs vs unionfs", () => {
       layers[1]?.push(file(`top-${f}/hidden`), opaque(`mid-${f}`, f), file(`mid-${f}/mid`));
       layers[2]?.push(file(`top-${f}/hidden2`), file(`mid-${f}/hidden`), dir(`mid-${f}/hidden-dir`));
     }
-    const r = await differential(scratch(), layers);
+    const r = await differential(scratch(), layers, { transport });
     expect(r.differences).toEqual([]);
     expect(r.unionfsConsistency).toEqual([]);
     expect([...r.unionfs.nodes.keys()].filter((p) => p.includes("hidden") || p.includes(".wh."))).toEqual([]);
   });
 
   it("all encodings mixed in one directory", async () => {
-    const r = await differential(scratch(), [
+    const r = await differential(
+      scratch(),
       [
-        whiteout("m/a", "chardev"),
-        whiteout("m/b", "wh-file"),
-        whiteout("m/c", "xattr"),
-        opaque("m/o1", "wh-file"),
-        opaque("m/o2", "user"),
-        opaque("m/o3", "trusted"),
-        file("m/o1/top"),
+        [
+          whiteout("m/a", "chardev"),
+          whiteout("m/b", "wh-file"),
+          whiteout("m/c", "xattr"),
+          opaque("m/o1", "wh-file"),
+          opaque("m/o2", "user"),
+          opaque("m/o3", "trusted"),
+          file("m/o1/top"),
+        ],
+        [...["a", "b", "c", "d"].map((n) => file(`m/${n}`)), ...["o1", "o2", "o3"].map((n) => file(`m/${n}/hidden`))],
       ],
-      [...["a", "b", "c", "d"].map((n) => file(`m/${n}`)), ...["o1", "o2", "o3"].map((n) => file(`m/${n}/hidden`))],
-    ]);
+      { transport },
+    );
     expect(r.differences).toEqual([]);
     expect(r.unionfsConsistency).toEqual([]);
     expect([...r.unionfs.nodes.keys()]).toEqual(["", "m", "m/d", "m/o1", "m/o1/top", "m/o2", "m/o3"]);
@@ -95,18 +106,22 @@ describeAsRoot("read-only union encodings: kernel overlayfs vs unionfs", () => {
   // disk), and it never checks xattr whiteouts in the bottom layer. unionfs hides every whiteout
   // everywhere, as DESIGN.md asks ("meta entries never show"): a whiteout is never user data.
   it("whiteouts with nothing below them: hidden by unionfs, partly shown by the kernel", async () => {
-    const r = await differential(scratch(), [
-      [dir("solo"), whiteout("solo/w-chardev", "chardev"), whiteout("solo/w-xattr", "xattr"), file("solo/f")],
-      [dir("merged"), file("merged/f")],
+    const r = await differential(
+      scratch(),
       [
-        whiteout("merged/w-chardev", "chardev"),
-        whiteout("merged/w-xattr", "xattr"),
-        whiteout("w-bottom", "chardev"),
-        dir("low"),
-        whiteout("low/w-chardev", "chardev"),
-        whiteout("low/w-xattr", "xattr"),
+        [dir("solo"), whiteout("solo/w-chardev", "chardev"), whiteout("solo/w-xattr", "xattr"), file("solo/f")],
+        [dir("merged"), file("merged/f")],
+        [
+          whiteout("merged/w-chardev", "chardev"),
+          whiteout("merged/w-xattr", "xattr"),
+          whiteout("w-bottom", "chardev"),
+          dir("low"),
+          whiteout("low/w-chardev", "chardev"),
+          whiteout("low/w-xattr", "xattr"),
+        ],
       ],
-    ]);
+      { transport },
+    );
     const shownByKernel = [
       ["low/w-chardev", "L2", "char"],
       ["low/w-xattr", "L2", "file"],
@@ -124,4 +139,4 @@ describeAsRoot("read-only union encodings: kernel overlayfs vs unionfs", () => {
     expect(r.unionfsConsistency).toEqual([]);
     expect([...r.unionfs.nodes.keys()]).toEqual(["", "low", "merged", "merged/f", "solo", "solo/f"]);
   });
-});
+}

@@ -18,6 +18,7 @@ import { mountOverlay, mountUnionfs } from "../testing/mounts.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { useScratch } from "../testing/scratch.js";
 import { IGNORED } from "../testing/snapshot.js";
+import { selectedTransports } from "../testing/transports.js";
 
 const run = promisify(execFile);
 
@@ -44,11 +45,17 @@ function pseudoRandom(length: number, seed: number): Buffer {
   return out;
 }
 
-describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
+for (const transport of selectedTransports()) {
+  describeAsRoot(`read operations, ${transport}: kernel overlayfs vs unionfs`, () => {
+    readOpsTests(transport);
+  });
+}
+
+function readOpsTests(transport: string): void {
   const scratch = useScratch();
 
   it("a 256-byte name is ENAMETOOLONG for every operation, as in the kernel", async () => {
-    const m = await mountBoth(scratch(), [[file("a", "x"), dir("d")], [file("d/f")]]);
+    const m = await mountBoth(scratch(), [[file("a", "x"), dir("d")], [file("d/f")]], { transport });
     const steps = (mnt: string) => {
       const n256 = join(mnt, "n".repeat(256));
       return [
@@ -77,10 +84,14 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
     const leaf = `${deep}/${"f".repeat(220)}`;
     expect(Buffer.byteLength(leaf)).toBeGreaterThan(3980);
     expect(Buffer.byteLength(s.path("umnt", leaf))).toBeLessThan(4095);
-    const m = await mountBoth(s, [
-      [dir(parts.slice(0, 8).join("/")), symlink(`${deep}/link`, "f".repeat(220))],
-      [file(leaf, "at the bottom of a long path")],
-    ]);
+    const m = await mountBoth(
+      s,
+      [
+        [dir(parts.slice(0, 8).join("/")), symlink(`${deep}/link`, "f".repeat(220))],
+        [file(leaf, "at the bottom of a long path")],
+      ],
+      { transport },
+    );
     const r = await snapshotBoth(m);
     expect(r.differences).toEqual([]);
     expect(r.unionfsConsistency).toEqual([]);
@@ -100,7 +111,7 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
     const py = `import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(20):\n  os.mkdir("${part}"); os.chdir("${part}")\nopen("leaf","w").write("deep")\n`;
     await run("python3", ["-c", py, l1]);
     const kernel = await mountOverlay(s, { lowers: [l0, l1] }, s.mkdir("kmnt"));
-    const unionfs = await mountUnionfs(s, { lowers: [l0, l1] }, s.mkdir("umnt"));
+    const unionfs = await mountUnionfs(s, { lowers: [l0, l1] }, s.mkdir("umnt"), { transport });
     const read = `import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(20): os.chdir("${part}")\nprint(open("leaf").read())\n`;
     expect(deep.length).toBeGreaterThan(5000);
     expect((await run("python3", ["-c", read, kernel.mountpoint])).stdout).toBe("deep\n");
@@ -110,10 +121,14 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
   it("file content matches at every offset: large, sparse, empty and shadowed files", async () => {
     const big = pseudoRandom(1024 * 1024 + 7, 42);
     const s = scratch();
-    const m = await mountBoth(s, [
-      [file("shadowed", "top copy"), file("empty")],
-      [file("big", big), file("shadowed", "bottom copy, longer than the top one"), file("sparse")],
-    ]);
+    const m = await mountBoth(
+      s,
+      [
+        [file("shadowed", "top copy"), file("empty")],
+        [file("big", big), file("shadowed", "bottom copy, longer than the top one"), file("sparse")],
+      ],
+      { transport },
+    );
     // a sparse file: 8 MiB with data only at 4 MiB; made after apply() through the layer itself
     const sparse = await open(join(m.unionfsLayers[1] ?? "", "sparse"), "r+");
     await sparse.write(Buffer.from("data in the middle"), 0, 18, 4 * 1024 * 1024);
@@ -158,10 +173,14 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
       long1000: "x/".repeat(500),
       max4095: "t".repeat(4095),
     };
-    const m = await mountBoth(scratch(), [
-      [symlink("relative", targets.relative), symlink("odd", targets.odd)],
-      Object.entries(targets).map(([name, target]) => symlink(name, target)),
-    ]);
+    const m = await mountBoth(
+      scratch(),
+      [
+        [symlink("relative", targets.relative), symlink("odd", targets.odd)],
+        Object.entries(targets).map(([name, target]) => symlink(name, target)),
+      ],
+      { transport },
+    );
     const links = async (mnt: string) =>
       Promise.all(Object.keys(targets).map((name) => outcome(() => readlink(join(mnt, name)))));
     const kernel = await links(m.kernel.mountpoint);
@@ -171,22 +190,26 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
 
   it("xattrs: listxattr and getxattr hide trusted.overlay.* and user.overlay.*", async () => {
     const big = "v".repeat(3000);
-    const m = await mountBoth(scratch(), [
+    const m = await mountBoth(
+      scratch(),
       [
-        file("f", "x"),
-        xattr("f", "user.visible", "yes"),
-        xattr("f", "trusted.visible", "root only"),
-        xattr("f", "user.big", big),
-        xattr("f", "trusted.overlay.origin", "not a real handle"),
-        xattr("f", "trusted.overlay.foo", "private"),
-        xattr("f", "user.overlay.bar", "private too"),
-        dir("d"),
-        xattr("d", "trusted.overlay.opaque", "y"),
-        xattr("d", "user.overlay.redirect", "/elsewhere"),
-        xattr("d", "user.on-dir", "dir value"),
+        [
+          file("f", "x"),
+          xattr("f", "user.visible", "yes"),
+          xattr("f", "trusted.visible", "root only"),
+          xattr("f", "user.big", big),
+          xattr("f", "trusted.overlay.origin", "not a real handle"),
+          xattr("f", "trusted.overlay.foo", "private"),
+          xattr("f", "user.overlay.bar", "private too"),
+          dir("d"),
+          xattr("d", "trusted.overlay.opaque", "y"),
+          xattr("d", "user.overlay.redirect", "/elsewhere"),
+          xattr("d", "user.on-dir", "dir value"),
+        ],
+        [file("d/hidden")],
       ],
-      [file("d/hidden")],
-    ]);
+      { transport },
+    );
     const hidden = ["trusted.overlay.origin", "trusted.overlay.foo", "user.overlay.bar", "user.overlay.opaque"];
     const view = (mnt: string) => ({
       f: llistxattr(join(mnt, "f")).sort(),
@@ -219,7 +242,7 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
   });
 
   it("statfs reports the topmost layer's filesystem (stat -f)", async () => {
-    const m = await mountBoth(scratch(), [[file("a")], [file("b")]]);
+    const m = await mountBoth(scratch(), [[file("a")], [file("b")]], { transport });
     // %s block size, %S fundamental block size, %b total blocks, %c total inodes, %l max name
     // length; %f/%d free blocks/inodes within a tolerance: IGNORED.statfsFreeCounts
     const statf = async (path: string) => {
@@ -238,22 +261,26 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
   });
 
   it("access(2) answers as the kernel's does, for root and for an unprivileged user", async () => {
-    const m = await mountBoth(scratch(), [
+    const m = await mountBoth(
+      scratch(),
       [
-        file("r644", "x", 0o644),
-        file("r600", "x", 0o600),
-        file("x755", "x", 0o755),
-        file("n000", "x", 0o000),
-        file("mine", "x", { mode: 0o600, uid: 1000, gid: 1000 }),
-        dir("d700", 0o700),
-        file("d700/f", "x", 0o644),
-        dir("d711", 0o711),
-        file("d711/f", "x", 0o644),
-        symlink("link", "r600"),
-        symlink("dangling", "nowhere"),
+        [
+          file("r644", "x", 0o644),
+          file("r600", "x", 0o600),
+          file("x755", "x", 0o755),
+          file("n000", "x", 0o000),
+          file("mine", "x", { mode: 0o600, uid: 1000, gid: 1000 }),
+          dir("d700", 0o700),
+          file("d700/f", "x", 0o644),
+          dir("d711", 0o711),
+          file("d711/f", "x", 0o644),
+          symlink("link", "r600"),
+          symlink("dangling", "nowhere"),
+        ],
+        [file("lower644", "x", 0o644), dir("d755", 0o755)],
       ],
-      [file("lower644", "x", 0o644), dir("d755", 0o755)],
-    ]);
+      { transport },
+    );
     const paths = ["", "r644", "r600", "x755", "n000", "mine", "d700", "d700/f", "d711", "d711/f", "link"];
     paths.push("dangling", "missing", "lower644", "d755");
     const modes = { F: fsc.F_OK, R: fsc.R_OK, W: fsc.W_OK, X: fsc.X_OK, RWX: fsc.R_OK | fsc.W_OK | fsc.X_OK };
@@ -297,7 +324,7 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
     // The kernel reads neither `.wh.` files nor `.wh..wh..opq`: it gets a copy in its encodings.
     const kernelLayers = unionfsLayers.map((l, i) => nativeCopy(l, s.path(`k${i}`)));
     const kernel = await mountOverlay(s, { lowers: kernelLayers }, s.mkdir("kmnt"));
-    const unionfs = await mountUnionfs(s, { lowers: unionfsLayers }, s.mkdir("umnt"));
+    const unionfs = await mountUnionfs(s, { lowers: unionfsLayers }, s.mkdir("umnt"), { transport });
     const r = await snapshotBoth({ kernel, unionfs, kernelLayers, unionfsLayers, shared: false });
     expect(r.differences).toEqual([]);
     expect(r.unionfsConsistency).toEqual([]);
@@ -324,7 +351,7 @@ describeAsRoot("read operations: kernel overlayfs vs unionfs", () => {
       await readFile(join(sample, "app/app/config.json")),
     );
   });
-});
+}
 
 function sha(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex").slice(0, 16);

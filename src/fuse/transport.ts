@@ -2,8 +2,8 @@
  * The fuse-native transport (libfuse 2.9, the fallback): the union core behind the binding's
  * path-based handlers, on the event loop. Copy-up data is staged off the loop (the core's
  * "staged" DataCopyMode), since every request shares that one thread. It has the shape of
- * src/daemon's Transport (checked where the CLI hands it to a session), without importing it:
- * imports point down, and the session sits above the transports.
+ * src/daemon's Transport (checked by the registry there, src/daemon/transports.ts), without
+ * importing it: imports point down, and the session sits above the transports.
  */
 import type { Logger } from "../errors.js";
 import type { UnionFs } from "../union/union-fs.js";

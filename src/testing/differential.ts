@@ -32,6 +32,8 @@ export interface MountBothOptions {
   layout?: FsLayout;
   /** more options for the kernel mount (after xino=on), e.g. redirect_dir=follow */
   kernelOptions?: readonly string[];
+  /** what serves the unionfs mount (see transports.ts); default the run's first */
+  transport?: string;
 }
 
 /** Builds `layers` (topmost first) and mounts them both ways under the scratch dir. */
@@ -63,7 +65,9 @@ export async function mountBoth(
     XINO_ON,
     ...(options.kernelOptions ?? []),
   ]);
-  const unionfs = await mountUnionfs(scratch, { lowers: unionfsLayers }, scratch.mkdir("umnt"));
+  const unionfs = await mountUnionfs(scratch, { lowers: unionfsLayers }, scratch.mkdir("umnt"), {
+    transport: options.transport,
+  });
   return { kernel, unionfs, kernelLayers, unionfsLayers, shared };
 }
 

@@ -17,7 +17,10 @@
  * (after the mounts that use them: cleanups run last-in first-out).
  *
  *   UNIONFS_LAYOUTS=one-fs,ext4-tmpfs   run only these layouts (default: all)
+ *
+ * Suites that mount unionfs also run once per transport (transports.ts): transports × layouts.
  */
+import { namesFromEnv } from "./env-names.js";
 
 export const LAYOUT_NAMES = ["one-fs", "split-tmpfs", "ext4-tmpfs"] as const;
 export type LayoutName = (typeof LAYOUT_NAMES)[number];
@@ -42,15 +45,7 @@ export const ONE_FS: FsLayout = LAYOUTS["one-fs"];
 
 /** The layouts this run covers: UNIONFS_LAYOUTS (comma-separated names), else all of them. */
 export function selectedLayouts(env: NodeJS.ProcessEnv = process.env): FsLayout[] {
-  const wanted = env.UNIONFS_LAYOUTS;
-  if (wanted === undefined || wanted.trim() === "") return LAYOUT_NAMES.map((n) => LAYOUTS[n]);
-  return wanted.split(",").map((raw) => {
-    const name = raw.trim();
-    if (!(LAYOUT_NAMES as readonly string[]).includes(name)) {
-      throw new Error(`UNIONFS_LAYOUTS: unknown layout '${name}' (known: ${LAYOUT_NAMES.join(", ")})`);
-    }
-    return LAYOUTS[name as LayoutName];
-  });
+  return namesFromEnv("UNIONFS_LAYOUTS", "layout", LAYOUT_NAMES, env).map((name) => LAYOUTS[name]);
 }
 
 /** A test's own dir, able to hold a tmpfs that its cleanup unmounts (a Scratch). */

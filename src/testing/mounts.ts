@@ -6,7 +6,8 @@
  * - `mountUnionfs`: the product as users run it: the built CLI (`node dist/cli/main.js mount`)
  *   in a child process, which daemonizes and exits once the mount is live; unmounted with the
  *   CLI's `umount`, which returns once the daemon has exited. The daemon is a separate process,
- *   so the test process may use the mount freely (see STYLE.md, "Tests").
+ *   so the test process may use the mount freely (see STYLE.md, "Tests"). It mounts with the
+ *   transport it is given, else the first the run selects (transports.ts).
  *
  * Layer lists are topmost first, as in `lowerdir=`.
  */
@@ -22,6 +23,7 @@ import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
 import { lsetxattr } from "../sys/xattr.js";
 import type { KernelFormats } from "./fixture.js";
 import { mountsUnder, type Scratch } from "./scratch.js";
+import { defaultTransport, transportArgs } from "./transports.js";
 
 const run = promisify(execFile);
 
@@ -84,6 +86,8 @@ export function mountOverlaySync(
 export interface UnionfsOptions {
   /** extra CLI arguments before the positionals, e.g. ["-o", "noexec"] */
   args?: readonly string[];
+  /** what serves the mount (a name in src/daemon/transports.ts); default defaultTransport() */
+  transport?: string;
 }
 
 export async function mountUnionfs(
@@ -94,7 +98,7 @@ export async function mountUnionfs(
 ): Promise<TestMount> {
   await checkBuilt();
   const env = { ...process.env, UNIONFS_RUNTIME_DIR: scratch.runtimeDir, UNIONFS_LOG: scratch.path("unionfs.log") };
-  const args = ["mount", ...(options.args ?? [])];
+  const args = ["mount", ...transportArgs(options.transport ?? defaultTransport()), ...(options.args ?? [])];
   if (stack.work !== undefined) args.push("-w", stack.work);
   args.push(stack.lowers.map(escapeOverlayPath).join(":"));
   if (stack.upper !== undefined) args.push(stack.upper);

@@ -18,7 +18,14 @@ export async function minimize(failed: SequenceReport, knownGaps: readonly Known
   for (let chunk = Math.max(1, Math.floor(ops.length / 2)); chunk >= 1; chunk = Math.floor(chunk / 2)) {
     for (let at = 0; at < ops.length; ) {
       const candidate = [...ops.slice(0, at), ...ops.slice(at + chunk)];
-      const r = await runSequence({ seed: failed.seed, ops: 0, knownGaps, script: candidate, layout: failed.layout });
+      const r = await runSequence({
+        seed: failed.seed,
+        ops: 0,
+        knownGaps,
+        script: candidate,
+        layout: failed.layout,
+        transport: failed.transport,
+      });
       if (r.problems.some((p) => problemKind(p) === kind)) {
         ops = candidate;
         best = r;

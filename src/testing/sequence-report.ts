@@ -6,7 +6,8 @@ import type { SequenceReport } from "./write-sequence.js";
 
 export function formatReport(r: SequenceReport): string {
   return [
-    `seed ${r.seed}, ${r.layout.name} (replay: UNIONFS_LAYOUTS=${r.layout.name} UNIONFS_SEED=${r.seed}):`,
+    `seed ${r.seed}, ${r.transport}, ${r.layout.name} ` +
+      `(replay: UNIONFS_TRANSPORTS=${r.transport} UNIONFS_LAYOUTS=${r.layout.name} UNIONFS_SEED=${r.seed}):`,
     ...r.problems.map((p) => `  ! ${p}`),
     "  ops:",
     ...r.steps.map((s) => `    ${s}`),

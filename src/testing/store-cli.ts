@@ -8,6 +8,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CLI_MAIN, type Running, type RunOptions, type RunResult, runCli, startCli } from "./cli-run.js";
 import { mountsUnder, type Scratch } from "./scratch.js";
+import { defaultTransport, transportArgs } from "./transports.js";
 
 export class StoreCli {
   constructor(
@@ -81,8 +82,8 @@ export class StoreCli {
   }
 
   /**
-   * `unionfs mount --image NAME MNT` or `--container NAME`; returns the unmount (also run at the
-   * test's cleanup if the test did not).
+   * `unionfs mount --image NAME MNT` or `--container NAME`, with the run's first transport;
+   * returns the unmount (also run at the test's cleanup if the test did not).
    */
   async mount(kind: "--image" | "--container", name: string, mountpoint: string): Promise<() => Promise<void>> {
     let done = false;
@@ -94,7 +95,7 @@ export class StoreCli {
       if (r.code !== 0) throw new Error(`unionfs umount ${mountpoint} exited ${r.code}: ${r.stderr.trim()}`);
     };
     this.scratch.onCleanup(unmount);
-    await this.ok(["mount", kind, name, mountpoint]);
+    await this.ok(["mount", ...transportArgs(defaultTransport()), kind, name, mountpoint]);
     if (!mountsUnder(mountpoint).includes(mountpoint))
       throw new Error(`unionfs mount exited 0, ${mountpoint} is not mounted`);
     return unmount;

@@ -22,6 +22,7 @@ import { Rng } from "./rng.js";
 import { Scratch } from "./scratch.js";
 import { FIXTURE_MTIMES, GENERATOR_HINTS, sequenceLayers } from "./sequence-layers.js";
 import { compareSnapshots, direntConsistency, IGNORED, type NodeRecord, type Snapshot, snapshot } from "./snapshot.js";
+import { defaultTransport } from "./transports.js";
 import { XINO_ON } from "./xino.js";
 
 /**
@@ -135,16 +136,21 @@ export interface MountPair {
 
 /**
  * Fresh sequence layers under `scratch`, on the filesystems `layout` says, mounted by kernel
- * overlayfs and by unionfs.
+ * overlayfs and by unionfs (served by `transport`, default the run's first).
  */
-export async function mountPair(scratch: Scratch, seed: number, layout: FsLayout = ONE_FS): Promise<MountPair> {
+export async function mountPair(
+  scratch: Scratch,
+  seed: number,
+  layout: FsLayout = ONE_FS,
+  transport: string = defaultTransport(),
+): Promise<MountPair> {
   const dirs = new LayoutDirs(scratch, layout);
   const lowers = ["l0", "l1", "l2"].map((d) => dirs.lower(d));
   for (const [i, entries] of sequenceLayers(seed).entries()) await apply(lowers[i] as string, entries);
   const [ku, kw] = [dirs.upper("k-upper"), dirs.upper("k-work")];
   const [uu, uw] = [dirs.upper("u-upper"), dirs.upper("u-work")];
   const kernel = mountKernel(scratch, lowers, ku, kw, scratch.mkdir("k-mnt"));
-  const unionfs = await mountUnionfs(scratch, { lowers, upper: uu, work: uw }, scratch.mkdir("u-mnt"));
+  const unionfs = await mountUnionfs(scratch, { lowers, upper: uu, work: uw }, scratch.mkdir("u-mnt"), { transport });
   return { lowers, kernel, unionfs, kernelUpper: ku, unionfsUpper: uu, unionfsWork: uw };
 }
 
@@ -174,6 +180,8 @@ export interface SequenceOptions {
   script?: readonly Op[];
   /** which filesystems the layers go on (default: all in one) */
   layout?: FsLayout;
+  /** what serves the unionfs mount (default: the run's first, see transports.ts) */
+  transport?: string;
   /**
    * also compare the views before the first operation (the read side, which every sequence
    * starts from identically apart from one file's random content)
@@ -190,6 +198,8 @@ export interface SequenceReport {
   seed: number;
   /** where the layers were (replays must use the same) */
   layout: FsLayout;
+  /** what served the unionfs mount (replays must use the same) */
+  transport: string;
   /** one line per step: the op and both outcomes */
   steps: string[];
   /** the operations applied, for replay */
@@ -204,7 +214,8 @@ const TRIES_PER_STEP = 50;
 
 export async function runSequence(opts: SequenceOptions): Promise<SequenceReport> {
   const layout = opts.layout ?? ONE_FS;
-  const report: SequenceReport = { seed: opts.seed, layout, steps: [], ops: [], problems: [], timing: {} };
+  const transport = opts.transport ?? defaultTransport();
+  const report: SequenceReport = { seed: opts.seed, layout, transport, steps: [], ops: [], problems: [], timing: {} };
   const since = Date.now();
   let phase = since;
   const lap = (name: string) => {
@@ -214,7 +225,7 @@ export async function runSequence(opts: SequenceOptions): Promise<SequenceReport
   };
   const scratch = new Scratch("unionfs-wseq-");
   try {
-    const pair = await mountPair(scratch, opts.seed, layout);
+    const pair = await mountPair(scratch, opts.seed, layout, transport);
     const { lowers, kernel, unionfs } = pair;
     const [kmnt, umnt, uu, uw] = [kernel.mountpoint, unionfs.mountpoint, pair.unionfsUpper, pair.unionfsWork];
     // the upper tells the snapshot how overlayfs numbers the lowers' objects (xino)

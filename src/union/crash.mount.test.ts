@@ -5,10 +5,12 @@
  * of it or both; the work dir's temp files must be gone after the next mount; and kernel
  * overlayfs must read the upper the same way (it is the on-disk format's reference reader).
  * Both tests run in each filesystem layout (src/testing/fs-layout.ts): a copy-up across
- * filesystems copies where one within a filesystem may reflink, and so dies at other moments.
+ * filesystems copies where one within a filesystem may reflink, and so dies at other moments;
+ * and once per transport (src/testing/transports.ts).
  *
  *   UNIONFS_CRASH_SEED=N   seeds where the rename trials kill (default 1)
  *   UNIONFS_LAYOUTS=a,b    only these layouts
+ *   UNIONFS_TRANSPORTS=a   only these transports
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -32,6 +34,7 @@ import { mountUnionfs } from "../testing/mounts.js";
 import { Rng } from "../testing/rng.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { type Scratch, useScratch } from "../testing/scratch.js";
+import { selectedTransports } from "../testing/transports.js";
 import { mountKernel } from "../testing/write-sequence.js";
 
 const MIB = 1 << 20;
@@ -83,20 +86,22 @@ function trialStack(s: Scratch, dirs: LayoutDirs, lowers: string[], trial: numbe
  */
 const TMPFS_SIZE = "2g";
 
-async function mountStack(s: Scratch, st: Stack) {
-  const m = await mountUnionfs(s, { lowers: st.lowers, upper: st.upper, work: st.work }, st.mnt);
+async function mountStack(s: Scratch, st: Stack, transport: string) {
+  const m = await mountUnionfs(s, { lowers: st.lowers, upper: st.upper, work: st.work }, st.mnt, { transport });
   const pid = recordedDaemonPid(s.runtimeDir, st.mnt);
   if (pid === null) throw new Error(`no daemon record for ${st.mnt}`);
   return { mount: m, pid };
 }
 
-for (const layout of selectedLayouts()) {
-  describeAsRoot(`crash safety, ${layout.name}: SIGKILL of the daemon mid-change`, () => {
-    crashTests(layout);
-  });
+for (const transport of selectedTransports()) {
+  for (const layout of selectedLayouts()) {
+    describeAsRoot(`crash safety, ${transport}, ${layout.name}: SIGKILL of the daemon mid-change`, () => {
+      crashTests(transport, layout);
+    });
+  }
 }
 
-function crashTests(layout: FsLayout): void {
+function crashTests(transport: string, layout: FsLayout): void {
   const scratch = useScratch("unionfs-crash-");
   const layoutDirs = (s: Scratch) => new LayoutDirs(s, layout, { tmpfsSize: TMPFS_SIZE });
 
@@ -120,7 +125,7 @@ function crashTests(layout: FsLayout): void {
     let caught = 0;
     for (let trial = 0; trial < 3 && caught === 0; trial++) {
       const st = trialStack(s, dirs, [lower], trial);
-      const { mount, pid } = await mountStack(s, st);
+      const { mount, pid } = await mountStack(s, st, transport);
       const child = startNode(append, [join(st.mnt, "big")]);
       const midCopy = await pollUntil(() => {
         const size = largestWorkTemp(st.work);
@@ -143,7 +148,7 @@ function crashTests(layout: FsLayout): void {
       const upperCopy = join(st.upper, "big");
       if (existsSync(upperCopy)) expect(await sha256File(upperCopy)).toBe(appended ? expectedNew : oldHash);
 
-      const again = await mountStack(s, st);
+      const again = await mountStack(s, st, transport);
       expect(workTemps(st.work), "temp files after the remount").toEqual([]);
       expect(await sha256File(join(st.mnt, "big"))).toBe(appended ? expectedNew : oldHash);
       if (!appended) {
@@ -194,7 +199,7 @@ function crashTests(layout: FsLayout): void {
     const rng = new Rng(seed);
     for (let trial = 0; trial < TRIALS; trial++) {
       const st = trialStack(s, dirs, [lower], trial);
-      const { mount, pid } = await mountStack(s, st);
+      const { mount, pid } = await mountStack(s, st, transport);
       const killAfter = rng.int(1, objects.length - 2);
       const delayMs = rng.int(0, 2);
       const child = startNode(program, [st.mnt, JSON.stringify(objects)]);
@@ -209,7 +214,7 @@ function crashTests(layout: FsLayout): void {
       await mount.unmount(); // a no-op now: keeps the scratch from trying the CLI on a dead mount
 
       const where = `trial ${trial} (UNIONFS_CRASH_SEED=${seed}): killed ${delayMs} ms after ${killAfter} renames, ${done} completed, ${temps} temp files left`;
-      const again = await mountStack(s, st);
+      const again = await mountStack(s, st, transport);
       expect(workTemps(st.work), `${where}: temp files after the remount`).toEqual([]);
       await checkAllOrNothing(st.mnt, objects, done, expected, `${where}, unionfs`);
       await again.mount.unmount();

@@ -13,6 +13,7 @@ import { apply, dir, file } from "../testing/fixture.js";
 import { mountOverlaySync, mountUnionfs } from "../testing/mounts.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { type Scratch, useScratch } from "../testing/scratch.js";
+import { selectedTransports } from "../testing/transports.js";
 
 const KERNEL = ["redirect_dir=on", "index=on", "xino=on"];
 
@@ -47,7 +48,13 @@ function change(root: string): void {
 const inos = (root: string, paths: readonly string[]) =>
   paths.map((p) => `${p}=${lstatSync(join(root, p), { bigint: true }).ino}`);
 
-describeAsRoot("layers on different filesystems", () => {
+for (const transport of selectedTransports()) {
+  describeAsRoot(`layers on different filesystems, ${transport}`, () => {
+    crossFsTests(transport);
+  });
+}
+
+function crossFsTests(transport: string): void {
   const scratch = useScratch();
 
   it("copies up across filesystems and numbers objects as overlayfs with xino=on, across remounts", async () => {
@@ -55,7 +62,7 @@ describeAsRoot("layers on different filesystems", () => {
     const st = await splitStack(s);
     const paths = ["", "f", "d2", "d2/g", "g-link", "gone"];
     const kernel = mountOverlaySync(s, { lowers: [st.lower], ...st.kernel }, st.kmnt, KERNEL);
-    const unionfs = await mountUnionfs(s, { lowers: [st.lower], ...st.unionfs }, st.mnt);
+    const unionfs = await mountUnionfs(s, { lowers: [st.lower], ...st.unionfs }, st.mnt, { transport });
     change(st.kmnt);
     change(st.mnt);
     for (const root of [st.kmnt, st.mnt]) {
@@ -71,7 +78,7 @@ describeAsRoot("layers on different filesystems", () => {
 
     await unionfs.unmount();
     await kernel.unmount();
-    await mountUnionfs(s, { lowers: [st.lower], ...st.unionfs }, st.mnt);
+    await mountUnionfs(s, { lowers: [st.lower], ...st.unionfs }, st.mnt, { transport });
     expect(inos(st.mnt, paths.slice(1))).toEqual(kernelInos);
     // the kernel reads unionfs's upper the same way
     const again = s.mkdir("kmnt2");
@@ -88,7 +95,7 @@ describeAsRoot("layers on different filesystems", () => {
     lsetxattr(join(st.lower, "f"), "user.big", big);
     lsetxattr(join(st.lower, "f"), "user.small", Buffer.from("kept"));
     lsetxattr(join(st.lower, "d/g"), "user.big", big);
-    await mountUnionfs(s, { lowers: [st.lower], ...st.unionfs }, st.mnt);
+    await mountUnionfs(s, { lowers: [st.lower], ...st.unionfs }, st.mnt, { transport });
     appendFileSync(join(st.mnt, "f"), "more\n");
     chmodSync(join(st.mnt, "d/g"), 0o600);
     expect(readFileSync(join(st.mnt, "f"), "utf8")).toBe("hi\nmore\n");
@@ -100,4 +107,4 @@ describeAsRoot("layers on different filesystems", () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/refuses xattr user\.big \(ENOSPC\)/);
   });
-});
+}

@@ -5,7 +5,8 @@
  * kernel overlayfs mounted on unionfs's upper (with unionfs's work dir, for its hard-link index)
  * must show the oracle's view too. See src/testing/write-sequence.ts for the layers and for what
  * the comparison ignores, and src/testing/random-ops.ts for the generator. The random and the
- * scripted sequences run once per filesystem layout (src/testing/fs-layout.ts).
+ * scripted sequences run once per filesystem layout (src/testing/fs-layout.ts), and everything
+ * once per transport (src/testing/transports.ts).
  *
  * Bugs the random sequences found are pinned below, each by the shortest case that shows it
  * (SCRIPTED, CACHE_PINS): those tests assert the symptom and fail once it is
@@ -14,6 +15,7 @@
  *
  * Environment:
  *   UNIONFS_LAYOUTS=a,b         only these layouts (see fs-layout.ts)
+ *   UNIONFS_TRANSPORTS=a        only these transports (see transports.ts)
  *   UNIONFS_SEED=N              replay sequence N alone (its op list is printed), in each layout
  *   UNIONFS_RANDOM_SEQUENCES=N  run N sequences in each layout (default below), seeds BASE..BASE+N-1
  *   UNIONFS_SEED_BASE=N         first seed (default 1)
@@ -29,7 +31,7 @@ import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
 import { XATTR_CREATE } from "../sys/xattr.js";
-import { type FsLayout, selectedLayouts } from "../testing/fs-layout.js";
+import { type FsLayout, ONE_FS, selectedLayouts } from "../testing/fs-layout.js";
 import { applyOp, type Op, opPaths, READ_ONLY_KINDS } from "../testing/fs-ops.js";
 import { mountUnionfs } from "../testing/mounts.js";
 import { resolveInView } from "../testing/random-ops.js";
@@ -37,6 +39,7 @@ import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
 import { minimize } from "../testing/sequence-minimize.js";
 import { formatReport, outcomeSummary, timingSummary } from "../testing/sequence-report.js";
+import { selectedTransports } from "../testing/transports.js";
 import { type KnownGap, mountKernel, mountPair, runSequence, type SequenceReport } from "../testing/write-sequence.js";
 
 const run = promisify(execFile);
@@ -230,7 +233,12 @@ function seeds(layout: FsLayout): number[] {
   return Array.from({ length: envInt("UNIONFS_RANDOM_SEQUENCES", fallback) }, (_, i) => base + i);
 }
 
-async function runAll(list: readonly number[], ops: number, layout: FsLayout): Promise<SequenceReport[]> {
+async function runAll(
+  list: readonly number[],
+  ops: number,
+  transport: string,
+  layout: FsLayout,
+): Promise<SequenceReport[]> {
   const reports: SequenceReport[] = [];
   let next = 0;
   const worker = async () => {
@@ -238,24 +246,26 @@ async function runAll(list: readonly number[], ops: number, layout: FsLayout): P
       const seed = list[next++] as number;
       // the starting views are the same for every seed: compare them once per run
       const compareInitial = seed === list[0];
-      reports.push(await runSequence({ seed, ops, knownGaps: activeGaps(), compareInitial, layout }));
+      reports.push(await runSequence({ seed, ops, knownGaps: activeGaps(), compareInitial, transport, layout }));
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL, list.length) }, worker));
   return reports.sort((a, b) => a.seed - b.seed);
 }
 
-for (const layout of selectedLayouts()) {
-  describeAsRoot(`write sequences, ${layout.name}: kernel overlayfs vs unionfs`, () => {
-    sequenceTests(layout);
-  });
+for (const transport of selectedTransports()) {
+  for (const layout of selectedLayouts()) {
+    describeAsRoot(`write sequences, ${transport}, ${layout.name}: kernel overlayfs vs unionfs`, () => {
+      sequenceTests(transport, layout);
+    });
+  }
 }
 
-function sequenceTests(layout: FsLayout): void {
+function sequenceTests(transport: string, layout: FsLayout): void {
   it("random sequences agree on every step's errno and on the final views", { timeout: 900_000 }, async () => {
     process.umask(0o022);
     const list = seeds(layout);
-    const reports = await runAll(list, envInt("UNIONFS_RANDOM_OPS", 30), layout);
+    const reports = await runAll(list, envInt("UNIONFS_RANDOM_OPS", 30), transport, layout);
     if (list.length === 1 && reports[0] !== undefined) console.log(formatReport(reports[0]));
     console.log(`${timingSummary(reports)}\n${outcomeSummary(reports)}`);
     let failed = reports.filter((r) => r.problems.length > 0);
@@ -279,6 +289,7 @@ function sequenceTests(layout: FsLayout): void {
         script: c.script,
         compareInitial: true,
         compareLive: c.compareLive ?? true,
+        transport,
         layout,
       });
       expect(r.steps.length).toBe(c.script.length);
@@ -297,12 +308,19 @@ function sequenceTests(layout: FsLayout): void {
 }
 
 // What the FUSE mount caches does not depend on the layers' filesystems: one layout is enough.
-describeAsRoot("write differential: pinned cache bugs, and a copy-up on tmpfs", () => {
+// It may depend on the transport (what it tells the kernel to cache, and for how long).
+for (const transport of selectedTransports()) {
+  describeAsRoot(`write differential, ${transport}: pinned cache bugs, and a copy-up on tmpfs`, () => {
+    pinnedTests(transport);
+  });
+}
+
+function pinnedTests(transport: string): void {
   for (const pin of CACHE_PINS) {
     it(`${pin.name} [known bug: ${pin.knownBug}]`, async (ctx) => {
       const scratch = new Scratch("unionfs-wpin-");
       try {
-        const { kernel, unionfs } = await mountPair(scratch, 1);
+        const { kernel, unionfs } = await mountPair(scratch, 1, ONE_FS, transport);
         // The stale attribute lives in the kernel's inode for the path: a drop_caches (a
         // benchmark in a parallel test file does one) would evict it and hide the symptom, so
         // the path is held open, which keeps its dentry and inode in memory.
@@ -340,11 +358,11 @@ describeAsRoot("write differential: pinned cache bugs, and a copy-up on tmpfs", 
       await writeFile(join(lower, "f"), "x");
       const lowerIno = await statField(join(lower, "f"), "%i");
       mountKernel(scratch, [lower], ku, kw, kmnt);
-      const first = await mountUnionfs(scratch, { lowers: [lower], upper: uu, work: uw }, umnt);
+      const first = await mountUnionfs(scratch, { lowers: [lower], upper: uu, work: uw }, umnt, { transport });
       for (const m of [kmnt, umnt]) await applyOp(m, { kind: "rename", from: "f", to: "g" });
       // a fresh mount looks g up afresh: its number now comes from the origin record alone
       await first.unmount();
-      await mountUnionfs(scratch, { lowers: [lower], upper: uu, work: uw }, umnt);
+      await mountUnionfs(scratch, { lowers: [lower], upper: uu, work: uw }, umnt, { transport });
       const inos = { kernel: await statField(join(kmnt, "g"), "%i"), unionfs: await statField(join(umnt, "g"), "%i") };
       expect(inos.kernel).toBe(lowerIno);
       expect(inos.unionfs).toBe(lowerIno);
@@ -352,4 +370,4 @@ describeAsRoot("write differential: pinned cache bugs, and a copy-up on tmpfs", 
       await scratch.cleanup();
     }
   });
-});
+}
