@@ -13,17 +13,20 @@ import { dir, type Entry, file, opaque, whiteout, xattr } from "../testing/fixtu
 import { type FsLayout, selectedLayouts } from "../testing/fs-layout.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { useScratch } from "../testing/scratch.js";
+import { selectedTransports } from "../testing/transports.js";
 
 const FOLLOW = ["redirect_dir=follow"];
 const redirect = (path: string, to: string): Entry => xattr(path, "trusted.overlay.redirect", to);
 
-for (const layout of selectedLayouts()) {
-  describeAsRoot(`lower redirects, ${layout.name}: kernel overlayfs vs unionfs`, () => {
-    redirectTests(layout);
-  });
+for (const transport of selectedTransports()) {
+  for (const layout of selectedLayouts()) {
+    describeAsRoot(`lower redirects, ${transport}, ${layout.name}: kernel overlayfs vs unionfs`, () => {
+      redirectTests(transport, layout);
+    });
+  }
 }
 
-function redirectTests(layout: FsLayout): void {
+function redirectTests(transport: string, layout: FsLayout): void {
   const scratch = useScratch();
 
   it("absolute, relative, mid-stack, stopped and chained redirects on lower directories", async () => {
@@ -92,7 +95,7 @@ function redirectTests(layout: FsLayout): void {
           file("moved/hidden"),
         ],
       ],
-      { layout, kernelOptions: FOLLOW },
+      { layout, transport, kernelOptions: FOLLOW },
     );
     expect(r.stack.shared).toBe(true);
     expect(r.differences).toEqual([]);
@@ -130,7 +133,7 @@ function redirectTests(layout: FsLayout): void {
         refused.flatMap((to, i) => [dir(`d${i}`), redirect(`d${i}`, to)]),
         [...refused.map((_, i) => file(`d${i}/own`)), file("orig/f"), file("a/b/f")],
       ],
-      { layout, kernelOptions: FOLLOW },
+      { layout, transport, kernelOptions: FOLLOW },
     );
     const list = async (mnt: string, rel: string) => {
       try {
