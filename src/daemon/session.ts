@@ -81,7 +81,7 @@ export class Session {
 }
 
 export async function startSession(spec: SessionSpec, transport: Transport): Promise<Session> {
-  const stack = await openStack(spec.stack);
+  const stack = await openStack(spec.stack, spec.mountpoint);
   holdLayerLocks(stack);
   const fs = await UnionFs.create(stack, {
     whiteout: spec.whiteout,

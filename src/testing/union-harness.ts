@@ -39,12 +39,15 @@ export interface UnionSpec {
   options?: Partial<UnionOptions>;
   /** raw set-up the fixtures cannot say (names as bytes, times in ns), before the core is built */
   prepare?: (paths: StackPaths) => void;
+  /** build the core as for a mount on this directory: layers below it are reached by fd */
+  mountpoint?: string;
 }
 
 export interface StackPaths {
   lowers: string[];
   upper: string;
   work: string;
+  mountpoint?: string;
 }
 
 /** An open file of the union: what a transport holds between open and release. */
@@ -147,6 +150,7 @@ export class UnionHarness {
       lowers: spec.lowers.map((_, i) => scratch.path(`lower${i}`)),
       upper: scratch.path("upper"),
       work: scratch.path("work"),
+      mountpoint: spec.mountpoint,
     };
     spec.lowers.forEach((entries, i) => {
       apply(paths.lowers[i] as string, entries);
@@ -158,7 +162,7 @@ export class UnionHarness {
   }
 
   private static async over(scratch: Scratch, paths: StackPaths, options: UnionOptions): Promise<UnionHarness> {
-    const stack = await openStack({ lowers: paths.lowers, upper: paths.upper, work: paths.work });
+    const stack = await openStack({ lowers: paths.lowers, upper: paths.upper, work: paths.work }, paths.mountpoint);
     return new UnionHarness(await UnionFs.create(stack, options), paths, processCaller(), options, scratch);
   }
 

@@ -5,11 +5,14 @@
  * change while mounted, so facts about them may be cached; the upper changes only through the
  * mount. A Branch names one object's location inside one layer (`rel` is "" for the root).
  *
- * Each layer is reached through a directory fd opened before the mount, never by its path:
- * a mount over its own lower root (overlaying /usr onto /usr) would otherwise walk into itself,
- * and a layer covered by another mount would show that mount. See layer-paths.ts.
+ * Each layer is opened before the mount, and a layer the mount will cover (a mount over its own
+ * lower root, overlaying /usr onto /usr) is reached through that directory fd from then on
+ * (`/proc/self/fd/N/...`): walking its path would lead into the mount itself. Every other layer
+ * is reached by its path, resolved when it was opened: a path through /proc/self/fd costs
+ * about 2 µs more per system call, and a lookup makes several. See layer-paths.ts for paths
+ * longer than PATH_MAX.
  */
-import { closeSync, constants as fsc, fstatSync, openSync } from "node:fs";
+import { closeSync, constants as fsc, fstatSync, openSync, readlinkSync, realpathSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { hasCode, UserError } from "../errors.js";
@@ -24,8 +27,9 @@ export interface Layer {
   /** the directory fd every access goes through */
   readonly fd: number;
   /**
-   * `/proc/self/fd/<fd>/.`: the layer root as a path that does not walk from `/`; the `/.`
-   * makes even an l-call (lstat, lsetxattr) on the root reach the directory, not the fd's link
+   * the path every access starts from: the directory's real path, or for a layer under the
+   * mount point `/proc/self/fd/<fd>/.`, which does not walk from `/` (the `/.` makes even an
+   * l-call, lstat or lsetxattr, on the root reach the directory, not the fd's link)
    */
   readonly at: string;
   readonly writable: boolean;
@@ -59,15 +63,20 @@ export interface StackSpec {
   work?: string | undefined;
 }
 
-/** Validates the directories and builds the stack; every problem is one UserError line. */
-export async function openStack(spec: StackSpec): Promise<LayerStack> {
+/**
+ * Validates the directories and builds the stack; every problem is one UserError line.
+ * `mountpoint`: where the union will be mounted; layers at or below it are reached through
+ * their fds.
+ */
+export async function openStack(spec: StackSpec, mountpoint?: string): Promise<LayerStack> {
   if (spec.lowers.length === 0) throw new UserError("at least one lower directory is required");
   if (spec.work !== undefined && spec.upper === undefined) {
     throw new UserError("a work directory needs an upper directory");
   }
+  const covering = mountpoint === undefined ? null : realpathSync(mountpoint);
   const opened: Layer[] = [];
   const open = (dir: string, index: number, writable: boolean, role: string) => {
-    const layer = openLayer(dir, index, writable, role);
+    const layer = openLayer(dir, index, writable, role, covering);
     opened.push(layer);
     return layer;
   };
@@ -98,7 +107,7 @@ export function closeStack(stack: LayerStack): void {
   }
 }
 
-function openLayer(dir: string, index: number, writable: boolean, role: string): Layer {
+function openLayer(dir: string, index: number, writable: boolean, role: string, covering: string | null): Layer {
   if (dir.length === 0) throw new UserError(`empty ${role} directory name`);
   const root = isAbsolute(dir) ? resolve(dir) : resolve(process.cwd(), dir);
   let fd: number;
@@ -110,5 +119,8 @@ function openLayer(dir: string, index: number, writable: boolean, role: string):
     if (hasCode(e, "EACCES")) throw new UserError(`${role} directory ${dir}: permission denied`);
     throw e;
   }
-  return { index, root, fd, at: `/proc/self/fd/${fd}/.`, writable, dev: fstatSync(fd, { bigint: true }).dev };
+  const byFd = `/proc/self/fd/${fd}/.`;
+  const real = readlinkSync(`/proc/self/fd/${fd}`);
+  const covered = covering !== null && (covering === "/" || real === covering || real.startsWith(`${covering}/`));
+  return { index, root, fd, at: covered ? byFd : real, writable, dev: fstatSync(fd, { bigint: true }).dev };
 }

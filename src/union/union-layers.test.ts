@@ -78,11 +78,12 @@ describe("objects deeper than PATH_MAX", () => {
   });
 });
 
-describeAsRoot("a layer whose path is covered after the stack is opened", () => {
+describeAsRoot("a layer below the mount point, covered once the stack is opened", () => {
   const scratch = useScratch("unionfs-layers-");
 
   it("is still read and written where it was opened", async () => {
-    const h = await UnionHarness.open(scratch(), { lowers: [[file("a", "lower a"), dir("d")]] });
+    const s = scratch();
+    const h = await UnionHarness.open(s, { lowers: [[file("a", "lower a"), dir("d")]], mountpoint: s.path() });
     const lower = h.lower(0);
     const upper = h.upper();
     for (const path of [lower, upper]) {
