@@ -134,6 +134,7 @@ export function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode, name:
   if (isDirNode(source)) throw new FsError("EPERM", "link", source.path);
   const { copyUp, writer } = u.side();
   const upper = copyUp.ensureUpper(source);
+  u.table.sharesNames(source);
   const node = placeNew(u, parent, name, caller, (path) => {
     linkSync(realPath(upper), path);
   });

@@ -47,8 +47,15 @@ export class UnionNode {
   opens = 0;
   /** names in the table whose parent it is */
   kids = 0;
+  /** used since the cache last looked at it (the cache's second chance, see NodeTable.evict) */
+  used = false;
+  /** still in its table (false once dropped) */
+  live = true;
   private cachedPath = "";
   private pathGeneration = -1;
+  private upperBranch: Branch | null = null;
+  private upperLink: Link | null = null;
+  private upperGeneration = -1;
 
   constructor(
     readonly id: bigint,
@@ -90,7 +97,15 @@ export class UnionNode {
   get upper(): Branch | null {
     const layer = this.names.upper;
     if (layer === null) return null;
-    for (const link of this.links) if (link.inUpper) return { layer, rel: linkPath(link) };
+    for (const link of this.links) {
+      if (!link.inUpper) continue;
+      if (link !== this.upperLink || this.upperGeneration !== this.names.generation) {
+        this.upperBranch = { layer, rel: linkPath(link) };
+        this.upperLink = link;
+        this.upperGeneration = this.names.generation;
+      }
+      return this.upperBranch;
+    }
     return null;
   }
 
@@ -135,9 +150,12 @@ export class NodeTable {
   private readonly names: Names;
   private readonly byId = new Map<bigint, UnionNode>();
   private readonly children = new Map<bigint, Map<string, UnionNode>>();
-  /** non-directories with a name, by st_ino: where a second name of a hard link finds its node */
+  /**
+   * non-directories known to have several names, by st_ino: where another name of the same
+   * file finds its node
+   */
   private readonly byIno = new Map<bigint, UnionNode>();
-  /** unreferenced nodes, least recently used first */
+  /** unreferenced nodes, oldest first (recency is each node's `used` flag) */
   private readonly idle = new Map<bigint, UnionNode>();
   private readonly cached: number;
   private lastId = ROOT_ID;
@@ -167,7 +185,7 @@ export class NodeTable {
   child(parent: UnionNode, name: string): UnionNode | undefined {
     const node = this.children.get(parent.id)?.get(name);
     if (node === undefined) return undefined;
-    if (this.idle.delete(node.id)) this.idle.set(node.id, node);
+    node.used = true;
     if (node.links.length > 1) this.putFirst(node, parent, name);
     return node;
   }
@@ -194,7 +212,13 @@ export class NodeTable {
       node.hardlinkOrigin ??= facts.hardlinkOrigin;
     }
     this.link(node, parent, name, inUpper);
+    if (shared) this.sharesNames(node);
     return node;
+  }
+
+  /** `node` is a file with several names: another name of it, when found, joins this node. */
+  sharesNames(node: UnionNode): void {
+    if (node.type !== fsc.S_IFDIR && node.links.length > 0) this.byIno.set(node.ino, node);
   }
 
   /** Adds a name to a node (a name it replaces loses its node first). */
@@ -211,7 +235,6 @@ export class NodeTable {
     if (node.links.length > 1) this.names.generation += 1;
     parent.kids += 1;
     this.settle(parent);
-    if (node.type !== fsc.S_IFDIR) this.byIno.set(node.ino, node);
     this.settle(node);
   }
 
@@ -300,7 +323,7 @@ export class NodeTable {
    * names is dropped at once, and one nothing holds but a name goes to the cache.
    */
   private settle(node: UnionNode): void {
-    if (node === this.root || !this.byId.has(node.id)) return;
+    if (node === this.root || !node.live) return;
     if (node.nlookup > 0 || node.opens > 0 || node.kids > 0) {
       this.idle.delete(node.id);
       return;
@@ -309,16 +332,32 @@ export class NodeTable {
       this.drop(node);
       return;
     }
-    this.idle.delete(node.id);
-    this.idle.set(node.id, node);
-    for (const oldest of this.idle.values()) {
-      if (this.idle.size <= this.cached) break;
-      this.drop(oldest);
+    node.used = true;
+    if (!this.idle.has(node.id)) this.idle.set(node.id, node);
+    if (this.idle.size > this.cached) this.evict();
+  }
+
+  /**
+   * Drops the oldest unreferenced nodes until the cache is back to size; one used since the
+   * last pass gets a second chance at the end of the line (CLOCK, an LRU without moving an
+   * entry on every use).
+   */
+  private evict(): void {
+    for (const [id, node] of this.idle) {
+      if (this.idle.size <= this.cached) return;
+      this.idle.delete(id);
+      if (node.used) {
+        node.used = false;
+        this.idle.set(id, node);
+      } else {
+        this.drop(node);
+      }
     }
   }
 
   /** Forgets a node; the object stays usable by whoever still holds it (its names unchanged). */
   private drop(node: UnionNode): void {
+    node.live = false;
     this.idle.delete(node.id);
     this.byId.delete(node.id);
     if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
