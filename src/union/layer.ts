@@ -5,6 +5,13 @@
  * change while mounted, so facts about them may be cached; the upper changes only through the
  * mount. A Branch names one object's location inside one layer (`rel` is "" for the root).
  *
+ * Names are bytes throughout the core, as the kernel hands them over and the layers hold them
+ * (ByteName): a name, a Branch's `rel`, a node's names and path, a symlink target are JS strings
+ * with one char per byte (latin1), so they key maps and compare bytewise, and their length is
+ * their length in bytes. They become Buffers only where a system call takes them: realPath and
+ * entryPath make every path the core hands the kernel. Transports and tests convert at their
+ * edge (a UTF-8 string s is Buffer.from(s, "utf8").toString("latin1")).
+ *
  * Each layer is reached through a directory fd opened before the mount, never by its path:
  * a mount over its own lower root (overlaying /usr onto /usr) would otherwise walk into itself,
  * and a layer covered by another mount would show that mount. See layer-paths.ts.
@@ -14,7 +21,11 @@ import { mkdir } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { hasCode, UserError } from "../errors.js";
 import { defaultWorkDir } from "../format/default-work-dir.js";
+import { joinBytes } from "../layers/probe.js";
 import { forgetDeepDirs, layerPath } from "./layer-paths.js";
+
+/** A name or a relative path in bytes, one char per byte (latin1); see the header. */
+export type ByteName = string;
 
 export interface Layer {
   /** 0 for the upper (if any), then 1.. for lowers top-down, -1 for the work dir; a cache key */
@@ -41,15 +52,20 @@ export interface LayerStack {
 export interface Branch {
   readonly layer: Layer;
   /** Path relative to the layer root, "" for the root itself. */
-  readonly rel: string;
+  readonly rel: ByteName;
 }
 
 /** A path that reaches the object a branch names (through the layer's fd; see layer-paths.ts). */
-export function realPath(branch: Branch): string {
+export function realPath(branch: Branch): Buffer {
   return layerPath(branch.layer, branch.rel);
 }
 
-export function childBranch(branch: Branch, name: string): Branch {
+/** The path of the entry `name` in the directory at `dir` (a realPath). */
+export function entryPath(dir: Buffer, name: ByteName): Buffer {
+  return joinBytes(dir, Buffer.from(name, "latin1"));
+}
+
+export function childBranch(branch: Branch, name: ByteName): Branch {
   return { layer: branch.layer, rel: branch.rel === "" ? name : `${branch.rel}/${name}` };
 }
 
