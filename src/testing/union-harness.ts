@@ -228,22 +228,30 @@ export class UnionHarness {
    * whites out, each sorted. A whiteout in the other style's encoding is an error.
    */
   upperListing(rel = ""): { names: string[]; whiteouts: string[] } {
-    const names: string[] = [];
-    const whiteouts: string[] = [];
+    const { names, whiteouts } = this.upperListingBytes(rel);
+    const text = (list: Buffer[]) => list.map((n) => n.toString("utf8")).sort();
+    return { names: text(names), whiteouts: text(whiteouts) };
+  }
+
+  /** upperListing with the names as the bytes on disk, sorted bytewise. */
+  upperListingBytes(rel = ""): { names: Buffer[]; whiteouts: Buffer[] } {
+    const names: Buffer[] = [];
+    const whiteouts: Buffer[] = [];
     const dir = this.upper(rel);
-    for (const name of readdirSync(dir)) {
-      const st = lstatSync(join(dir, name));
-      const file = name.startsWith(".wh.") && name !== ".wh..wh..opq";
+    for (const name of readdirSync(dir, { encoding: "buffer" })) {
+      const st = lstatSync(Buffer.concat([Buffer.from(`${dir}/`), name]));
+      const file = name.subarray(0, 4).toString() === ".wh." && name.toString() !== ".wh..wh..opq";
       const device = st.isCharacterDevice() && st.rdev === 0;
       if (!file && !device) {
         names.push(name);
         continue;
       }
-      if ((file ? "file" : "chardev") !== this.style)
-        throw new Error(`${join(rel, name)}: a whiteout in another style`);
-      whiteouts.push(file ? name.slice(4) : name);
+      if ((file ? "file" : "chardev") !== this.style) {
+        throw new Error(`${join(rel, name.toString())}: a whiteout in another style`);
+      }
+      whiteouts.push(file ? name.subarray(4) : name);
     }
-    return { names: names.sort(), whiteouts: whiteouts.sort() };
+    return { names: names.sort(Buffer.compare), whiteouts: whiteouts.sort(Buffer.compare) };
   }
 
   // --- resolving paths --------------------------------------------------------------------
