@@ -21,7 +21,7 @@
  * synchronous, 3 to 6 s through fs/promises on a busy machine).
  */
 import type { BigIntStats } from "node:fs";
-import { type Dirent, lstatSync, readdirSync } from "node:fs";
+import { lstatSync, readdirSync } from "node:fs";
 import { hasCode } from "../errors.js";
 import {
   isPrivateXattr,
@@ -72,8 +72,14 @@ const SLASH = 0x2f;
 const WH = Buffer.from(WHITEOUT_PREFIX);
 const MARKER = Buffer.from(OPAQUE_MARKER);
 
+/** `dir/name`, in one allocation (the union core makes a few per request). */
 export function joinBytes(dir: Buffer, name: Buffer): Buffer {
-  return dir.at(-1) === SLASH ? Buffer.concat([dir, name]) : Buffer.concat([dir, Buffer.of(SLASH), name]);
+  const sep = dir.at(-1) === SLASH ? 0 : 1;
+  const out = Buffer.allocUnsafe(dir.length + sep + name.length);
+  dir.copy(out, 0);
+  if (sep === 1) out[dir.length] = SLASH;
+  name.copy(out, dir.length + sep);
+  return out;
 }
 
 /** A Map/Set key for a byte name (latin1 maps bytes to code units one to one). */
@@ -212,7 +218,7 @@ export function listDirNames(dir: Buffer, flags: Pick<DirFlags, "xwhiteouts">): 
   const names: string[] = [];
   const whiteouts: string[] = [];
   // latin1 decodes each byte to one char: the names come out as byte strings, no Buffer each
-  const entries = readdirSync(dir, { encoding: "latin1", withFileTypes: true }) as Dirent[];
+  const entries = readdirSync(dir, { encoding: "latin1", withFileTypes: true });
   for (const entry of entries) {
     const name = entry.name;
     if (isMetaName(name)) {
