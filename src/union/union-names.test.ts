@@ -84,6 +84,24 @@ for (const style of STYLES) {
       expect(again.upperListingBytes("d")).toEqual({ names: [CAFE], whiteouts: [] });
     });
 
+    it("a directory of such a name holding such a name is emptied, removed and made again", async () => {
+      const h = await open();
+      h.mkdir(at(NAIVE));
+      h.writeFile(at(NAIVE, CAFE), "x");
+      h.mv(at("d", CAFE), at(NAIVE, "moved"));
+      h.rm(at(NAIVE, CAFE));
+      h.rm(at(NAIVE, "moved"));
+      h.rmdir(at(NAIVE));
+      h.rm(at("d", "plain"));
+      h.rmdir("d");
+      expect(h.listBytes("")).toEqual([Buffer.from("l")]);
+      expect(h.upperListingBytes("")).toEqual({ names: [], whiteouts: [Buffer.from("d")] });
+      h.mkdir(at("d"));
+      h.mkdir(at("d", CAFE));
+      expect(h.listBytes("d")).toEqual([CAFE]);
+      expect(onDisk(h.upper("d"))).toEqual([CAFE]);
+    });
+
     it("a symlink target that is not UTF-8 round-trips through readlink, copy-up and symlink", async () => {
       const h = await open();
       expect(h.readlinkBytes("l")).toEqual(TARGET);
