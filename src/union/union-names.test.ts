@@ -1,13 +1,15 @@
 /**
  * Names are bytes in the union core, in-process over temp dirs (no FUSE, no root): a lower name
  * that is not valid UTF-8 is listed, looked up, read, copied up, renamed and deleted under its
- * own bytes, and a symlink target that is not UTF-8 round-trips, in both whiteout styles the
- * core writes. What lands in the upper is checked as bytes on disk. (fuse-native cannot carry
+ * own bytes, redirects to such names are read and written as bytes, and a symlink target that
+ * is not UTF-8 round-trips, in both whiteout styles the core writes. What lands in the upper is checked as bytes on disk. (fuse-native cannot carry
  * such names: its binding decodes and encodes UTF-8; see src/fuse/path-nodes.ts.)
  */
-import { readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { OverlayKey } from "../format/overlay-xattr.js";
 import type { WhiteoutStyle } from "../format/whiteout-style.js";
+import { lsetxattr } from "../sys/xattr.js";
 import { dir, file } from "../testing/fixture.js";
 import { useScratch } from "../testing/scratch.js";
 import { type StackPaths, UnionHarness, whiteoutStyleUnavailable } from "../testing/union-harness.js";
@@ -100,6 +102,31 @@ for (const style of STYLES) {
       h.mkdir(at("d", CAFE));
       expect(h.listBytes("d")).toEqual([CAFE]);
       expect(onDisk(h.upper("d"))).toEqual([CAFE]);
+    });
+
+    it("redirects hold the bytes: a lower one is followed, a renamed directory gets one", async () => {
+      const slash = (name: Buffer) => Buffer.concat([Buffer.from("/"), name]);
+      const h = await UnionHarness.open(scratch(), {
+        lowers: [[dir("moved")], []],
+        options: { whiteout: style },
+        prepare: ({ lowers: [top = "", bottom = ""] }: StackPaths) => {
+          lsetxattr(at(top, "moved"), "user.overlay.redirect", slash(NAIVE));
+          mkdirSync(at(bottom, NAIVE));
+          writeFileSync(at(bottom, NAIVE, "g"), "g");
+          mkdirSync(at(top, CAFE));
+          writeFileSync(at(top, CAFE, "f"), "top");
+          mkdirSync(at(bottom, CAFE));
+          writeFileSync(at(bottom, CAFE, "low"), "bottom");
+        },
+      });
+      expect(h.list("moved")).toEqual(["g"]);
+      h.mv(at(CAFE), "renamed");
+      expect(h.upperXattr("renamed", OverlayKey.redirect)).toEqual(slash(CAFE));
+      expect(h.list("renamed")).toEqual(["f", "low"]);
+      const again = await h.remount();
+      expect(again.list("renamed")).toEqual(["f", "low"]);
+      expect(again.readText("renamed/low")).toBe("bottom");
+      expect(again.exists(at(CAFE))).toBe(false);
     });
 
     it("a symlink target that is not UTF-8 round-trips through readlink, copy-up and symlink", async () => {
