@@ -71,14 +71,16 @@ const WHITEOUT = { kind: "whiteout" } as const satisfies Probe;
 const SLASH = 0x2f;
 const WH = Buffer.from(WHITEOUT_PREFIX);
 const MARKER = Buffer.from(OPAQUE_MARKER);
+const NO_PREFIX = Buffer.alloc(0);
 
-/** `dir/name`, in one allocation (the union core makes a few per request). */
-export function joinBytes(dir: Buffer, name: Buffer): Buffer {
-  const sep = dir.at(-1) === SLASH ? 0 : 1;
-  const out = Buffer.allocUnsafe(dir.length + sep + name.length);
+/** `dir/name` (`dir/<prefix>name` with a prefix), in one allocation: on every lookup's path. */
+export function joinBytes(dir: Buffer, name: Buffer, prefix: Buffer = NO_PREFIX): Buffer {
+  const at = dir.at(-1) === SLASH ? dir.length : dir.length + 1;
+  const out = Buffer.allocUnsafe(at + prefix.length + name.length);
   dir.copy(out, 0);
-  if (sep === 1) out[dir.length] = SLASH;
-  name.copy(out, dir.length + sep);
+  out[at - 1] = SLASH;
+  prefix.copy(out, at);
+  name.copy(out, at + prefix.length);
   return out;
 }
 
@@ -174,7 +176,7 @@ function classify(
 export function probeEntry(dir: Buffer, name: Buffer, parent: Pick<DirFlags, "xwhiteouts">): Probe {
   const path = joinBytes(dir, name);
   const st = lstatOrNull(path);
-  const sibling = () => name.length <= NAME_MAX - WH.length && lstatOrNull(joinBytes(dir, whiteoutName(name))) !== null;
+  const sibling = () => name.length <= NAME_MAX - WH.length && lstatOrNull(joinBytes(dir, name, WH)) !== null;
   if (st === null) return sibling() ? WHITEOUT : NONE;
   return classify(path, st, parent, sibling);
 }
