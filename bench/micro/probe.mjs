@@ -1,8 +1,9 @@
 // @ts-check
 /**
- * Whiteout and opaque checks: probeEntry (src/union/probe.ts) on each kind of name a layer can
- * hold, next to the system calls it is made of, async (what the core uses) and sync, so the
- * cost of the promise / thread-pool hop and of the ENOENT exception shows.
+ * Whiteout and opaque checks: probeEntry (src/union/probe.ts, which reads through
+ * src/layers/probe.ts) on each kind of name a layer can hold, next to the system calls it is
+ * made of, async (what the core uses) and sync, so the cost of the promise / thread-pool hop
+ * and of the ENOENT exception shows.
  */
 import { lstatSync } from "node:fs";
 import { lstat, mkdir, writeFile } from "node:fs/promises";
@@ -16,6 +17,8 @@ export async function probeSuite(opts) {
   const root = await tempRoot("probe");
   try {
     const dir = join(root, "layer");
+    /** the layer directory as the core hands it to a probe: a path in bytes */
+    const dirBytes = Buffer.from(dir);
     await mkdir(join(dir, "plain-dir"), { recursive: true });
     await mkdir(join(dir, "opaque-dir"));
     await mkdir(join(dir, "marker-dir"));
@@ -25,7 +28,7 @@ export async function probeSuite(opts) {
     await opaque(join(dir, "opaque-dir"));
     await writeFile(join(dir, "marker-dir", ".wh..wh..opq"), "");
     const expect = async (/** @type {string} */ name, /** @type {string} */ kind, opaqueDir = false) => {
-      const p = await probeEntry(dir, name, false);
+      const p = await probeEntry(dirBytes, name, false);
       if (p.kind !== kind || (p.kind === "dir" && p.opaque !== opaqueDir))
         throw new Error(`probe of ${name}: ${JSON.stringify(p)}`);
     };
@@ -40,7 +43,7 @@ export async function probeSuite(opts) {
         async () => {
           await expect(name, kind, opaqueDir);
           return async () => {
-            await probeEntry(dir, name, false);
+            await probeEntry(dirBytes, name, false);
           };
         },
         opts.caseOptions,

@@ -1,11 +1,14 @@
 /**
  * The fuse-native adapter: one handler per operation, each translating a path-based request
  * into node-based calls on the union and producing exactly one reply (see reply.ts).
+ * Names and symlink targets go out as text (UTF-8), as the binding sends them; paths come in
+ * as text and become bytes in path-nodes.ts, which says what cannot cross the binding.
  */
 import { read } from "node:fs";
 import { constants } from "node:os";
 import { promisify } from "node:util";
 import type { Logger } from "../errors.js";
+import { bytesToText } from "../path/name.js";
 import type { UnionFs } from "../union/union-fs.js";
 import type { Caller } from "./native-mount.js";
 import { PathNodes } from "./path-nodes.js";
@@ -41,7 +44,7 @@ export function makeReadOps(ctx: AdapterContext) {
         ctx,
         cb,
         () => fs.readdir(nodes.resolve(path)),
-        (entries) => [0, entries.map((e) => e.name), entries.map((e) => direntStat(e.ino, e.mode))],
+        (entries) => [0, entries.map((e) => bytesToText(e.name)), entries.map((e) => direntStat(e.ino, e.mode))],
       );
     },
     readlink(path: string, cb: Reply) {
@@ -49,7 +52,7 @@ export function makeReadOps(ctx: AdapterContext) {
         ctx,
         cb,
         () => fs.readlink(nodes.resolve(path)),
-        (target) => [0, target],
+        (target) => [0, bytesToText(target)],
       );
     },
     open(path: string, flags: number, cb: Reply) {

@@ -4,6 +4,7 @@
  */
 import { fdatasync, constants as fsc, fsync, write } from "node:fs";
 import { promisify } from "node:util";
+import { textToBytes } from "../path/name.js";
 import type { UnionNode } from "../union/node-table.js";
 import type { AttrChanges } from "../union/setattr-ops.js";
 import type { TimeSpec } from "./native-mount.js";
@@ -76,7 +77,7 @@ export function makeWriteOps(ctx: AdapterContext) {
       reply(
         ctx,
         cb,
-        inParent(path, (parent, name) => fs.symlink(parent, name, target, caller)),
+        inParent(path, (parent, name) => fs.symlink(parent, name, textToBytes(target), caller)),
         done,
       );
     },

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { apply, dir, file, opaque, whiteout, xattr } from "../testing/fixture.js";
-import { listLayerDir, NONE, nameKey, probeEntry, readDirFlags } from "./probe.js";
+import { listDirNames, listLayerDir, NONE, nameKey, probeEntry, readDirFlags } from "./probe.js";
 
 let root: string;
 beforeEach(() => {
@@ -73,5 +73,24 @@ describe("listLayerDir", () => {
       .map((c) => `${c.name.toString()}:${c.probe.kind}`)
       .sort();
     expect(listed).toEqual(["gone:whiteout", "kept:other", "o:dir"]);
+  });
+});
+
+describe("listDirNames", () => {
+  it("lists names as byte strings and whiteouts of every unprivileged encoding, without meta entries", () => {
+    const name = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // "caf\xe9"
+    apply(root, [
+      whiteout("gone", "wh-file"),
+      opaque("o", "wh-file"),
+      file("kept", "k"),
+      whiteout("o/gone-xattr", "user-xattr"),
+      file("o/kept-empty", ""),
+    ]);
+    writeFileSync(Buffer.concat([b(`${root}/`), name]), "latin-1");
+    const top = listDirNames(b(root), flagsOf(root));
+    expect([...top.names].sort()).toEqual([nameKey(name), "kept", "o"].sort());
+    expect(top.whiteouts).toEqual(["gone"]);
+    const o = listDirNames(b(join(root, "o")), flagsOf(join(root, "o")));
+    expect(o).toEqual({ names: ["kept-empty"], whiteouts: ["gone-xattr"] });
   });
 });

@@ -159,7 +159,7 @@ class ChangesetWriter {
   /** Streams `size` bytes of a regular file, then the block padding. */
   private async content(name: Buffer, path: Buffer, size: number): Promise<void> {
     if (size === 0) return;
-    // Synchronous reads: see layer-probe.ts; a chunk is a few hundred microseconds at most.
+    // Synchronous reads: see layers/probe.ts; a chunk is a few hundred microseconds at most.
     const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
       let left = size;

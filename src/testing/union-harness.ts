@@ -11,6 +11,9 @@
  * file changes, not the tests.
  *
  * Paths are resolved like lstat resolves them: a symlink is never followed, in any component.
+ * A path (or symlink target) is text, which stands for its UTF-8 bytes, or a Buffer of raw bytes
+ * for a name that is not UTF-8; names come back as text (`listBytes`, `readlinkBytes`: bytes).
+ * The core takes byte strings (src/union/layer.ts): this converts, as a transport does.
  * Errors come out as the core throws them (errno-shaped: `code`); `errnoOf` turns a step into
  * "OK" or its code, for tables of expected errnos.
  */
@@ -19,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errorCode, FsError } from "../errors.js";
 import type { WhiteoutStyle } from "../format/whiteout-style.js";
-import { splitPath } from "../path/name.js";
+import { bytesToText, splitPath, textToBytes } from "../path/name.js";
 import { mknod } from "../sys/mknod.js";
 import { lgetxattr, lsetxattr } from "../sys/xattr.js";
 import type { Attr } from "../union/attr.js";
@@ -48,6 +51,14 @@ export interface StackPaths {
   upper: string;
   work: string;
   mountpoint?: string;
+}
+
+/** A mount-relative path: text (its UTF-8 bytes), or raw bytes. */
+export type Path = string | Buffer;
+
+/** A path or name as the byte string the core takes. */
+function coreBytes(path: Path): string {
+  return typeof path === "string" ? textToBytes(path) : path.toString("latin1");
 }
 
 /** An open file of the union: what a transport holds between open and release. */
@@ -221,89 +232,104 @@ export class UnionHarness {
    * whites out, each sorted. A whiteout in the other style's encoding is an error.
    */
   upperListing(rel = ""): { names: string[]; whiteouts: string[] } {
-    const names: string[] = [];
-    const whiteouts: string[] = [];
+    const { names, whiteouts } = this.upperListingBytes(rel);
+    const text = (list: Buffer[]) => list.map((n) => n.toString("utf8")).sort();
+    return { names: text(names), whiteouts: text(whiteouts) };
+  }
+
+  /** upperListing with the names as the bytes on disk, sorted bytewise. */
+  upperListingBytes(rel = ""): { names: Buffer[]; whiteouts: Buffer[] } {
+    const names: Buffer[] = [];
+    const whiteouts: Buffer[] = [];
     const dir = this.upper(rel);
-    for (const name of readdirSync(dir)) {
-      const st = lstatSync(join(dir, name));
-      const file = name.startsWith(".wh.") && name !== ".wh..wh..opq";
+    for (const name of readdirSync(dir, { encoding: "buffer" })) {
+      const st = lstatSync(Buffer.concat([Buffer.from(`${dir}/`), name]));
+      const file = name.subarray(0, 4).toString() === ".wh." && name.toString() !== ".wh..wh..opq";
       const device = st.isCharacterDevice() && st.rdev === 0;
       if (!file && !device) {
         names.push(name);
         continue;
       }
-      if ((file ? "file" : "chardev") !== this.style)
-        throw new Error(`${join(rel, name)}: a whiteout in another style`);
-      whiteouts.push(file ? name.slice(4) : name);
+      if ((file ? "file" : "chardev") !== this.style) {
+        throw new Error(`${join(rel, name.toString())}: a whiteout in another style`);
+      }
+      whiteouts.push(file ? name.subarray(4) : name);
     }
-    return { names: names.sort(), whiteouts: whiteouts.sort() };
+    return { names: names.sort(Buffer.compare), whiteouts: whiteouts.sort(Buffer.compare) };
   }
 
   // --- resolving paths --------------------------------------------------------------------
 
   /** The node at `path`, null when the last component is missing; ENOENT/ENOTDIR above it. */
-  lookup(path: string): UnionNode | null {
-    const parts = splitPath(path);
+  lookup(path: Path): UnionNode | null {
+    const parts = splitPath(coreBytes(path));
     let node = this.fs.table.root;
     for (const [i, name] of parts.entries()) {
-      if (!isDirNode(node)) throw new FsError("ENOTDIR", "lookup", path);
+      if (!isDirNode(node)) throw new FsError("ENOTDIR", "lookup", String(path));
       const child = this.fs.find(node, name);
       if (child === null) {
         if (i === parts.length - 1) return null;
-        throw new FsError("ENOENT", "lookup", path);
+        throw new FsError("ENOENT", "lookup", String(path));
       }
       node = child;
     }
     return node;
   }
 
-  node(path: string): UnionNode {
+  node(path: Path): UnionNode {
     const node = this.lookup(path);
-    if (node === null) throw new FsError("ENOENT", "lookup", path);
+    if (node === null) throw new FsError("ENOENT", "lookup", String(path));
     return node;
   }
 
-  exists(path: string): boolean {
+  exists(path: Path): boolean {
     return this.lookup(path) !== null;
   }
 
-  private parentOf(path: string): { parent: UnionNode; name: string } {
-    const parts = splitPath(path);
+  private parentOf(path: Path): { parent: UnionNode; name: string } {
+    const parts = splitPath(coreBytes(path));
     const name = parts.pop();
-    if (name === undefined) throw new FsError("EBUSY", "lookup", path);
-    const parent = this.node(parts.join("/"));
-    if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", path);
+    if (name === undefined) throw new FsError("EBUSY", "lookup", String(path));
+    const parent = this.node(Buffer.from(parts.join("/"), "latin1"));
+    if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", String(path));
     return { parent, name };
   }
 
   // --- reading ----------------------------------------------------------------------------
 
-  stat(path: string): Attr {
+  stat(path: Path): Attr {
     return this.fs.getattr(this.node(path));
   }
 
-  /** The listing as the core returns it: `.` and `..` included, with d_ino and type. */
-  readdir(path: string): DirEntry[] {
-    return this.fs.readdir(this.node(path));
+  /** The listing as the core returns it: `.` and `..` included, with d_ino and type; names as text. */
+  readdir(path: Path): DirEntry[] {
+    return this.fs.readdir(this.node(path)).map((e) => ({ ...e, name: bytesToText(e.name) }));
   }
 
-  /** The names in a directory, `.` and `..` left out, in the core's order. */
-  list(path: string): string[] {
-    return this.readdir(path)
-      .map((e) => e.name)
-      .filter((n) => n !== "." && n !== "..");
+  /** The names in a directory as text, `.` and `..` left out, in the core's order. */
+  list(path: Path): string[] {
+    return this.listBytes(path).map((n) => n.toString("utf8"));
   }
 
   /** The names as the bytes the layers hold (what getdents64 would hand the kernel). */
-  listBytes(path: string): Buffer[] {
-    return this.list(path).map((n) => Buffer.from(n, "utf8"));
+  listBytes(path: Path): Buffer[] {
+    return this.fs
+      .readdir(this.node(path))
+      .filter((e) => e.name !== "." && e.name !== "..")
+      .map((e) => Buffer.from(e.name, "latin1"));
   }
 
-  readlink(path: string): string {
-    return this.fs.readlink(this.node(path));
+  /** The symlink's target as text. */
+  readlink(path: Path): string {
+    return bytesToText(this.fs.readlink(this.node(path)));
   }
 
-  readFile(path: string): Buffer {
+  /** The symlink's target as the bytes the layer holds. */
+  readlinkBytes(path: Path): Buffer {
+    return Buffer.from(this.fs.readlink(this.node(path)), "latin1");
+  }
+
+  readFile(path: Path): Buffer {
     const file = this.openFile(path, fsc.O_RDONLY);
     try {
       const chunks: Buffer[] = [];
@@ -319,32 +345,32 @@ export class UnionHarness {
     }
   }
 
-  readText(path: string): string {
+  readText(path: Path): string {
     return this.readFile(path).toString("utf8");
   }
 
-  getxattr(path: string, name: string): Buffer | null {
+  getxattr(path: Path, name: string): Buffer | null {
     return this.fs.getxattr(this.node(path), name);
   }
 
-  listxattr(path: string): string[] {
+  listxattr(path: Path): string[] {
     return this.fs.listxattr(this.node(path));
   }
 
-  access(path: string, mask: number): void {
+  access(path: Path, mask: number): void {
     this.fs.access(this.node(path), mask);
   }
 
   // --- open files -------------------------------------------------------------------------
 
   /** open(2) of an existing object (no O_CREAT: see `create`). */
-  openFile(path: string, flags: number): OpenFile {
+  openFile(path: Path, flags: number): OpenFile {
     const node = this.node(path);
     return this.handle(node, this.fs.open(node, flags));
   }
 
   /** create(2) with O_EXCL: a new file, open for reading and writing. */
-  create(path: string, mode = 0o644): OpenFile {
+  create(path: Path, mode = 0o644): OpenFile {
     const { parent, name } = this.parentOf(path);
     const { node, fh } = this.fs.create(parent, name, mode, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR, this.caller);
     return this.handle(node, fh);
@@ -377,7 +403,7 @@ export class UnionHarness {
   }
 
   /** Replaces a file's content (O_TRUNC), creating the file when it is missing. */
-  writeFile(path: string, data: string | Buffer, mode = 0o644): void {
+  writeFile(path: Path, data: string | Buffer, mode = 0o644): void {
     const file = this.exists(path) ? this.openFile(path, fsc.O_WRONLY | fsc.O_TRUNC) : this.create(path, mode);
     try {
       file.write(data, 0);
@@ -387,7 +413,7 @@ export class UnionHarness {
   }
 
   /** Writes `data` at `position` of an existing file, keeping the rest. */
-  writeAt(path: string, data: string | Buffer, position: number): void {
+  writeAt(path: Path, data: string | Buffer, position: number): void {
     const file = this.openFile(path, fsc.O_WRONLY);
     try {
       file.write(data, position);
@@ -398,41 +424,41 @@ export class UnionHarness {
 
   // --- changing the tree ------------------------------------------------------------------
 
-  mkdir(path: string, mode = 0o755): void {
+  mkdir(path: Path, mode = 0o755): void {
     const { parent, name } = this.parentOf(path);
     this.fs.mkdir(parent, name, mode, this.caller);
   }
 
-  mknod(path: string, mode: number, rdev = 0): void {
+  mknod(path: Path, mode: number, rdev = 0): void {
     const { parent, name } = this.parentOf(path);
     this.fs.mknod(parent, name, mode, rdev, this.caller);
   }
 
-  symlink(target: string, path: string): void {
+  symlink(target: Path, path: Path): void {
     const { parent, name } = this.parentOf(path);
-    this.fs.symlink(parent, name, target, this.caller);
+    this.fs.symlink(parent, name, coreBytes(target), this.caller);
   }
 
   /** link(2): `path` becomes another name of `existing`. */
-  ln(existing: string, path: string): void {
+  ln(existing: Path, path: Path): void {
     const source = this.node(existing);
     const { parent, name } = this.parentOf(path);
     this.fs.link(source, parent, name, this.caller);
   }
 
   /** unlink(2) */
-  rm(path: string): void {
+  rm(path: Path): void {
     const { parent, name } = this.parentOf(path);
     this.fs.unlink(parent, name);
   }
 
-  rmdir(path: string): void {
+  rmdir(path: Path): void {
     const { parent, name } = this.parentOf(path);
     this.fs.rmdir(parent, name);
   }
 
   /** renameat2(2), flags RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT as numbers */
-  mv(from: string, to: string, flags = 0): void {
+  mv(from: Path, to: Path, flags = 0): void {
     const src = this.parentOf(from);
     const dst = this.parentOf(to);
     this.fs.rename(src.parent, src.name, dst.parent, dst.name, flags);
@@ -440,28 +466,28 @@ export class UnionHarness {
 
   // --- attributes -------------------------------------------------------------------------
 
-  chmod(path: string, mode: number): void {
+  chmod(path: Path, mode: number): void {
     this.fs.setattr(this.node(path), { mode });
   }
 
-  chown(path: string, uid: number, gid: number): void {
+  chown(path: Path, uid: number, gid: number): void {
     this.fs.setattr(this.node(path), { uid, gid });
   }
 
   /** utimensat(2) with times in nanoseconds since the epoch. */
-  utimens(path: string, atimeNs: bigint, mtimeNs: bigint): void {
+  utimens(path: Path, atimeNs: bigint, mtimeNs: bigint): void {
     this.fs.setattr(this.node(path), { atime: atimeNs, mtime: mtimeNs });
   }
 
-  truncate(path: string, size: number): void {
+  truncate(path: Path, size: number): void {
     this.fs.setattr(this.node(path), { size });
   }
 
-  setxattr(path: string, name: string, value: string | Buffer, flags = 0): void {
+  setxattr(path: Path, name: string, value: string | Buffer, flags = 0): void {
     this.fs.setxattr(this.node(path), name, Buffer.from(value), flags);
   }
 
-  removexattr(path: string, name: string): void {
+  removexattr(path: Path, name: string): void {
     this.fs.removexattr(this.node(path), name);
   }
 }

@@ -34,18 +34,18 @@ import {
   symlinkSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
-import { join } from "node:path";
 import { FsError, hasCode, type Logger } from "../errors.js";
 import { OverlayKey } from "../format/overlay-xattr.js";
+import { lstatOrNull } from "../layers/probe.js";
+import type { PathLike } from "../sys/libc.js";
 import { mknod } from "../sys/mknod.js";
 import { lutimens } from "../sys/utimens.js";
 import { lsetxattr } from "../sys/xattr.js";
 import { DataCopier } from "./copy-data.js";
 import { HardlinkIndex } from "./hardlink-index.js";
-import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
+import { type Branch, childBranch, entryPath, type Layer, realPath } from "./layer.js";
 import { type Link, linkBranch, type UnionNode } from "./node-table.js";
 import type { OriginRecords } from "./origin-record.js";
-import { lstatOrNull } from "./probe.js";
 import type { UpperWriter } from "./upper-writer.js";
 import { XattrCopier } from "./xattr-copy.js";
 
@@ -118,7 +118,7 @@ export class CopyUp {
     if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
     const parentUpper = this.ensureUpper(parent);
     const parentDir = realPath(parentUpper);
-    const dest = join(parentDir, link.name);
+    const dest = entryPath(parentDir, link.name);
     const parentStat = lstatSync(parentDir, { bigint: true });
     if (node.hardlinkOrigin !== null) {
       this.linkUp(node, node.hardlinkOrigin, dest, withData);
@@ -171,7 +171,7 @@ export class CopyUp {
    * Copy-up of one name of a lower file with several: the first copies the file into the
    * index, every name (that one included) becomes a hard link to the index entry.
    */
-  private linkUp(node: UnionNode, origin: Buffer, dest: string, withData: boolean): void {
+  private linkUp(node: UnionNode, origin: Buffer, dest: Buffer, withData: boolean): void {
     const lower = node.lowers[0];
     if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
     const st = lstatSync(realPath(lower), { bigint: true });
@@ -213,7 +213,7 @@ export class CopyUp {
     } else {
       tmp = this.writer.work.tempPath();
       if (type === fsc.S_IFDIR) mkdirSync(tmp, 0o700);
-      else if (type === fsc.S_IFLNK) symlinkSync(readlinkSync(src), tmp);
+      else if (type === fsc.S_IFLNK) symlinkSync(readlinkSync(src, { encoding: "buffer" }), tmp);
       else mknod(tmp, mode, Number(st.rdev));
     }
     try {
@@ -229,7 +229,7 @@ export class CopyUp {
     return tmp;
   }
 
-  private recordOrigin(src: string, layer: Layer, tmp: string): void {
+  private recordOrigin(src: Buffer, layer: Layer, tmp: string): void {
     const origin = this.origins.of(src, layer);
     if (origin === null) return;
     try {
@@ -242,7 +242,7 @@ export class CopyUp {
   }
 
   /** A work-dir temp holding the first `size` bytes of `src`: staged, copied here, or empty. */
-  private fileWithData(node: UnionNode, src: string, st: BigIntStats, size: number): string {
+  private fileWithData(node: UnionNode, src: Buffer, st: BigIntStats, size: number): string {
     if (size > 0) {
       const staged = this.staged.get(node.id);
       if (staged !== undefined) {
@@ -272,7 +272,7 @@ export class CopyUp {
     return tmp;
   }
 
-  private async copyFileAsync(src: string, srcDev: bigint, tmp: string, size: number): Promise<void> {
+  private async copyFileAsync(src: Buffer, srcDev: bigint, tmp: string, size: number): Promise<void> {
     const from = await open(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
       const to = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
@@ -290,6 +290,6 @@ export class CopyUp {
 }
 
 /** Sets a copy's times to the original's, to the nanosecond. */
-export function restoreTimes(path: string, st: BigIntStats): void {
+export function restoreTimes(path: PathLike, st: BigIntStats): void {
   lutimens(path, st.atimeNs, st.mtimeNs);
 }

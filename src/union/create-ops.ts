@@ -21,12 +21,12 @@ import {
   rmSync,
   symlinkSync,
 } from "node:fs";
-import { join } from "node:path";
 import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
+import type { PathLike } from "../sys/libc.js";
 import { mknod } from "../sys/mknod.js";
 import type { Caller } from "./caller.js";
-import { realPath } from "./layer.js";
+import { type ByteName, entryPath, realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
 
@@ -40,10 +40,10 @@ interface Owner {
 }
 
 /** Builds the object at `path`; `overWhiteout` says it replaces a whiteout of a lower name. */
-type Build = (path: string, overWhiteout: boolean, owner: Owner) => void;
+type Build = (path: PathLike, overWhiteout: boolean, owner: Owner) => void;
 
 /** Places a new object at parent/name and returns its node. */
-function placeNew(u: UnionFs, parent: UnionNode, name: string, caller: Caller, build: Build): UnionNode {
+function placeNew(u: UnionFs, parent: UnionNode, name: ByteName, caller: Caller, build: Build): UnionNode {
   checkName(name, "create");
   if (!isDirNode(parent)) throw new FsError("ENOTDIR", "create", parent.path);
   if (u.find(parent, name) !== null) throw new FsError("EEXIST", "create", name);
@@ -60,14 +60,14 @@ function placeNew(u: UnionFs, parent: UnionNode, name: string, caller: Caller, b
       throw e;
     }
   } else {
-    build(join(dir, name), false, owner);
+    build(entryPath(dir, name), false, owner);
   }
   const node = u.find(parent, name);
   if (node === null) throw new FsError("EIO", "create", name, "new object vanished");
   return node;
 }
 
-function ownerIn(dir: string, caller: Caller): Owner {
+function ownerIn(dir: Buffer, caller: Caller): Owner {
   const st = lstatSync(dir);
   const setgidDir = (st.mode & S_ISGID) !== 0;
   return { uid: caller.uid, gid: setgidDir ? st.gid : caller.gid, setgidDir };
@@ -80,7 +80,7 @@ function ownerIn(dir: string, caller: Caller): Owner {
 export function createFile(
   u: UnionFs,
   parent: UnionNode,
-  name: string,
+  name: ByteName,
   mode: number,
   openFlags: number,
   caller: Caller,
@@ -101,7 +101,7 @@ export function createFile(
   }
 }
 
-export function makeNod(u: UnionFs, parent: UnionNode, name: string, mode: number, rdev: number, caller: Caller) {
+export function makeNod(u: UnionFs, parent: UnionNode, name: ByteName, mode: number, rdev: number, caller: Caller) {
   return placeNew(u, parent, name, caller, (path, _over, owner) => {
     mknod(path, mode, rdev);
     lchownSync(path, owner.uid, owner.gid);
@@ -109,7 +109,7 @@ export function makeNod(u: UnionFs, parent: UnionNode, name: string, mode: numbe
   });
 }
 
-export function makeDir(u: UnionFs, parent: UnionNode, name: string, mode: number, caller: Caller) {
+export function makeDir(u: UnionFs, parent: UnionNode, name: ByteName, mode: number, caller: Caller) {
   const { writer } = u.side();
   return placeNew(u, parent, name, caller, (path, overWhiteout, owner) => {
     mkdirSync(path, 0o700);
@@ -119,9 +119,10 @@ export function makeDir(u: UnionFs, parent: UnionNode, name: string, mode: numbe
   });
 }
 
-export function makeSymlink(u: UnionFs, parent: UnionNode, name: string, target: string, caller: Caller) {
+/** symlink(2); the target is bytes as well (a byte string), stored as given. */
+export function makeSymlink(u: UnionFs, parent: UnionNode, name: ByteName, target: ByteName, caller: Caller) {
   return placeNew(u, parent, name, caller, (path, _over, owner) => {
-    symlinkSync(target, path);
+    symlinkSync(Buffer.from(target, "latin1"), path);
     lchownSync(path, owner.uid, owner.gid);
   });
 }
@@ -130,7 +131,7 @@ export function makeSymlink(u: UnionFs, parent: UnionNode, name: string, target:
  * link(2): the source is copied up first, so both names share one upper inode; the new name is
  * a name of the source's node.
  */
-export function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode, name: string, caller: Caller) {
+export function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode, name: ByteName, caller: Caller) {
   if (isDirNode(source)) throw new FsError("EPERM", "link", source.path);
   const { copyUp, writer } = u.side();
   const upper = copyUp.ensureUpper(source);

@@ -5,10 +5,11 @@
  * An entry's `next` is the offset to resume after it, as FUSE's readdir replies carry one.
  */
 import { FsError } from "../errors.js";
+import type { ByteName } from "./layer.js";
 import type { UnionNode } from "./node-table.js";
 
 export interface DirEntry {
-  name: string;
+  name: ByteName;
   ino: bigint;
   mode: number;
 }

@@ -12,9 +12,9 @@ import { closeSync, constants as fsc, fstatSync, lstatSync, openSync } from "nod
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { OverlayKey } from "../format/overlay-xattr.js";
+import { lstatOrNull, overlayValue } from "../layers/probe.js";
 import { lsetxattr } from "../sys/xattr.js";
-import type { Branch, Layer } from "./layer.js";
-import { lstatOrNull, overlayXattr } from "./probe.js";
+import { type Branch, type Layer, realPath } from "./layer.js";
 
 export class HardlinkIndex {
   /** the index dir seen as a layer, so an index entry can be a node's data branch */
@@ -50,18 +50,18 @@ export class HardlinkIndex {
   /** The index entry for an origin, if that file was copied up already. */
   find(origin: Buffer): Branch | null {
     const branch = this.branchFor(origin);
-    return lstatOrNull(join(this.dir, branch.rel)) === null ? null : branch;
+    return lstatOrNull(realPath(branch)) === null ? null : branch;
   }
 
   /** The union's link count of an upper or index inode: its own, corrected by `overlay.nlink`. */
-  static unionNlink(path: string, realNlink: number): number {
-    const value = overlayXattr(path, OverlayKey.nlink);
+  static unionNlink(path: Buffer, realNlink: number): number {
+    const value = overlayValue(path, OverlayKey.nlink)?.toString("latin1") ?? null;
     const match = value === null ? null : /^U([+-]\d+)$/.exec(value);
     return match?.[1] === undefined ? realNlink : realNlink + Number(match[1]);
   }
 
   /** Records the union's link count of an indexed inode reached through `path`. */
-  setUnionNlink(path: string, unionNlink: number): void {
+  setUnionNlink(path: Buffer, unionNlink: number): void {
     const real = Number(lstatSync(path).nlink);
     const diff = unionNlink - real;
     const value = `U${diff < 0 ? "-" : "+"}${Math.abs(diff)}`;

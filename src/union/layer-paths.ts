@@ -11,7 +11,8 @@
  * the directory to its new name while the key still names the old one.
  *
  * Callers join one more name onto a directory's path (a `.wh.` whiteout name at the longest),
- * so every path handed out leaves room for that below PATH_MAX.
+ * so every path handed out leaves room for that below PATH_MAX. A `rel` is a byte string (one
+ * char per byte, see layer.ts), so its length is its length in bytes.
  */
 import { closeSync, constants as fsc, openSync } from "node:fs";
 import { LRUCache } from "lru-cache";
@@ -30,12 +31,9 @@ interface LayerFd {
 const deepDirs = new Map<number, LRUCache<string, number>>();
 
 /** A path reaching `rel` (relative to the layer root, "" for the root) in `layer`. */
-export function layerPath(layer: LayerFd, rel: string): string {
-  if (rel === "") return layer.at;
-  const path = `${layer.at}/${rel}`;
-  // UTF-8 takes at most 3 bytes per UTF-16 unit: most paths are short enough not to count
-  if (path.length * 3 <= PATH_BYTES || Buffer.byteLength(path) <= PATH_BYTES) return path;
-  return deepPath(layer, rel);
+export function layerPath(layer: LayerFd, rel: string): Buffer {
+  const path = rel === "" ? layer.at : `${layer.at}/${rel}`;
+  return Buffer.from(path.length <= PATH_BYTES ? path : deepPath(layer, rel), "latin1");
 }
 
 /** Drops the cached directory fds of a layer (after a directory in it moved or went away). */
@@ -44,6 +42,7 @@ export function forgetDeepDirs(layer: LayerFd): void {
   deepDirs.delete(layer.fd);
 }
 
+/** A path reaching `rel` through cached directory fds, each piece of it short enough. */
 function deepPath(layer: LayerFd, rel: string): string {
   const parts = rel.split("/");
   let cache = deepDirs.get(layer.fd);
@@ -55,9 +54,9 @@ function deepPath(layer: LayerFd, rel: string): string {
   let from = 0;
   for (;;) {
     let to = from;
-    let bytes = Buffer.byteLength(base);
+    let bytes = base.length;
     for (; to < parts.length; to++) {
-      const more = 1 + Buffer.byteLength(parts[to] ?? "");
+      const more = 1 + (parts[to]?.length ?? 0);
       if (bytes + more > PATH_BYTES) break;
       bytes += more;
     }
@@ -66,7 +65,7 @@ function deepPath(layer: LayerFd, rel: string): string {
     const key = parts.slice(0, to).join("/");
     let fd = cache.get(key);
     if (fd === undefined) {
-      fd = openSync(`${base}/${piece}`, O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+      fd = openSync(Buffer.from(`${base}/${piece}`, "latin1"), O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
       cache.set(key, fd);
     }
     base = `/proc/self/fd/${fd}`;

@@ -5,6 +5,13 @@
  * change while mounted, so facts about them may be cached; the upper changes only through the
  * mount. A Branch names one object's location inside one layer (`rel` is "" for the root).
  *
+ * Names are bytes throughout the core, as the kernel hands them over and the layers hold them
+ * (ByteName): a name, a Branch's `rel`, a node's names and path, a symlink target are JS strings
+ * with one char per byte (latin1), so they key maps and compare bytewise, and their length is
+ * their length in bytes. They become Buffers only where a system call takes them: realPath and
+ * entryPath make every path the core hands the kernel. Transports and tests convert at their
+ * edge (a UTF-8 string s is Buffer.from(s, "utf8").toString("latin1")).
+ *
  * Each layer is opened before the mount, and a layer the mount will cover (a mount over its own
  * lower root, overlaying /usr onto /usr) is reached through that directory fd from then on
  * (`/proc/self/fd/N/...`): walking its path would lead into the mount itself. Every other layer
@@ -17,7 +24,14 @@ import { mkdir } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { hasCode, UserError } from "../errors.js";
 import { defaultWorkDir } from "../format/default-work-dir.js";
+import { joinBytes } from "../layers/probe.js";
 import { forgetDeepDirs, layerPath } from "./layer-paths.js";
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the whole ASCII range, on purpose
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** A name or a relative path in bytes, one char per byte (latin1); see the header. */
+export type ByteName = string;
 
 export interface Layer {
   /** 0 for the upper (if any), then 1.. for lowers top-down, -1 for the work dir; a cache key */
@@ -27,9 +41,9 @@ export interface Layer {
   /** the directory fd every access goes through */
   readonly fd: number;
   /**
-   * the path every access starts from: the directory's real path, or for a layer under the
-   * mount point `/proc/self/fd/<fd>/.`, which does not walk from `/` (the `/.` makes even an
-   * l-call, lstat or lsetxattr, on the root reach the directory, not the fd's link)
+   * the path every access starts from, in ASCII: the directory's real path, or for a layer
+   * under the mount point (or with a path that is not ASCII) `/proc/self/fd/<fd>/.`, which does
+   * not walk from `/` (the `/.` makes even an l-call on the root reach the directory itself)
    */
   readonly at: string;
   readonly writable: boolean;
@@ -45,15 +59,20 @@ export interface LayerStack {
 export interface Branch {
   readonly layer: Layer;
   /** Path relative to the layer root, "" for the root itself. */
-  readonly rel: string;
+  readonly rel: ByteName;
 }
 
 /** A path that reaches the object a branch names (through the layer's fd; see layer-paths.ts). */
-export function realPath(branch: Branch): string {
+export function realPath(branch: Branch): Buffer {
   return layerPath(branch.layer, branch.rel);
 }
 
-export function childBranch(branch: Branch, name: string): Branch {
+/** The path of the entry `name` in the directory at `dir` (a realPath). */
+export function entryPath(dir: Buffer, name: ByteName): Buffer {
+  return joinBytes(dir, Buffer.from(name, "latin1"));
+}
+
+export function childBranch(branch: Branch, name: ByteName): Branch {
   return { layer: branch.layer, rel: branch.rel === "" ? name : `${branch.rel}/${name}` };
 }
 
@@ -122,5 +141,8 @@ function openLayer(dir: string, index: number, writable: boolean, role: string, 
   const byFd = `/proc/self/fd/${fd}/.`;
   const real = readlinkSync(`/proc/self/fd/${fd}`);
   const covered = covering !== null && (covering === "/" || real === covering || real.startsWith(`${covering}/`));
-  return { index, root, fd, at: covered ? byFd : real, writable, dev: fstatSync(fd, { bigint: true }).dev };
+  // `at` is where byte names are appended (ByteName): a path that is not ASCII would read
+  // differently as bytes and as text, so such a layer goes through its fd too
+  const byPath = !covered && ASCII.test(real);
+  return { index, root, fd, at: byPath ? real : byFd, writable, dev: fstatSync(fd, { bigint: true }).dev };
 }

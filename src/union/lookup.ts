@@ -17,11 +17,12 @@
 import { type BigIntStats, constants as fsc } from "node:fs";
 import { LRUCache } from "lru-cache";
 import { OverlayKey } from "../format/overlay-xattr.js";
+import { overlayValue } from "../layers/probe.js";
 import type { InodeMap } from "./inode-map.js";
-import { type Branch, childBranch, type Layer, realPath } from "./layer.js";
+import { type Branch, type ByteName, childBranch, type Layer, realPath } from "./layer.js";
 import type { LowerBranch, NodeFacts, UnionNode } from "./node-table.js";
 import type { OriginInodes } from "./origin-inodes.js";
-import { type DirRedirect, overlayXattrRaw, type Probe, probeEntry } from "./probe.js";
+import { type DirRedirect, type Probe, probeEntry } from "./probe.js";
 
 export interface Resolution {
   isDir: boolean;
@@ -37,12 +38,12 @@ export interface Resolution {
 }
 
 /** Computes the origin record of a lower object; null when none can be made. */
-export type OriginOf = (path: string, layer: Layer) => Buffer | null;
+export type OriginOf = (path: Buffer, layer: Layer) => Buffer | null;
 
 /** Where the lower layers are searched: a name in the parent's merge set, or a path from the roots. */
 type Target =
-  | { readonly kind: "name"; readonly name: string }
-  | { readonly kind: "path"; readonly parts: readonly string[] };
+  | { readonly kind: "name"; readonly name: ByteName }
+  | { readonly kind: "path"; readonly parts: readonly ByteName[] };
 
 /** One lower layer's answer: the directory it adds, whether the layers below are searched, and for what. */
 interface Step {
@@ -61,7 +62,7 @@ function redirected(target: Target, redirect: DirRedirect, after: number): Targe
   const at = parts.length - 1 - after;
   const head = redirect.absolute ? redirect.parts : [...parts.slice(0, at), ...redirect.parts];
   const all = [...head, ...parts.slice(at + 1)];
-  if (target.kind === "name" && !redirect.absolute) return { kind: "name", name: all[0] as string };
+  if (target.kind === "name" && !redirect.absolute) return { kind: "name", name: all[0] as ByteName };
   return { kind: "path", parts: all };
 }
 
@@ -80,7 +81,7 @@ export class Resolver {
     private readonly origins: OriginInodes | null = null,
   ) {}
 
-  resolveChild(parent: UnionNode, name: string): Resolution | null {
+  resolveChild(parent: UnionNode, name: ByteName): Resolution | null {
     const res: Resolution = {
       isDir: false,
       upper: null,
@@ -120,7 +121,7 @@ export class Resolver {
   }
 
   /** Whether a lower layer shows `name` under `parent`: deleting it then needs a whiteout. */
-  existsBelow(parent: UnionNode, name: string): boolean {
+  existsBelow(parent: UnionNode, name: ByteName): boolean {
     for (const dir of parent.lowers) {
       const probe = this.probeLower(dir, name);
       if (probe.kind === "whiteout") return false;
@@ -161,7 +162,7 @@ export class Resolver {
    * above was found, and ends the search either way; a directory joins the merge set, unless a
    * non-directory above already is the answer.
    */
-  private lookupName(dir: LowerBranch, name: string, res: Resolution): Step {
+  private lookupName(dir: LowerBranch, name: ByteName, res: Resolution): Step {
     const here: Target = { kind: "name", name };
     const probe = this.probeLower(dir, name);
     if (probe.kind === "none") return { found: null, stop: false, next: here };
@@ -183,7 +184,7 @@ export class Resolver {
    * the way ends it after this layer, unless a redirect further down is absolute; a redirect on
    * the way changes the path the layers below walk, this layer keeps its own.
    */
-  private lookupPath(root: LowerBranch, parts: readonly string[]): Step {
+  private lookupPath(root: LowerBranch, parts: readonly ByteName[]): Step {
     let dir = root;
     let next: Target = { kind: "path", parts };
     let stop = false;
@@ -202,14 +203,14 @@ export class Resolver {
   }
 
   /** The lower inode number an upper object's origin record names, if it can be trusted. */
-  private readOriginIno(path: string): bigint | null {
+  private readOriginIno(path: Buffer): bigint | null {
     if (this.origins === null) return null;
-    const raw = overlayXattrRaw(path, OverlayKey.origin);
+    const raw = overlayValue(path, OverlayKey.origin);
     const origin = raw === null ? null : this.origins.resolve(raw);
     return origin === null ? null : this.inodes.map(origin.dev, origin.ino);
   }
 
-  private probeLower(dir: LowerBranch, name: string): Probe {
+  private probeLower(dir: LowerBranch, name: ByteName): Probe {
     const key = `${dir.layer.index}\0${dir.rel}\0${name}`;
     let probe = this.lowerProbes.get(key);
     if (probe === undefined) {

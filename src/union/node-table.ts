@@ -13,9 +13,11 @@
  * A node keeps facts about the lowers, which never change while mounted (its lower merge set
  * or lower object, st_ino, type); of the upper it keeps per name only whether the upper holds
  * that name, which the operation that changes the upper updates as it does so.
+ *
+ * Names, and the paths made of them, are byte strings (ByteName, see layer.ts).
  */
 import { constants as fsc } from "node:fs";
-import type { Branch, Layer } from "./layer.js";
+import type { Branch, ByteName, Layer } from "./layer.js";
 
 export interface LowerBranch extends Branch {
   /** the directory may hold xattr whiteouts (only meaningful for directories) */
@@ -26,7 +28,7 @@ export interface LowerBranch extends Branch {
 export interface Link {
   /** null only for the root's own entry */
   readonly parent: UnionNode | null;
-  readonly name: string;
+  readonly name: ByteName;
   /** the upper holds this name: a copy of the object, or the object itself */
   inUpper: boolean;
 }
@@ -79,12 +81,12 @@ export class UnionNode {
     return this.links[0]?.parent ?? null;
   }
 
-  get name(): string {
+  get name(): ByteName {
     return this.links[0]?.name ?? "";
   }
 
   /** mount-relative path of its first name: "" for the root, and for a node with no name */
-  get path(): string {
+  get path(): ByteName {
     if (this.pathGeneration !== this.names.generation) {
       const first = this.links[0];
       this.cachedPath = first === undefined ? "" : linkPath(first);
@@ -110,13 +112,13 @@ export class UnionNode {
   }
 
   /** Its name `name` in `parent`, if it has that one. */
-  linkAt(parent: UnionNode, name: string): Link | undefined {
+  linkAt(parent: UnionNode, name: ByteName): Link | undefined {
     return this.links.find((l) => l.parent === parent && l.name === name);
   }
 }
 
 /** The mount-relative path of a name. */
-export function linkPath(link: Link): string {
+export function linkPath(link: Link): ByteName {
   if (link.parent === null) return "";
   const dir = link.parent.path;
   return dir === "" ? link.name : `${dir}/${link.name}`;
@@ -149,7 +151,7 @@ export class NodeTable {
   readonly root: UnionNode;
   private readonly names: Names;
   private readonly byId = new Map<bigint, UnionNode>();
-  private readonly children = new Map<bigint, Map<string, UnionNode>>();
+  private readonly children = new Map<bigint, Map<ByteName, UnionNode>>();
   /**
    * non-directories known to have several names, by st_ino: where another name of the same
    * file finds its node
@@ -182,7 +184,7 @@ export class NodeTable {
    * one first: the kernel addresses a node, not a name, so the name last looked up stands for
    * "the name it was reached by" (which overlayfs copies up, as it copies up the dentry used).
    */
-  child(parent: UnionNode, name: string): UnionNode | undefined {
+  child(parent: UnionNode, name: ByteName): UnionNode | undefined {
     const node = this.children.get(parent.id)?.get(name);
     if (node === undefined) return undefined;
     node.used = true;
@@ -190,7 +192,7 @@ export class NodeTable {
     return node;
   }
 
-  private putFirst(node: UnionNode, parent: UnionNode, name: string): void {
+  private putFirst(node: UnionNode, parent: UnionNode, name: ByteName): void {
     const at = node.links.findIndex((l) => l.parent === parent && l.name === name);
     if (at <= 0) return;
     const [link] = node.links.splice(at, 1);
@@ -202,7 +204,7 @@ export class NodeTable {
    * Gives `parent`/`name` to the node with these facts: when `shared` (a name of a file with
    * several that stay one file), the node of that file if one is known, else a new node.
    */
-  attach(parent: UnionNode, name: string, facts: NodeFacts, shared: boolean, inUpper: boolean): UnionNode {
+  attach(parent: UnionNode, name: ByteName, facts: NodeFacts, shared: boolean, inUpper: boolean): UnionNode {
     let node = shared ? this.byIno.get(facts.ino) : undefined;
     if (node === undefined || node.type !== facts.type || facts.type === fsc.S_IFDIR) {
       this.lastId += 1n;
@@ -222,7 +224,7 @@ export class NodeTable {
   }
 
   /** Adds a name to a node (a name it replaces loses its node first). */
-  link(node: UnionNode, parent: UnionNode, name: string, inUpper: boolean): void {
+  link(node: UnionNode, parent: UnionNode, name: ByteName, inUpper: boolean): void {
     this.unlink(parent, name);
     let siblings = this.children.get(parent.id);
     if (siblings === undefined) {
@@ -239,7 +241,7 @@ export class NodeTable {
   }
 
   /** Drops the name `parent`/`name` (if known); its node lives on while referenced or open. */
-  unlink(parent: UnionNode, name: string): void {
+  unlink(parent: UnionNode, name: ByteName): void {
     const siblings = this.children.get(parent.id);
     const node = siblings?.get(name);
     if (siblings === undefined || node === undefined) return;
@@ -254,7 +256,7 @@ export class NodeTable {
   }
 
   /** rename: the name moves, with whether the upper holds it; a name it lands on is dropped. */
-  move(from: UnionNode, fromName: string, to: UnionNode, toName: string): void {
+  move(from: UnionNode, fromName: ByteName, to: UnionNode, toName: ByteName): void {
     const node = this.children.get(from.id)?.get(fromName);
     if (node === undefined) return;
     const inUpper = node.linkAt(from, fromName)?.inUpper ?? false;
@@ -265,7 +267,7 @@ export class NodeTable {
   }
 
   /** RENAME_EXCHANGE: two names trade the nodes they lead to. */
-  exchange(a: UnionNode, aName: string, b: UnionNode, bName: string): void {
+  exchange(a: UnionNode, aName: ByteName, b: UnionNode, bName: ByteName): void {
     const nodeA = this.children.get(a.id)?.get(aName);
     const nodeB = this.children.get(b.id)?.get(bName);
     if (nodeA === undefined || nodeB === undefined) return;

@@ -6,13 +6,14 @@
 import { hasCode } from "../errors.js";
 import { encodeOrigin } from "../format/origin.js";
 import { directoryFilesystemUuid, nameToHandle } from "../sys/file-handle.js";
+import type { PathLike } from "../sys/libc.js";
 import type { Layer } from "./layer.js";
 
 export class OriginRecords {
   private readonly uuids = new Map<number, Buffer | null>();
 
   /** The encoded origin of `path`, an object in `layer`. */
-  of(path: string, layer: Layer): Buffer | null {
+  of(path: PathLike, layer: Layer): Buffer | null {
     const uuid = this.layerUuid(layer);
     if (uuid === null) return null;
     try {

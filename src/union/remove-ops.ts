@@ -5,16 +5,15 @@
  * is empty in the merged view, even if its upper copy still holds whiteouts.
  */
 import { lstatSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { FsError } from "../errors.js";
 import { checkName } from "../path/name.js";
 import { HardlinkIndex } from "./hardlink-index.js";
-import { realPath } from "./layer.js";
+import { type ByteName, entryPath, realPath } from "./layer.js";
 import { isDirNode, type Link, type UnionNode } from "./node-table.js";
 import type { UnionFs } from "./union-fs.js";
 
 /** The node `name` leads to, with that name of it. */
-export function existingName(u: UnionFs, parent: UnionNode, name: string, syscall: string): Named {
+export function existingName(u: UnionFs, parent: UnionNode, name: ByteName, syscall: string): Named {
   checkName(name, syscall);
   const node = u.find(parent, name);
   const link = node?.linkAt(parent, name);
@@ -27,13 +26,13 @@ export interface Named {
   link: Link;
 }
 
-export function unlinkEntry(u: UnionFs, parent: UnionNode, name: string): void {
+export function unlinkEntry(u: UnionFs, parent: UnionNode, name: ByteName): void {
   const named = existingName(u, parent, name, "unlink");
   if (isDirNode(named.node)) throw new FsError("EISDIR", "unlink", named.node.path);
   removeEntry(u, parent, name, named);
 }
 
-export function removeDir(u: UnionFs, parent: UnionNode, name: string): void {
+export function removeDir(u: UnionFs, parent: UnionNode, name: ByteName): void {
   const named = existingName(u, parent, name, "rmdir");
   const { node } = named;
   if (!isDirNode(node)) throw new FsError("ENOTDIR", "rmdir", node.path);
@@ -41,7 +40,7 @@ export function removeDir(u: UnionFs, parent: UnionNode, name: string): void {
   removeEntry(u, parent, name, named);
 }
 
-function removeEntry(u: UnionFs, parent: UnionNode, name: string, { node, link }: Named): void {
+function removeEntry(u: UnionFs, parent: UnionNode, name: ByteName, { node, link }: Named): void {
   const { writer, copyUp } = u.side();
   const dir = realPath(copyUp.ensureUpper(parent));
   const unlinked = beforeHardlinkRemoval(u, { node, link });
@@ -51,7 +50,7 @@ function removeEntry(u: UnionFs, parent: UnionNode, name: string, { node, link }
     rmSync(moved, { recursive: true, force: true });
   } else if (link.inUpper) {
     // an upper-only directory that is empty in the merged view holds at most whiteouts
-    rmSync(join(dir, name), { recursive: isDirNode(node) });
+    rmSync(entryPath(dir, name), { recursive: isDirNode(node) });
   } else if (below) {
     writer.writeWhiteout(dir, name);
   }

@@ -11,14 +11,14 @@
  * tree either before or after the rename.
  */
 import { rmSync } from "node:fs";
-import { join } from "node:path";
 import { FsError } from "../errors.js";
+import { lstatOrNull } from "../layers/probe.js";
 import { checkName } from "../path/name.js";
 import { AT_FDCWD } from "../sys/libc.js";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../sys/rename.js";
-import { realPath } from "./layer.js";
+import { type ByteName, entryPath, realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
-import { lstatOrNull, redirectOf } from "./probe.js";
+import { redirectOf } from "./probe.js";
 import { beforeHardlinkRemoval, existingName, type Named } from "./remove-ops.js";
 import type { UnionFs } from "./union-fs.js";
 
@@ -28,9 +28,9 @@ const SUPPORTED_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE;
 export function renameEntry(
   u: UnionFs,
   oldParent: UnionNode,
-  oldName: string,
+  oldName: ByteName,
   newParent: UnionNode,
-  newName: string,
+  newName: ByteName,
   flags = 0,
 ): void {
   const exchange = (flags & RENAME_EXCHANGE) !== 0;
@@ -70,7 +70,7 @@ export function renameEntry(
   const dstLink = dst?.linkAt(newParent, newName);
   const replaced =
     dst === null || dstLink === undefined ? () => {} : beforeHardlinkRemoval(u, { node: dst, link: dstLink });
-  const dstPath = join(dstDir, newName);
+  const dstPath = entryPath(dstDir, newName);
   const atDest = lstatOrNull(dstPath);
   const whiteoutAtSource = u.resolver.existsBelow(oldParent, oldName);
   let discard: string | null = null;
@@ -80,7 +80,7 @@ export function renameEntry(
     // The upper holds a whiteout there, which a directory cannot replace: swap the two, then
     // the whiteout stays at the source if a lower name needs hiding there.
     renameat2(AT_FDCWD, srcPath, AT_FDCWD, dstPath, RENAME_EXCHANGE);
-    const swapped = join(srcDir, oldName);
+    const swapped = entryPath(srcDir, oldName);
     if (!whiteoutAtSource || writer.style !== "chardev") rmSync(swapped, { force: true });
     if (whiteoutAtSource && writer.style !== "chardev") writer.writeWhiteout(srcDir, oldName);
   } else if (whiteoutAtSource) {
@@ -101,7 +101,7 @@ export function renameEntry(
  * (redirectFor); one that exists only in the upper is made opaque where it lands in a merged
  * parent, so nothing below its new name shows through.
  */
-function markMovedDir(u: UnionFs, node: UnionNode, upperPath: string, newParent: UnionNode): void {
+function markMovedDir(u: UnionFs, node: UnionNode, upperPath: Buffer, newParent: UnionNode): void {
   if (!isDirNode(node)) return;
   const { writer } = u.side();
   if (node.lowers.length > 0) writer.setRedirect(upperPath, redirectFor(node));
@@ -114,8 +114,8 @@ function markMovedDir(u: UnionFs, node: UnionNode, upperPath: string, newParent:
  * upper contributes that instead of its name and an absolute one ends the walk. A lookup walks
  * it down again through the same layers, redirects of lower directories included.
  */
-function redirectFor(node: UnionNode): string {
-  const below: string[] = [];
+function redirectFor(node: UnionNode): ByteName {
+  const below: ByteName[] = [];
   for (let n: UnionNode | null = node; n?.parent != null; n = n.parent) {
     const upper = n.upper;
     const own = upper === null ? null : redirectOf(realPath(upper));
@@ -127,7 +127,7 @@ function redirectFor(node: UnionNode): string {
 
 interface Entry extends Named {
   parent: UnionNode;
-  name: string;
+  name: ByteName;
 }
 
 /**
@@ -141,7 +141,7 @@ function exchangeEntries(u: UnionFs, a: Entry, b: Entry): void {
   const bDir = realPath(copyUp.ensureUpper(b.parent));
   markMovedDir(u, a.node, realPath(copyUp.ensureUpperLink(a.node, a.link)), b.parent);
   markMovedDir(u, b.node, realPath(copyUp.ensureUpperLink(b.node, b.link)), a.parent);
-  renameat2(AT_FDCWD, join(aDir, a.name), AT_FDCWD, join(bDir, b.name), RENAME_EXCHANGE);
+  renameat2(AT_FDCWD, entryPath(aDir, a.name), AT_FDCWD, entryPath(bDir, b.name), RENAME_EXCHANGE);
   writer.setImpure(aDir);
   writer.setImpure(bDir);
   if (isDirNode(a.node) || isDirNode(b.node)) u.upperDirsMoved();

@@ -26,7 +26,7 @@ export interface AttrChanges {
   mtime?: bigint | "now";
 }
 
-function upperPath(u: UnionFs, node: UnionNode, withData = true): string {
+function upperPath(u: UnionFs, node: UnionNode, withData = true): Buffer {
   return realPath(u.side().copyUp.ensureUpper(node, withData));
 }
 

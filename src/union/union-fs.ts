@@ -11,6 +11,9 @@
  *
  * Expected misses are values (`lookup` returns null); every other failure is thrown as an
  * errno-shaped error for the transport to turn into a reply.
+ *
+ * Names, symlink targets and the names of a listing are byte strings (ByteName, layer.ts): a
+ * transport converts what its protocol carries to and from them. xattr names are plain strings.
  */
 import {
   closeSync,
@@ -29,6 +32,7 @@ import { lstat } from "node:fs/promises";
 import { FsError, type Logger } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
+import { readDirFlags } from "../layers/probe.js";
 import { checkName, NAME_MAX } from "../path/name.js";
 import { copyFileRange, seekData, seekHole } from "../sys/copy.js";
 import { fallocate } from "../sys/fallocate.js";
@@ -41,13 +45,12 @@ import { type DirEntry, DirStreams, type StreamEntry } from "./dir-streams.js";
 import { type HandleTable, MapHandleTable, type OpenFile } from "./handles.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { XinoMap } from "./inode-map.js";
-import { type Branch, closeStack, type Layer, type LayerStack, realPath } from "./layer.js";
+import { type Branch, type ByteName, closeStack, type Layer, type LayerStack, realPath } from "./layer.js";
 import { forgetDeepDirs } from "./layer-paths.js";
 import { nlinkOf, Resolver } from "./lookup.js";
 import { isDirNode, type LowerBranch, NodeTable, type UnionNode } from "./node-table.js";
 import { OriginInodes } from "./origin-inodes.js";
 import { OriginRecords } from "./origin-record.js";
-import { probeDir } from "./probe.js";
 import { DirMerger } from "./readdir.js";
 import { removeDir, unlinkEntry } from "./remove-ops.js";
 import { renameEntry } from "./rename-op.js";
@@ -151,16 +154,14 @@ export class UnionFs {
     const lowers: LowerBranch[] = [];
     for (const layer of stack.lowers) {
       const branch: Branch = { layer, rel: "" };
-      const probe = probeDir(layer.at, await lstat(layer.at, { bigint: true }));
-      lowers.push({ ...branch, xwhiteouts: probe.xwhiteouts });
+      const flags = readDirFlags(realPath(branch));
+      lowers.push({ ...branch, xwhiteouts: flags.xwhiteouts });
       // The root never has a whiteout; an opaque lower root hides the layers below it.
-      if (probe.opaque) break;
+      if (flags.opaque) break;
     }
     let upperXwhiteouts = false;
-    if (stack.upper !== null) {
-      upperXwhiteouts = probeDir(stack.upper.at, await lstat(stack.upper.at, { bigint: true })).xwhiteouts;
-    }
-    const originOf = writeSide === null ? null : (path: string, layer: Layer) => origins.of(path, layer);
+    if (stack.upper !== null) upperXwhiteouts = readDirFlags(realPath({ layer: stack.upper, rel: "" })).xwhiteouts;
+    const originOf = writeSide === null ? null : (path: Buffer, layer: Layer) => origins.of(path, layer);
     const inodes = new XinoMap(
       stack.upper?.dev ?? null,
       stack.lowers.map((l) => l.dev),
@@ -228,7 +229,7 @@ export class UnionFs {
    * The node `name` in `parent` leads to, or null; no reference is taken (for the core's own
    * use within one request, and for transports that address objects by path).
    */
-  find(parent: UnionNode, name: string): UnionNode | null {
+  find(parent: UnionNode, name: ByteName): UnionNode | null {
     checkName(name, "lookup");
     if (!isDirNode(parent)) throw new FsError("ENOTDIR", "lookup", parent.path);
     const known = this.table.child(parent, name);
@@ -243,7 +244,7 @@ export class UnionFs {
   }
 
   /** The protocol's LOOKUP: `find`, and the kernel holds a reference until it forgets it. */
-  lookup(parent: UnionNode, name: string): UnionNode | null {
+  lookup(parent: UnionNode, name: ByteName): UnionNode | null {
     const node = this.find(parent, name);
     if (node !== null) this.table.ref(node);
     return node;
@@ -314,8 +315,9 @@ export class UnionFs {
     if (node !== undefined) this.table.unpin(node);
   }
 
-  readlink(node: UnionNode): string {
-    return readlinkSync(realPath(this.data(node)));
+  /** The symlink's target, as a byte string. */
+  readlink(node: UnionNode): ByteName {
+    return readlinkSync(realPath(this.data(node)), { encoding: "latin1" });
   }
 
   /** True when the merged view of a directory holds nothing but `.` and `..`. */
@@ -427,7 +429,7 @@ export class UnionFs {
    */
   create(
     parent: UnionNode,
-    name: string,
+    name: ByteName,
     mode: number,
     flags: number,
     caller: Caller,
@@ -436,32 +438,32 @@ export class UnionFs {
     return { node, fh: this.addHandle({ node, fd, flags: fsc.O_RDWR | (flags & fsc.O_APPEND), inUpper: true }) };
   }
 
-  mknod(parent: UnionNode, name: string, mode: number, rdev: number, caller: Caller): UnionNode {
+  mknod(parent: UnionNode, name: ByteName, mode: number, rdev: number, caller: Caller): UnionNode {
     return makeNod(this, parent, name, mode, rdev, caller);
   }
 
-  mkdir(parent: UnionNode, name: string, mode: number, caller: Caller): UnionNode {
+  mkdir(parent: UnionNode, name: ByteName, mode: number, caller: Caller): UnionNode {
     return makeDir(this, parent, name, mode, caller);
   }
 
-  symlink(parent: UnionNode, name: string, target: string, caller: Caller): UnionNode {
+  symlink(parent: UnionNode, name: ByteName, target: ByteName, caller: Caller): UnionNode {
     return makeSymlink(this, parent, name, target, caller);
   }
 
-  link(source: UnionNode, parent: UnionNode, name: string, caller: Caller): UnionNode {
+  link(source: UnionNode, parent: UnionNode, name: ByteName, caller: Caller): UnionNode {
     return makeLink(this, source, parent, name, caller);
   }
 
-  unlink(parent: UnionNode, name: string): void {
+  unlink(parent: UnionNode, name: ByteName): void {
     unlinkEntry(this, parent, name);
   }
 
-  rmdir(parent: UnionNode, name: string): void {
+  rmdir(parent: UnionNode, name: ByteName): void {
     removeDir(this, parent, name);
   }
 
   /** renameat2: `flags` RENAME_NOREPLACE or RENAME_EXCHANGE (RENAME_WHITEOUT: EINVAL, as overlayfs) */
-  rename(oldParent: UnionNode, oldName: string, newParent: UnionNode, newName: string, flags = 0): void {
+  rename(oldParent: UnionNode, oldName: ByteName, newParent: UnionNode, newName: ByteName, flags = 0): void {
     renameEntry(this, oldParent, oldName, newParent, newName, flags);
   }
 

@@ -2,9 +2,11 @@
  * Primitive changes to the upper directory in overlayfs's on-disk format: whiteouts (char 0/0,
  * or `.wh.` files where the daemon cannot write the kernel's encoding), opaque marks, and
  * installing an object assembled in the work dir with one rename.
+ *
+ * A directory is its realPath (a Buffer), a name a byte string (see layer.ts); work-dir temps
+ * are plain ASCII paths.
  */
 import { constants as fsc, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { FsError, hasCode } from "../errors.js";
 import { OPAQUE_YES, OverlayKey } from "../format/overlay-xattr.js";
 import { WHITEOUT_PREFIX, whiteoutFileName } from "../format/whiteout.js";
@@ -14,12 +16,13 @@ import {
   type WhiteoutStyle,
   xattrNamespaceOf,
 } from "../format/whiteout-style.js";
+import { lstatOrNull } from "../layers/probe.js";
 import { NAME_MAX } from "../path/name.js";
-import { AT_FDCWD } from "../sys/libc.js";
+import { AT_FDCWD, type PathLike } from "../sys/libc.js";
 import { mknod } from "../sys/mknod.js";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, renameat2 } from "../sys/rename.js";
 import { lgetxattr, lsetxattr } from "../sys/xattr.js";
-import { lstatOrNull } from "./probe.js";
+import { type ByteName, entryPath } from "./layer.js";
 import type { WorkDir } from "./work-dir.js";
 
 /**
@@ -37,7 +40,7 @@ export class UpperWriter {
   ) {}
 
   /** Makes `tmp` appear at `dest`; false if something is already there (the loser of a race). */
-  installNew(tmp: string, dest: string): boolean {
+  installNew(tmp: PathLike, dest: PathLike): boolean {
     try {
       renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE);
       return true;
@@ -51,8 +54,8 @@ export class UpperWriter {
    * Puts `tmp` at `dir/name`, where the merged view shows nothing: whatever the upper holds
    * there is a whiteout (char 0/0 or an xattr whiteout) and is swapped out in the same step.
    */
-  installOverWhiteout(tmp: string, dir: string, name: string): void {
-    const dest = join(dir, name);
+  installOverWhiteout(tmp: string, dir: Buffer, name: ByteName): void {
+    const dest = entryPath(dir, name);
     if (lstatOrNull(dest) !== null) {
       renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE);
       rmSync(tmp, { recursive: true, force: true });
@@ -63,25 +66,25 @@ export class UpperWriter {
   }
 
   /** Whether the upper holds a whiteout for a name the merged view does not show. */
-  hasWhiteout(dir: string, name: string): boolean {
-    if (lstatOrNull(join(dir, name)) !== null) return true;
+  hasWhiteout(dir: Buffer, name: ByteName): boolean {
+    if (lstatOrNull(entryPath(dir, name)) !== null) return true;
     const file = whiteoutFilePath(dir, name);
     return file !== null && lstatOrNull(file) !== null;
   }
 
   /** Creates a whiteout for `name` in `dir`, where nothing else is. */
-  writeWhiteout(dir: string, name: string): void {
+  writeWhiteout(dir: Buffer, name: ByteName): void {
     if (this.style === "chardev") {
       const tmp = this.whiteoutInWork();
-      if (!this.installNew(tmp, join(dir, name))) unlinkSync(tmp);
+      if (!this.installNew(tmp, entryPath(dir, name))) unlinkSync(tmp);
     } else {
       writeFileSync(requireWhiteoutFilePath(dir, name), "", { mode: 0o600 });
     }
   }
 
   /** Replaces the object at `dir/name` with a whiteout in one step; returns where it went. */
-  replaceWithWhiteout(dir: string, name: string): string {
-    const target = join(dir, name);
+  replaceWithWhiteout(dir: Buffer, name: ByteName): string {
+    const target = entryPath(dir, name);
     const moved = this.work.tempPath();
     if (this.style === "chardev") {
       const tmp = this.whiteoutInWork();
@@ -98,8 +101,8 @@ export class UpperWriter {
    * Renames `srcDir/srcName` to `dest` and leaves a whiteout at the source: in one step with
    * RENAME_WHITEOUT (char 0/0), else the `.wh.` file first so the lower name never shows.
    */
-  moveLeavingWhiteout(srcDir: string, srcName: string, dest: string): void {
-    const src = join(srcDir, srcName);
+  moveLeavingWhiteout(srcDir: Buffer, srcName: ByteName, dest: Buffer): void {
+    const src = entryPath(srcDir, srcName);
     if (this.style === "chardev") {
       renameat2(AT_FDCWD, src, AT_FDCWD, dest, RENAME_WHITEOUT);
       return;
@@ -109,7 +112,7 @@ export class UpperWriter {
   }
 
   /** Removes a `.wh.` whiteout file for a name that now has an upper object. */
-  dropWhiteoutFile(dir: string, name: string): void {
+  dropWhiteoutFile(dir: Buffer, name: ByteName): void {
     rmWhiteoutFile(dir, name);
   }
 
@@ -119,18 +122,18 @@ export class UpperWriter {
     return tmp;
   }
 
-  setOpaque(path: string): void {
+  setOpaque(path: PathLike): void {
     lsetxattr(path, this.xattrNamespace + OverlayKey.opaque, Buffer.from(OPAQUE_YES));
   }
 
-  /** Records where a renamed directory's lower copies live (an absolute path in the layers). */
   /**
+   * Records where a renamed directory's lower copies live (an absolute path in the layers).
    * A redirect too long for the upper's filesystem to store refuses the rename with EXDEV, as
    * overlayfs refuses one longer than its redirect_max: tools then copy the directory instead.
    */
-  setRedirect(path: string, redirect: string): void {
+  setRedirect(path: Buffer, redirect: ByteName): void {
     try {
-      lsetxattr(path, this.xattrNamespace + OverlayKey.redirect, Buffer.from(redirect));
+      lsetxattr(path, this.xattrNamespace + OverlayKey.redirect, Buffer.from(redirect, "latin1"));
     } catch (e) {
       if (hasCode(e, "ENOSPC", "E2BIG", "ERANGE")) throw new FsError("EXDEV", "rename", redirect);
       throw e;
@@ -141,7 +144,7 @@ export class UpperWriter {
    * Marks a directory as holding children copied up from elsewhere, so the kernel reports
    * their origin's inode numbers in readdir as unionfs does.
    */
-  setImpure(dir: string): void {
+  setImpure(dir: Buffer): void {
     const name = this.xattrNamespace + OverlayKey.impure;
     if (lgetxattr(dir, name) === null) lsetxattr(dir, name, Buffer.from(OPAQUE_YES));
   }
@@ -151,7 +154,7 @@ export class UpperWriter {
    * opaque one in one step, as overlayfs does before replacing it; returns the old one's new
    * place in the work dir, for removal.
    */
-  clearEmptyDir(path: string): string {
+  clearEmptyDir(path: Buffer): string {
     const tmp = this.work.tempPath();
     mkdirSync(tmp, 0o700);
     this.setOpaque(tmp);
@@ -166,18 +169,18 @@ export class UpperWriter {
 }
 
 /** Where a `.wh.` whiteout file for `name` goes; null when the name is too long to have one. */
-function whiteoutFilePath(dir: string, name: string): string | null {
-  return Buffer.byteLength(name) > NAME_MAX - WHITEOUT_PREFIX.length ? null : join(dir, whiteoutFileName(name));
+function whiteoutFilePath(dir: Buffer, name: ByteName): Buffer | null {
+  return name.length > NAME_MAX - WHITEOUT_PREFIX.length ? null : entryPath(dir, whiteoutFileName(name));
 }
 
-function requireWhiteoutFilePath(dir: string, name: string): string {
+function requireWhiteoutFilePath(dir: Buffer, name: ByteName): Buffer {
   const path = whiteoutFilePath(dir, name);
   // a `.wh.` file cannot record the deletion of a 252..255-byte name
   if (path === null) throw new FsError("ENAMETOOLONG", "whiteout", name);
   return path;
 }
 
-function rmWhiteoutFile(dir: string, name: string): void {
+function rmWhiteoutFile(dir: Buffer, name: ByteName): void {
   const path = whiteoutFilePath(dir, name);
   if (path !== null) rmSync(path, { force: true });
 }

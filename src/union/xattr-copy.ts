@@ -6,6 +6,7 @@
  */
 import { errorCode, hasCode, type Logger } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
+import { type PathLike, pathText } from "../sys/libc.js";
 import { lgetxattr, llistxattr, lsetxattr } from "../sys/xattr.js";
 
 /** Copies an object's xattrs, overlay-private ones excepted. */
@@ -14,7 +15,7 @@ export class XattrCopier {
 
   constructor(private readonly log: Logger) {}
 
-  copy(src: string, dest: string): void {
+  copy(src: PathLike, dest: PathLike): void {
     for (const name of llistxattr(src)) {
       if (isPrivateXattr(name)) continue;
       const value = lgetxattr(src, name);
@@ -28,11 +29,13 @@ export class XattrCopier {
     }
   }
 
-  private skipped(name: string, code: string, src: string): void {
+  private skipped(name: string, code: string, src: PathLike): void {
     const key = `${name}\0${code}`;
     if (this.logged.has(key)) return;
     this.logged.add(key);
-    this.log(`copy-up: the upper refuses xattr ${name} (${code}), first on ${src}; skipped wherever it occurs`);
+    this.log(
+      `copy-up: the upper refuses xattr ${name} (${code}), first on ${pathText(src)}; skipped wherever it occurs`,
+    );
   }
 }
 
