@@ -4,13 +4,16 @@
  * later covers a layer's path does not change what the union reads. In-process.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { constants as fsc, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MNT_DETACH, mount, umount2 } from "../sys/mount.js";
 import { dir, file } from "../testing/fixture.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { useScratch } from "../testing/scratch.js";
 import { errnoOf, UnionHarness } from "../testing/union-harness.js";
+import { openStack } from "./layer.js";
+import { UnionFs } from "./union-fs.js";
 
 const PART = "d".repeat(250);
 const DEPTH = 20;
@@ -75,6 +78,30 @@ describe("objects deeper than PATH_MAX", () => {
     const h = await open();
     expect(errnoOf(() => h.mv(`${deep()}/sub`, `${deep()}/moved`))).toBe("EXDEV");
     expect(h.list(deep())).toEqual(["leaf", "sub"]);
+  });
+});
+
+describe("a layer whose path is not ASCII", () => {
+  const scratch = useScratch("unionfs-layers-");
+
+  it("is reached through its fd (byte names are appended to it), and read and written", async () => {
+    const base = scratch().mkdir("caf\u00e9 \u2603");
+    const [lower, upper, work] = ["l", "u", "w"].map((d) => join(base, d));
+    for (const d of [lower, upper, work]) mkdirSync(d as string);
+    writeFileSync(join(lower as string, "f"), "lower");
+    const stack = await openStack({ lowers: [lower as string], upper, work });
+    const fs = await UnionFs.create(stack, { whiteout: "file" });
+    try {
+      expect(stack.lowers[0]?.at).toMatch(/^\/proc\/self\/fd\/\d+\/\.$/);
+      const node = fs.find(fs.table.root, "f");
+      if (node === null) throw new Error("f not found");
+      const fh = fs.open(node, fsc.O_RDWR);
+      fs.write(fh, Buffer.from("L"), 1, 0);
+      fs.release(fh);
+      expect(readFileSync(join(upper as string, "f"), "utf8")).toBe("Lower");
+    } finally {
+      fs.close();
+    }
   });
 });
 
