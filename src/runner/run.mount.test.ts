@@ -16,7 +16,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRootfs, busyboxMissing, ROOTFS_HOSTNAME_FILE } from "../../tools/build-rootfs.mjs";
@@ -222,6 +222,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
         "trap 'echo alarm' ALRM; trap 'echo caught; exit 42' TERM; echo ready; while :; do sleep 1; done",
       ]);
       await waitForLine(trap, "ready");
+      await signalsPassedOn(trap, driver);
       // SIGALRM too: Node's default for it would end unionfs run instead
       trap.child.kill("SIGALRM");
       await waitForLine(trap, "alarm");
@@ -231,6 +232,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       // with --init, the init passes it on to a command without a handler: 128+15
       const init = start([...lower(), "--init", "--", "sh", "-c", "echo ready; exec sleep 60"]);
       await waitForLine(init, "ready");
+      await signalsPassedOn(init, driver);
       init.child.kill("SIGTERM");
       expect((await init.result).code).toBe(143);
       expectNothingLeft();
@@ -252,6 +254,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       // sh as PID 1 has no handler for SIGTERM, so the kernel drops the first two
       const r = start([...lower(), "--", "sh", "-c", "echo ready; while :; do sleep 1; done"]);
       await waitForLine(r, "ready");
+      await signalsPassedOn(r, driver);
       for (let i = 0; i < 3; i++) {
         r.child.kill("SIGTERM");
         // apart, or the kernel merges them into one pending signal
@@ -522,6 +525,7 @@ describe.skipIf(!IS_ROOT || busyboxMissing() !== null)("unionfs run (as root)", 
       "echo ready; exec sleep 60",
     ]);
     await waitForLine(r, "ready");
+    await signalsPassedOn(r, "overlay");
     const exclusive = () => {
       try {
         execFileSync("flock", ["--nonblock", "--exclusive", rootfs, "true"]);
@@ -726,6 +730,25 @@ function treeDigest(root: string): string {
  * or prints nothing in time, fails the test at once with its status and stderr: a run that
  * failed to start shows why instead of a bare timeout.
  */
+/**
+ * Waits until `unionfs run` passes signals on. With --driver overlay and no limits Node hands
+ * the run over: it execs native/unionfs-wait right after starting the helper, so the command
+ * can print before the exec, while a signal would still find Node (whose default for SIGTERM
+ * or SIGALRM ends it). With --driver fuse, Node passes them on from before the command starts.
+ */
+async function signalsPassedOn(run: Running, driver: "overlay" | "fuse"): Promise<void> {
+  if (driver === "fuse") return;
+  const exe = () => {
+    try {
+      return basename(readlinkSync(`/proc/${run.child.pid}/exe`));
+    } catch {
+      return "gone";
+    }
+  };
+  expect(await waitUntil(() => exe() !== basename(process.execPath), RUN_TIMEOUT_MS)).toBe(true);
+  expect(exe()).toBe("unionfs-wait");
+}
+
 async function waitForLine(run: Running, line: string): Promise<void> {
   const stream = run.child.stdout;
   if (stream === null) throw new Error("no stdout");
