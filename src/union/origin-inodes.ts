@@ -26,7 +26,8 @@ interface LowerFs {
 }
 
 export class OriginInodes {
-  private readonly cache = new LRUCache<string, OriginObject | "none">({ max: 100_000 });
+  // maxSize, not max, so the slots are not all allocated at mount (see lookup.ts)
+  private readonly cache = new LRUCache<string, OriginObject | "none">({ maxSize: 100_000, sizeCalculation: () => 1 });
   /** hex UUID -> the one lower filesystem carrying it, or null when several do */
   private byUuid: Map<string, LowerFs | null> | null = null;
 
