@@ -28,7 +28,7 @@ import { mknod } from "../sys/mknod.js";
 import type { Caller } from "./caller.js";
 import { type ByteName, entryPath, realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
-import type { UnionFs } from "./union-fs.js";
+import type { UnionContext } from "./union-context.js";
 
 const S_ISGID = 0o2000;
 
@@ -43,7 +43,7 @@ interface Owner {
 type Build = (path: PathLike, overWhiteout: boolean, owner: Owner) => void;
 
 /** Places a new object at parent/name and returns its node. */
-function placeNew(u: UnionFs, parent: UnionNode, name: ByteName, caller: Caller, build: Build): UnionNode {
+function placeNew(u: UnionContext, parent: UnionNode, name: ByteName, caller: Caller, build: Build): UnionNode {
   checkName(name, "create");
   if (!isDirNode(parent)) throw new FsError("ENOTDIR", "create", parent.path);
   if (u.find(parent, name) !== null) throw new FsError("EEXIST", "create", name);
@@ -78,7 +78,7 @@ function ownerIn(dir: Buffer, caller: Caller): Owner {
  * write, with `openFlags` (O_APPEND) added.
  */
 export function createFile(
-  u: UnionFs,
+  u: UnionContext,
   parent: UnionNode,
   name: ByteName,
   mode: number,
@@ -101,7 +101,14 @@ export function createFile(
   }
 }
 
-export function makeNod(u: UnionFs, parent: UnionNode, name: ByteName, mode: number, rdev: number, caller: Caller) {
+export function makeNod(
+  u: UnionContext,
+  parent: UnionNode,
+  name: ByteName,
+  mode: number,
+  rdev: number,
+  caller: Caller,
+) {
   return placeNew(u, parent, name, caller, (path, _over, owner) => {
     mknod(path, mode, rdev);
     lchownSync(path, owner.uid, owner.gid);
@@ -109,7 +116,7 @@ export function makeNod(u: UnionFs, parent: UnionNode, name: ByteName, mode: num
   });
 }
 
-export function makeDir(u: UnionFs, parent: UnionNode, name: ByteName, mode: number, caller: Caller) {
+export function makeDir(u: UnionContext, parent: UnionNode, name: ByteName, mode: number, caller: Caller) {
   const { writer } = u.side();
   return placeNew(u, parent, name, caller, (path, overWhiteout, owner) => {
     mkdirSync(path, 0o700);
@@ -120,7 +127,7 @@ export function makeDir(u: UnionFs, parent: UnionNode, name: ByteName, mode: num
 }
 
 /** symlink(2); the target is bytes as well (a byte string), stored as given. */
-export function makeSymlink(u: UnionFs, parent: UnionNode, name: ByteName, target: ByteName, caller: Caller) {
+export function makeSymlink(u: UnionContext, parent: UnionNode, name: ByteName, target: ByteName, caller: Caller) {
   return placeNew(u, parent, name, caller, (path, _over, owner) => {
     symlinkSync(Buffer.from(target, "latin1"), path);
     lchownSync(path, owner.uid, owner.gid);
@@ -131,7 +138,7 @@ export function makeSymlink(u: UnionFs, parent: UnionNode, name: ByteName, targe
  * link(2): the source is copied up first, so both names share one upper inode; the new name is
  * a name of the source's node.
  */
-export function makeLink(u: UnionFs, source: UnionNode, parent: UnionNode, name: ByteName, caller: Caller) {
+export function makeLink(u: UnionContext, source: UnionNode, parent: UnionNode, name: ByteName, caller: Caller) {
   if (isDirNode(source)) throw new FsError("EPERM", "link", source.path);
   const { copyUp, writer } = u.side();
   const upper = copyUp.ensureUpper(source);

@@ -10,10 +10,10 @@ import { checkName } from "../path/name.js";
 import { HardlinkIndex } from "./hardlink-index.js";
 import { type ByteName, entryPath, realPath } from "./layer.js";
 import { isDirNode, type Link, type UnionNode } from "./node-table.js";
-import type { UnionFs } from "./union-fs.js";
+import type { UnionContext } from "./union-context.js";
 
 /** The node `name` leads to, with that name of it. */
-export function existingName(u: UnionFs, parent: UnionNode, name: ByteName, syscall: string): Named {
+export function existingName(u: UnionContext, parent: UnionNode, name: ByteName, syscall: string): Named {
   checkName(name, syscall);
   const node = u.find(parent, name);
   const link = node?.linkAt(parent, name);
@@ -26,13 +26,13 @@ export interface Named {
   link: Link;
 }
 
-export function unlinkEntry(u: UnionFs, parent: UnionNode, name: ByteName): void {
+export function unlinkEntry(u: UnionContext, parent: UnionNode, name: ByteName): void {
   const named = existingName(u, parent, name, "unlink");
   if (isDirNode(named.node)) throw new FsError("EISDIR", "unlink", named.node.path);
   removeEntry(u, parent, name, named);
 }
 
-export function removeDir(u: UnionFs, parent: UnionNode, name: ByteName): void {
+export function removeDir(u: UnionContext, parent: UnionNode, name: ByteName): void {
   const named = existingName(u, parent, name, "rmdir");
   const { node } = named;
   if (!isDirNode(node)) throw new FsError("ENOTDIR", "rmdir", node.path);
@@ -40,7 +40,7 @@ export function removeDir(u: UnionFs, parent: UnionNode, name: ByteName): void {
   removeEntry(u, parent, name, named);
 }
 
-function removeEntry(u: UnionFs, parent: UnionNode, name: ByteName, { node, link }: Named): void {
+function removeEntry(u: UnionContext, parent: UnionNode, name: ByteName, { node, link }: Named): void {
   const { writer, copyUp } = u.side();
   const dir = realPath(copyUp.ensureUpper(parent));
   const unlinked = beforeHardlinkRemoval(u, { node, link });
@@ -64,7 +64,7 @@ function removeEntry(u: UnionFs, parent: UnionNode, name: ByteName, { node, link
  * copied up (into the index) first, so the remaining names stay one file, and afterwards the
  * union's link count is recorded one lower. Returns what to do once the name is gone.
  */
-export function beforeHardlinkRemoval(u: UnionFs, { node, link }: Named): () => void {
+export function beforeHardlinkRemoval(u: UnionContext, { node, link }: Named): () => void {
   if (isDirNode(node) || link.inUpper || node.hardlinkOrigin === null) return () => {};
   const { copyUp, index } = u.side();
   copyUp.ensureUpperLink(node, link);

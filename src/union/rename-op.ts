@@ -20,13 +20,13 @@ import { type ByteName, entryPath, realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
 import { redirectOf } from "./probe.js";
 import { beforeHardlinkRemoval, existingName, type Named } from "./remove-ops.js";
-import type { UnionFs } from "./union-fs.js";
+import type { UnionContext } from "./union-context.js";
 
 /** the renameat2 flags overlayfs takes: RENAME_WHITEOUT is refused (EINVAL), as by overlayfs */
 const SUPPORTED_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE;
 
 export function renameEntry(
-  u: UnionFs,
+  u: UnionContext,
   oldParent: UnionNode,
   oldName: ByteName,
   newParent: UnionNode,
@@ -101,7 +101,7 @@ export function renameEntry(
  * (redirectFor); one that exists only in the upper is made opaque where it lands in a merged
  * parent, so nothing below its new name shows through.
  */
-function markMovedDir(u: UnionFs, node: UnionNode, upperPath: Buffer, newParent: UnionNode): void {
+function markMovedDir(u: UnionContext, node: UnionNode, upperPath: Buffer, newParent: UnionNode): void {
   if (!isDirNode(node)) return;
   const { writer } = u.side();
   if (node.lowers.length > 0) writer.setRedirect(upperPath, redirectFor(node));
@@ -134,7 +134,7 @@ interface Entry extends Named {
  * RENAME_EXCHANGE: both objects are copied up (directories: only themselves) and swap names in
  * one renameat2 of the upper. No whiteout is needed: both names still exist afterwards.
  */
-function exchangeEntries(u: UnionFs, a: Entry, b: Entry): void {
+function exchangeEntries(u: UnionContext, a: Entry, b: Entry): void {
   if (a.node === b.node) return;
   const { writer, copyUp } = u.side();
   const aDir = realPath(copyUp.ensureUpper(a.parent));

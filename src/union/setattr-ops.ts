@@ -11,7 +11,7 @@ import { lgetxattr, lremovexattr, lsetxattr } from "../sys/xattr.js";
 import type { OpenFile } from "./handles.js";
 import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
-import type { UnionFs } from "./union-fs.js";
+import type { UnionContext } from "./union-context.js";
 
 /**
  * The changes of one setattr request, as FUSE's valid mask carries them: a field that is absent
@@ -26,7 +26,7 @@ export interface AttrChanges {
   mtime?: bigint | "now";
 }
 
-function upperPath(u: UnionFs, node: UnionNode, withData = true): Buffer {
+function upperPath(u: UnionContext, node: UnionNode, withData = true): Buffer {
   return realPath(u.side().copyUp.ensureUpper(node, withData));
 }
 
@@ -36,7 +36,7 @@ function upperPath(u: UnionFs, node: UnionNode, withData = true): Buffer {
  * size change through a file open for writing truncates that file; a file whose last name is
  * gone changes through its open file.
  */
-export function setattrNode(u: UnionFs, node: UnionNode, changes: AttrChanges, open?: OpenFile): void {
+export function setattrNode(u: UnionContext, node: UnionNode, changes: AttrChanges, open?: OpenFile): void {
   const { mode, uid, gid, size, atime, mtime } = changes;
   if (size !== undefined && isDirNode(node)) throw new FsError("EISDIR", "truncate", node.path);
   if (open !== undefined && node.links.length === 0) {
@@ -70,12 +70,12 @@ function setattrOpenFile(open: OpenFile, changes: AttrChanges): void {
   if (atime !== undefined || mtime !== undefined) futimens(open.fd, atime ?? "omit", mtime ?? "omit");
 }
 
-export function setxattrNode(u: UnionFs, node: UnionNode, name: string, value: Buffer, flags: number): void {
+export function setxattrNode(u: UnionContext, node: UnionNode, name: string, value: Buffer, flags: number): void {
   if (isPrivateXattr(name)) throw new FsError("EPERM", "setxattr", node.path);
   lsetxattr(upperPath(u, node), name, value, flags);
 }
 
-export function removexattrNode(u: UnionFs, node: UnionNode, name: string): void {
+export function removexattrNode(u: UnionContext, node: UnionNode, name: string): void {
   if (isPrivateXattr(name)) throw new FsError("ENODATA", "removexattr", node.path);
   if (node.upper === null && lgetxattr(realPath(u.data(node)), name) === null) {
     throw new FsError("ENODATA", "removexattr", node.path);

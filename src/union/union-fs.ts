@@ -55,17 +55,9 @@ import { DirMerger } from "./readdir.js";
 import { removeDir, unlinkEntry } from "./remove-ops.js";
 import { renameEntry } from "./rename-op.js";
 import { type AttrChanges, removexattrNode, setattrNode, setxattrNode } from "./setattr-ops.js";
+import type { UnionContext, WriteSide } from "./union-context.js";
 import { chooseWhiteoutStyle, UpperWriter } from "./upper-writer.js";
 import { WorkDir } from "./work-dir.js";
-
-/** What writes need: present only when the stack has an upper. */
-export interface WriteSide {
-  readonly writer: UpperWriter;
-  readonly copyUp: CopyUp;
-  readonly index: HardlinkIndex;
-  /** false on a volatile mount: nothing is synced */
-  readonly durable: boolean;
-}
 
 export interface UnionOptions {
   /** how whiteouts and opaque marks are written: "auto" picks chardev when mknod works */
@@ -107,7 +99,7 @@ const CREATE_ONLY_FLAGS = fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOCTTY;
 
 export type { DirEntry, StreamEntry };
 
-export class UnionFs {
+export class UnionFs implements UnionContext {
   readonly stack: LayerStack;
   readonly table: NodeTable;
   readonly handles: HandleTable = new MapHandleTable();
