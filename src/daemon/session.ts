@@ -83,16 +83,10 @@ export class Session {
 export async function startSession(spec: SessionSpec, transport: Transport): Promise<Session> {
   const stack = await openStack(spec.stack, spec.mountpoint);
   holdLayerLocks(stack);
-  const fs = await UnionFs.create(stack, {
-    whiteout: spec.whiteout,
-    volatile: spec.volatile,
-    log: spec.log,
-    dataCopy: transport.dataCopy,
-    cachedNodes: transport.cachedNodes,
-  });
+  const union = await UnionFs.prepare(stack, { whiteout: spec.whiteout, volatile: spec.volatile });
   let served: ServedMount;
   try {
-    served = await transport.mount(fs, spec.mountpoint, {
+    served = await transport.mount(union, spec.mountpoint, {
       readOnly: stack.upper === null,
       shared: mayMountDirectly(),
       debug: spec.debug,
@@ -100,7 +94,6 @@ export async function startSession(spec: SessionSpec, transport: Transport): Pro
       log: spec.log,
     });
   } catch (e) {
-    fs.close();
     throw new UserError(`cannot mount on ${spec.mountpoint}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const session = new Session(spec.mountpoint, served, spec.log);

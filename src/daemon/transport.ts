@@ -5,8 +5,7 @@
  * can replace fuse-native without touching it.
  */
 import type { Logger } from "../errors.js";
-import type { DataCopyMode } from "../union/copy-up.js";
-import type { UnionFs } from "../union/union-fs.js";
+import type { UnionSpec } from "../union/union-fs.js";
 
 export interface TransportMountOptions {
   /** a mount without an upper: the kernel refuses writes itself */
@@ -24,13 +23,11 @@ export interface TransportMountOptions {
 export type ServedMount = object;
 
 export interface Transport {
-  /** how the core copies a copy-up's data where this transport runs it (see DataCopyMode) */
-  readonly dataCopy: DataCopyMode;
-  /** how many nodes the core keeps that the kernel holds no reference to (see UnionOptions) */
-  readonly cachedNodes?: number;
   /**
-   * Mounts `fs` on `mountpoint` and serves it; resolves once the mount is live, with the
-   * transport's handle on it, which the session holds for as long as it serves.
+   * Mounts the prepared stack on `mountpoint` and serves it, opening the union core where it
+   * runs it (`UnionFs.open`: on the event loop, or one per worker thread); resolves once the
+   * mount is live, with the transport's handle on it, which the session holds for as long as
+   * it serves. On failure it closes whatever it opened.
    */
-  mount(fs: UnionFs, mountpoint: string, options: TransportMountOptions): Promise<ServedMount>;
+  mount(spec: UnionSpec, mountpoint: string, options: TransportMountOptions): Promise<ServedMount>;
 }

@@ -6,7 +6,7 @@
  * importing it: imports point down, and the session sits above the transports.
  */
 import type { Logger } from "../errors.js";
-import type { UnionFs } from "../union/union-fs.js";
+import { UnionFs, type UnionSpec } from "../union/union-fs.js";
 import { makeOps } from "./adapter.js";
 import { type MountOptions, mountAsync, UnionFuse } from "./native-mount.js";
 
@@ -15,24 +15,36 @@ const CACHE_TIMEOUT_S = 86400;
 
 export type FuseNativeMountOptions = Omit<MountOptions, "cacheTimeout" | "fsname"> & { log: Logger };
 
+/**
+ * libfuse 2.9 never forgets into the core (it keeps its own references), so every node is a
+ * cache entry; a listing and the stats that follow it should find theirs
+ */
+const CACHED_NODES = 65_536;
+
 export const fuseNativeTransport = {
-  dataCopy: "staged",
-  // libfuse 2.9 never forgets into the core (it keeps its own references), so every node is
-  // a cache entry; a listing and the stats that follow it should find theirs
-  cachedNodes: 65_536,
   /** Mounts and serves; the binding object it returns must be kept alive while it serves. */
-  async mount(fs: UnionFs, mountpoint: string, options: FuseNativeMountOptions): Promise<UnionFuse> {
-    let fuse: UnionFuse | undefined;
-    const ops = makeOps(fs, options.log, () => (fuse as UnionFuse).caller);
-    fuse = new UnionFuse(mountpoint, ops, {
-      readOnly: options.readOnly,
-      shared: options.shared,
-      cacheTimeout: CACHE_TIMEOUT_S,
-      fsname: "unionfs",
-      debug: options.debug,
-      extra: options.extra,
-    });
-    await mountAsync(fuse);
-    return fuse;
+  async mount(spec: UnionSpec, mountpoint: string, options: FuseNativeMountOptions): Promise<UnionFuse> {
+    const fs = UnionFs.open(spec, { log: options.log, dataCopy: "staged", cachedNodes: CACHED_NODES });
+    try {
+      return await serve(fs, mountpoint, options);
+    } catch (e) {
+      fs.close();
+      throw e;
+    }
   },
 } as const;
+
+async function serve(fs: UnionFs, mountpoint: string, options: FuseNativeMountOptions): Promise<UnionFuse> {
+  let fuse: UnionFuse | undefined;
+  const ops = makeOps(fs, options.log, () => (fuse as UnionFuse).caller);
+  fuse = new UnionFuse(mountpoint, ops, {
+    readOnly: options.readOnly,
+    shared: options.shared,
+    cacheTimeout: CACHE_TIMEOUT_S,
+    fsname: "unionfs",
+    debug: options.debug,
+    extra: options.extra,
+  });
+  await mountAsync(fuse);
+  return fuse;
+}

@@ -8,8 +8,7 @@
  * names are not); overlayfs keeps the difference in `overlay.nlink` as "U+n"/"U-n" relative to
  * the upper inode's count, and so does this.
  */
-import { closeSync, constants as fsc, fstatSync, lstatSync, openSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { closeSync, constants as fsc, fstatSync, lstatSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import { lstatOrNull, overlayValue } from "../layers/probe.js";
@@ -32,9 +31,9 @@ export class HardlinkIndex {
     this.layer = { index: -2, root: this.dir, fd, at: this.dir, writable: true, dev };
   }
 
-  static async open(workRoot: string, xattrNamespace: string): Promise<HardlinkIndex> {
+  static open(workRoot: string, xattrNamespace: string): HardlinkIndex {
     const dir = join(workRoot, "index");
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
     return new HardlinkIndex(fd, fstatSync(fd, { bigint: true }).dev, xattrNamespace);
   }

@@ -28,10 +28,10 @@ import {
   statfsSync,
   writeSync,
 } from "node:fs";
-import { lstat } from "node:fs/promises";
+
 import { FsError, type Logger } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
-import type { WhiteoutChoice } from "../format/whiteout-style.js";
+import type { WhiteoutChoice, WhiteoutStyle } from "../format/whiteout-style.js";
 import { readDirFlags } from "../layers/probe.js";
 import { checkName, NAME_MAX } from "../path/name.js";
 import { copyFileRange, seekData, seekHole } from "../sys/copy.js";
@@ -59,14 +59,8 @@ import type { UnionContext, WriteSide } from "./union-context.js";
 import { chooseWhiteoutStyle, UpperWriter } from "./upper-writer.js";
 import { WorkDir } from "./work-dir.js";
 
-export interface UnionOptions {
-  /** how whiteouts and opaque marks are written: "auto" picks chardev when mknod works */
-  whiteout: WhiteoutChoice;
-  /**
-   * overlayfs's `volatile`: copy-up and fsync do not sync, trading crash safety for speed
-   * (fuse-overlayfs never syncs a copy-up); the work dir is marked so it is not reused
-   */
-  volatile?: boolean;
+/** How one thread's core runs; not part of the mount's prepared state. */
+export interface CoreRuntime {
   /** where the core reports what it skipped (never a request's failure: those are errnos) */
   log?: Logger;
   /** how copy-up copies file data (default inline: on the calling thread) */
@@ -76,6 +70,27 @@ export interface UnionOptions {
    * again without a system call: a transport without forgets (fuse-native) keeps many
    */
   cachedNodes?: number;
+}
+
+export interface UnionOptions extends CoreRuntime {
+  /** how whiteouts and opaque marks are written: "auto" picks chardev when mknod works */
+  whiteout: WhiteoutChoice;
+  /**
+   * overlayfs's `volatile`: copy-up and fsync do not sync, trading crash safety for speed
+   * (fuse-overlayfs never syncs a copy-up); the work dir is marked so it is not reused
+   */
+  volatile?: boolean;
+}
+
+/**
+ * A stack readied for a mount (see UnionFs.prepare): plain data that can cross to a worker
+ * thread, whose layer fds are valid in every thread of the process.
+ */
+export interface UnionSpec {
+  readonly stack: LayerStack;
+  /** the settled whiteout style; null without an upper */
+  readonly whiteout: WhiteoutStyle | null;
+  readonly volatile: boolean;
 }
 
 const DEFAULT_CACHED_NODES = 4096;
@@ -121,23 +136,37 @@ export class UnionFs implements UnionContext {
     this.writeSide = writeSide;
   }
 
-  static async create(stack: LayerStack, options: UnionOptions = { whiteout: "auto" }): Promise<UnionFs> {
+  /**
+   * Readies a stack for a mount, once per mount: checks and clears the work directory and
+   * settles the whiteout style. The result is plain data, so every thread that serves the
+   * mount can open its own core on it (`open`).
+   */
+  static async prepare(stack: LayerStack, options: UnionOptions = { whiteout: "auto" }): Promise<UnionSpec> {
+    if (stack.upper === null) return { stack, whiteout: null, volatile: false };
+    if (stack.work === null) throw new Error("a writable stack needs a work directory");
+    const work = await WorkDir.prepare(stack.work, stack.upper, options.volatile === true);
+    return { stack, whiteout: chooseWhiteoutStyle(options.whiteout, work), volatile: options.volatile === true };
+  }
+
+  /** A core on a prepared stack; each thread serving a mount opens its own. */
+  static open(spec: UnionSpec, runtime: CoreRuntime = {}): UnionFs {
+    const { stack } = spec;
     const top = stack.upper ?? stack.lowers[0];
     if (top === undefined) throw new Error("a layer stack needs at least one layer");
     let writeSide: WriteSide | null = null;
     const origins = new OriginRecords();
     if (stack.upper !== null) {
-      if (stack.work === null) throw new Error("a writable stack needs a work directory");
-      const work = await WorkDir.prepare(stack.work, stack.upper, options.volatile === true);
-      const writer = new UpperWriter(work, chooseWhiteoutStyle(options.whiteout, work));
-      const index = await HardlinkIndex.open(stack.work.at, writer.xattrNamespace);
-      const durable = options.volatile !== true;
+      if (stack.work === null || spec.whiteout === null)
+        throw new Error("a writable stack needs a prepared work directory");
+      const writer = new UpperWriter(WorkDir.attach(stack.work), spec.whiteout);
+      const index = HardlinkIndex.open(stack.work.at, writer.xattrNamespace);
+      const durable = !spec.volatile;
       writeSide = {
         writer,
         copyUp: new CopyUp(stack.upper, writer, index, origins, {
           durable,
-          dataCopy: options.dataCopy,
-          log: options.log,
+          dataCopy: runtime.dataCopy,
+          log: runtime.log,
         }),
         index,
         durable,
@@ -160,7 +189,7 @@ export class UnionFs implements UnionContext {
     );
     const originInodes = new OriginInodes(stack.lowers);
     const resolver = new Resolver(inodes, lowers, originOf, originInodes);
-    const rootStat = await lstat(top.at, { bigint: true });
+    const rootStat = lstatSync(top.at, { bigint: true });
     const root = {
       type: fsc.S_IFDIR,
       // overlayfs reports the root's own number from its topmost layer
@@ -169,8 +198,13 @@ export class UnionFs implements UnionContext {
       hardlinkOrigin: null,
       upperXwhiteouts,
     };
-    const table = new NodeTable(stack.upper, root, options.cachedNodes ?? DEFAULT_CACHED_NODES);
+    const table = new NodeTable(stack.upper, root, runtime.cachedNodes ?? DEFAULT_CACHED_NODES);
     return new UnionFs(stack, table, resolver, writeSide, originInodes);
+  }
+
+  /** `prepare` and `open` in one, for a core served by the thread that prepares it. */
+  static async create(stack: LayerStack, options: UnionOptions = { whiteout: "auto" }): Promise<UnionFs> {
+    return UnionFs.open(await UnionFs.prepare(stack, options), options);
   }
 
   /** Closes every open file and the layers: after the transport has stopped serving. */

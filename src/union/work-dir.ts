@@ -55,7 +55,15 @@ export class WorkDir {
     }
     for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
     if (volatile) await mkdir(join(dir, INCOMPAT, "volatile", "dirty"), { recursive: true, mode: 0o700 });
-    return new WorkDir(dir, work.dev);
+    return WorkDir.attach(work);
+  }
+
+  /**
+   * The prepared work dir of `work`, for one more thread serving the same mount: its temp
+   * names have a prefix of their own, so no two threads ever pick the same one.
+   */
+  static attach(work: Layer): WorkDir {
+    return new WorkDir(join(work.at, "work"), work.dev);
   }
 
   /** A fresh name in the work dir; nothing is created. */
