@@ -29,6 +29,12 @@ const TRANSPORTS: readonly TransportEntry[] = [
     preflight: async () => (await import("../fuse/preflight.js")).loadFuseBinding(),
     load: async () => (await import("../fuse/transport.js")).fuseNativeTransport,
   },
+  {
+    name: "devfuse",
+    summary: "the kernel's FUSE protocol spoken directly on /dev/fuse, from a worker thread",
+    preflight: async () => {},
+    load: async () => (await import("../devfuse/transport.js")).devfuseTransport,
+  },
 ];
 
 export const TRANSPORT_NAMES: readonly string[] = TRANSPORTS.map((t) => t.name);

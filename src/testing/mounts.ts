@@ -134,7 +134,7 @@ async function cli(env: NodeJS.ProcessEnv, args: string[], what: string): Promis
 let builtChecked = false;
 
 /** What `unionfs mount` runs: a dist/ older than any of these sources would test stale code. */
-const MOUNT_SOURCES = ["cli/", "daemon/", "fuse/", "union/", "format/", "path/", "sys/", "errors.ts"];
+const MOUNT_SOURCES = ["cli/", "daemon/", "fuse/", "devfuse/", "union/", "format/", "path/", "sys/", "errors.ts"];
 
 /** The tests run the built CLI: refuse to test a dist/ older than the sources it came from. */
 async function checkBuilt(): Promise<void> {

@@ -65,6 +65,12 @@ export interface CopyUpOptions {
   durable: boolean;
   dataCopy: DataCopyMode;
   log: Logger;
+  /**
+   * called once a name of `node` was copied up: its attributes may have changed where the
+   * request that copied it up did not ask for a change (a merged directory's link count, the
+   * copy's st_blocks), which a transport caching attributes must forget
+   */
+  copiedUp: (node: UnionNode) => void;
 }
 
 export class CopyUp {
@@ -88,6 +94,7 @@ export class CopyUp {
       durable: options.durable ?? true,
       dataCopy: options.dataCopy ?? "inline",
       log: options.log ?? (() => {}),
+      copiedUp: options.copiedUp ?? (() => {}),
     };
     this.data = new DataCopier(this.options.durable);
     this.xattrs = new XattrCopier(this.options.log);
@@ -129,6 +136,7 @@ export class CopyUp {
     this.writer.setImpure(parentDir);
     restoreTimes(parentDir, parentStat);
     link.inUpper = true;
+    this.options.copiedUp(node);
     return childBranch(parentUpper, link.name);
   }
 

@@ -70,6 +70,8 @@ export interface CoreRuntime {
    * again without a system call: a transport without forgets (fuse-native) keeps many
    */
   cachedNodes?: number;
+  /** told of every copy-up (see CopyUpOptions.copiedUp) */
+  copiedUp?: (node: UnionNode) => void;
 }
 
 export interface UnionOptions extends CoreRuntime {
@@ -167,6 +169,7 @@ export class UnionFs implements UnionContext {
           durable,
           dataCopy: runtime.dataCopy,
           log: runtime.log,
+          copiedUp: runtime.copiedUp,
         }),
         index,
         durable,

@@ -1,0 +1,70 @@
+/**
+ * INIT: the first request of a connection, answered before anything else can reach the
+ * mount. The reply agrees on the protocol minor (the kernel's, up to what this codec knows)
+ * and asks only for features the kernel offered.
+ */
+import { FsError } from "../errors.js";
+import { FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, Init, MAX_PAGES, MAX_WRITE, Size } from "./protocol.js";
+
+/** the oldest minor whose structures this codec writes (FOPEN_NOFLUSH, READDIRPLUS, 64-bit attrs) */
+const MIN_KERNEL_MINOR = 31;
+
+/** features asked for whenever the kernel offers them */
+const WANTED =
+  Init.ASYNC_READ |
+  Init.ATOMIC_O_TRUNC |
+  Init.BIG_WRITES |
+  Init.DO_READDIRPLUS |
+  Init.READDIRPLUS_AUTO |
+  Init.PARALLEL_DIROPS |
+  Init.MAX_PAGES |
+  Init.CACHE_SYMLINKS |
+  Init.SETXATTR_EXT |
+  Init.INIT_EXT;
+
+export interface Agreed {
+  /** the protocol minor both sides speak */
+  readonly minor: number;
+  /** the INIT flags (low word) in force */
+  readonly flags: number;
+  readonly flags2: number;
+  readonly setxattrExt: boolean;
+}
+
+/**
+ * The INIT reply's payload for the request body `initIn` (fuse_init_in), written into `out`
+ * at `at`; returns what was agreed and the payload's size.
+ */
+export function answerInit(initIn: Buffer, out: Buffer, at: number): { agreed: Agreed; size: number } {
+  const major = initIn.readUInt32LE(0);
+  const kernelMinor = initIn.readUInt32LE(4);
+  if (major !== FUSE_KERNEL_VERSION || kernelMinor < MIN_KERNEL_MINOR) {
+    throw new FsError(
+      "EPROTO",
+      "init",
+      undefined,
+      `the kernel speaks FUSE ${major}.${kernelMinor}, unionfs needs 7.${MIN_KERNEL_MINOR} or newer`,
+    );
+  }
+  const maxReadahead = initIn.readUInt32LE(8);
+  const offered = initIn.readUInt32LE(12);
+  const minor = Math.min(kernelMinor, FUSE_KERNEL_MINOR);
+  const flags = (offered & WANTED) >>> 0;
+  // nothing of flags2 (passthrough, ...) is asked for yet
+  const flags2 = 0;
+  out.fill(0, at, at + Size.INIT_OUT);
+  out.writeUInt32LE(FUSE_KERNEL_VERSION, at);
+  out.writeUInt32LE(minor, at + 4);
+  out.writeUInt32LE(maxReadahead, at + 8);
+  out.writeUInt32LE(flags, at + 12);
+  out.writeUInt16LE(64, at + 16); // max_background
+  out.writeUInt16LE(48, at + 18); // congestion_threshold
+  out.writeUInt32LE(MAX_WRITE, at + 20);
+  out.writeUInt32LE(1, at + 24); // time_gran: nanoseconds
+  out.writeUInt16LE(MAX_PAGES, at + 28);
+  out.writeUInt32LE(flags2, at + 32);
+  return {
+    agreed: { minor, flags, flags2, setxattrExt: (flags & Init.SETXATTR_EXT) !== 0 },
+    size: Size.INIT_OUT,
+  };
+}
