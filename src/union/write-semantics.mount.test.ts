@@ -132,6 +132,28 @@ function writeSemanticsTests(transport: string): void {
     });
   });
 
+  describe(`hard links, ${transport}`, () => {
+    const scratch = useScratch();
+
+    // after the remount a's node is made from its upper name, which knows no lower object
+    it("a copied-up hard link: after a remount, its lower-only name can be removed", async () => {
+      const s = scratch();
+      const stack = await stackWith(s, [file("a", "one"), hardlink("b", "a")]);
+      const mnt = s.mkdir("mnt");
+      const m = await mountUnionfs(s, stack, mnt, { transport });
+      writeFileSync(join(mnt, "a"), "X", { flag: "r+" });
+      await m.unmount();
+      await mountUnionfs(s, stack, mnt, { transport });
+      readFileSync(join(mnt, "a"));
+      expect(codeOf(() => unlinkSync(join(mnt, "b")))).toBeUndefined();
+      expect([readdirSync(mnt), readFileSync(join(mnt, "a"), "utf8"), lstatSync(join(mnt, "a")).nlink]).toEqual([
+        ["a"],
+        "Xne",
+        1,
+      ]);
+    });
+  });
+
   describe(`whiteouts and opaque directories, ${transport}`, () => {
     const scratch = useScratch();
 
