@@ -207,6 +207,11 @@ export class NodeTable {
     return node;
   }
 
+  /** The node a known name leads to, leaving the cache and the order of names as they are. */
+  known(parent: UnionNode, name: ByteName): UnionNode | undefined {
+    return this.children.get(parent.id)?.get(name);
+  }
+
   private putFirst(node: UnionNode, parent: UnionNode, name: ByteName): void {
     const at = node.links.findIndex((l) => l.parent === parent && l.name === name);
     if (at <= 0) return;

@@ -8,11 +8,15 @@ import { execFileSync } from "node:child_process";
 import {
   appendFileSync,
   chmodSync,
+  closeSync,
   existsSync,
+  fstatSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmdirSync,
   unlinkSync,
@@ -38,13 +42,15 @@ function codeOf(fn: () => unknown): string | undefined {
   }
 }
 
+/** A one-lower stack in `s`; `prefix` names its directories apart from another stack's. */
 async function stackWith(
   s: Scratch,
   lower: Parameters<typeof apply>[1],
+  prefix = "",
 ): Promise<StackDirs & { upper: string; work: string }> {
-  const l = s.mkdir("lower");
+  const l = s.mkdir(`${prefix}lower`);
   await apply(l, lower);
-  return { lowers: [l], upper: s.mkdir("upper"), work: s.mkdir("work") };
+  return { lowers: [l], upper: s.mkdir(`${prefix}upper`), work: s.mkdir(`${prefix}work`) };
 }
 
 for (const transport of selectedTransports()) {
@@ -113,6 +119,31 @@ function writeSemanticsTests(transport: string): void {
       const kmnt = s.mkdir("kernel");
       await mountOverlay(s, { ...stack, work: s.mkdir("kwork") }, kmnt);
       expect(["d", "d/changed", "d/untouched"].map((p) => lstatSync(join(kmnt, p)).ino)).toEqual(before);
+    });
+
+    // overlayfs >= 4.19 (ovl_real_fdget) switches a file opened from below to the upper copy
+    it("a file opened read-only before its copy-up reads and fstats the copy, as on overlayfs", async () => {
+      const s = scratch();
+      const seen = (mnt: string) => {
+        const path = join(mnt, "f");
+        const reader = openSync(path, "r");
+        try {
+          writeFileSync(path, "UPPER", { flag: "r+" });
+          chmodSync(path, 0o600);
+          const buf = Buffer.alloc(64);
+          const n = readSync(reader, buf, 0, 64, 0);
+          return { data: buf.subarray(0, n).toString(), mode: fstatSync(reader).mode & 0o777 };
+        } finally {
+          closeSync(reader);
+        }
+      };
+      const kmnt = s.mkdir("kmnt");
+      await mountOverlay(s, await stackWith(s, [file("f", "lower", 0o644)], "k-"), kmnt);
+      const kernel = seen(kmnt);
+      expect(kernel).toEqual({ data: "UPPER", mode: 0o600 });
+      const mnt = s.mkdir("mnt");
+      await mountUnionfs(s, await stackWith(s, [file("f", "lower", 0o644)], "u-"), mnt, { transport });
+      expect(seen(mnt)).toEqual(kernel);
     });
 
     it("keeps lower hard links one file after copy-up, with the right st_nlink", async () => {
