@@ -6,7 +6,7 @@
  * where this process may write them, with the kernel's encodings (char 0/0, `trusted.overlay.*`)
  * as write-semantics.mount.test.ts checks them through a mount.
  */
-import { constants as fsc, lstatSync, readdirSync } from "node:fs";
+import { chownSync, constants as fsc, lstatSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import type { WhiteoutStyle } from "../format/whiteout-style.js";
@@ -402,4 +402,41 @@ describe("new objects", () => {
     const sub = h.stat("grp/sub");
     expect([sub.uid, sub.gid, sub.mode & 0o7777]).toEqual([h.caller.uid, group, 0o2750]);
   });
+
+  // a daemon that may not chown (rootless) cannot give a new object to another owner: the
+  // create fails, and what it built must not stay behind under the daemon's own ids
+  it("a create that cannot give the object its owner fails and leaves nothing", async () => {
+    const h = await UnionHarness.open(scratch(), {
+      lowers: [[file("below")]],
+      prepare: ({ upper }) => {
+        if (mayChown()) chownSync(upper, NOBODY, NOBODY);
+      },
+    });
+    const me = processCaller();
+    h.caller = mayChown() ? { ...me, uid: 0, gid: 0 } : { ...me, uid: me.uid + 1, gid: me.gid + 1 };
+    const results = withoutChown(() => [
+      errnoOf(() => h.create("f").close()),
+      errnoOf(() => h.mkdir("d")),
+      errnoOf(() => h.symlink("target", "l")),
+      errnoOf(() => h.mknod("p", fsc.S_IFIFO | 0o644)),
+    ]);
+    expect(results).toEqual(["EPERM", "EPERM", "EPERM", "EPERM"]);
+    expect([readdirSync(h.upper()), h.list("")]).toEqual([[], ["below"]]);
+  });
 });
+
+const NOBODY = 65534;
+
+/** Runs `step` without CAP_CHOWN: as uid/gid 65534 (effective only) when this process has it. */
+function withoutChown<T>(step: () => T): T {
+  if (!mayChown()) return step();
+  if (process.seteuid === undefined || process.setegid === undefined) throw new Error("no seteuid here");
+  process.setegid(NOBODY);
+  process.seteuid(NOBODY);
+  try {
+    return step();
+  } finally {
+    process.seteuid(0);
+    process.setegid(0);
+  }
+}
