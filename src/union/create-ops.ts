@@ -193,19 +193,24 @@ export function makeSymlink(u: UnionContext, parent: UnionNode, name: ByteName, 
 }
 
 /**
- * link(2): the source is copied up first, so both names share one upper inode; the new name is
- * a name of the source's node.
+ * link(2): the source is copied up first, so both names share one upper inode, and the new name
+ * is given to the source's node. It is not looked up again: the name leads to the source's
+ * node by st_ino only when the copy carries an origin record, which a symlink or special file
+ * cannot hold with user.overlay.* xattrs, nor any object when the lower has no file handles.
+ * Nothing can fail once the name exists, so a failed link leaves no name behind.
  */
 export function makeLink(u: UnionContext, source: UnionNode, parent: UnionNode, name: ByteName, caller: Caller) {
   if (isDirNode(source)) throw new FsError("EPERM", "link", source.path);
   const { copyUp, writer } = u.side();
   const upper = copyUp.ensureUpper(source);
-  u.table.sharesNames(source);
-  const node = placeNew(u, parent, name, caller, {
-    make: (path) => linkSync(realPath(upper), path),
+  buildNew(u, parent, name, caller, {
+    make: (path, { dir }) => {
+      // the new name may carry a lower origin: the kernel then reads its d_ino from the origin
+      writer.setImpure(dir);
+      linkSync(realPath(upper), path);
+    },
   });
-  // the new name may carry a lower origin: the kernel then reads its d_ino from the origin
-  writer.setImpure(realPath(copyUp.ensureUpper(parent)));
-  if (node !== source) throw new FsError("EIO", "link", name, "the new name leads to another node");
-  return node;
+  u.table.link(source, parent, name, true);
+  u.table.sharesNames(source);
+  return source;
 }

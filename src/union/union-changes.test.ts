@@ -13,7 +13,7 @@ import type { WhiteoutStyle } from "../format/whiteout-style.js";
 import { mayChown } from "../sys/privilege.js";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from "../sys/rename.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
-import { dir, file, hardlink } from "../testing/fixture.js";
+import { dir, fifo, file, hardlink, symlink } from "../testing/fixture.js";
 import { useScratch } from "../testing/scratch.js";
 import {
   errnoOf,
@@ -253,6 +253,18 @@ for (const style of STYLES) {
       h.writeAt("b/g", "+", 3);
       expect([h.readText("a/f"), h.stat("a/f").size]).toEqual(["one+", 4n]);
       expect(errnoOf(() => h.ln("a", "b/dir-link"))).toBe("EPERM");
+    });
+
+    // with user.overlay.* (--whiteout=file) a symlink or special file cannot hold an origin
+    // record, so its upper copy has its own st_ino: the new name must still be the source's
+    it("link of a lower symlink or fifo gives the source a second name, with or without an origin record", async () => {
+      const h = await open({ lowers: [[symlink("s", "target"), fifo("p")]] });
+      expect([errnoOf(() => h.ln("s", "t")), errnoOf(() => h.ln("p", "q"))]).toEqual(["OK", "OK"]);
+      expect(h.list("")).toEqual(["p", "q", "s", "t"]);
+      expect([h.node("t"), h.node("q")]).toEqual([h.node("s"), h.node("p")]);
+      expect([h.readlink("t"), h.stat("s").nlink, h.stat("t").ino === h.stat("s").ino]).toEqual(["target", 2, true]);
+      expect([h.stat("q").nlink, h.stat("q").ino === h.stat("p").ino]).toEqual([2, true]);
+      expect(lstatSync(h.upper("t")).ino).toBe(lstatSync(h.upper("s")).ino);
     });
 
     it("a lower hard-link pair is copied up once, into work/index: changes through one name show through all", async () => {

@@ -11,11 +11,13 @@ import {
   closeSync,
   existsSync,
   fstatSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   readSync,
   renameSync,
   rmdirSync,
@@ -26,7 +28,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { errorCode } from "../errors.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
-import { apply, device, dir, fifo, file, hardlink, whiteout } from "../testing/fixture.js";
+import { apply, device, dir, fifo, file, hardlink, symlink, whiteout } from "../testing/fixture.js";
 import { mountOverlay, mountUnionfs, type StackDirs } from "../testing/mounts.js";
 import { type Scratch, useScratch } from "../testing/scratch.js";
 import { selectedTransports } from "../testing/transports.js";
@@ -181,6 +183,23 @@ function writeSemanticsTests(transport: string): void {
         ["a"],
         "Xne",
         1,
+      ]);
+    });
+
+    // user.overlay.* cannot be set on a symlink: its copy has no origin record
+    it("--whiteout=file: a hard link to a lower symlink is one file with two names", async () => {
+      const s = scratch();
+      const stack = await stackWith(s, [symlink("s", "target")]);
+      const mnt = s.mkdir("mnt");
+      await mountUnionfs(s, stack, mnt, { transport, args: ["--whiteout=file"] });
+      expect(codeOf(() => linkSync(join(mnt, "s"), join(mnt, "t")))).toBeUndefined();
+      // t's attributes are fresh from the link reply; the kernel may still cache s's nlink
+      const [st, tt] = [lstatSync(join(mnt, "s")), lstatSync(join(mnt, "t"))];
+      expect([readdirSync(mnt).sort(), readlinkSync(join(mnt, "t")), tt.nlink, tt.ino]).toEqual([
+        ["s", "t"],
+        "target",
+        2,
+        st.ino,
       ]);
     });
   });
