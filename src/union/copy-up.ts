@@ -121,8 +121,8 @@ export class CopyUp {
     const parent = link.parent;
     if (parent === null) return this.upperRoot();
     if (link.inUpper) return linkBranch(this.upperRoot().layer, link);
-    const lower = node.lowers[0];
-    if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
+    // the index entry alone will do for a hard link another name copied up
+    if (node.hardlinkOrigin === null && node.lowers.length === 0) throw new FsError("EIO", "copy-up", node.path);
     const parentUpper = this.ensureUpper(parent);
     const parentDir = realPath(parentUpper);
     const dest = entryPath(parentDir, link.name);
@@ -180,14 +180,14 @@ export class CopyUp {
    * index, every name (that one included) becomes a hard link to the index entry.
    */
   private linkUp(node: UnionNode, origin: Buffer, dest: Buffer, withData: boolean): void {
-    const lower = node.lowers[0];
-    if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
-    const st = lstatSync(realPath(lower), { bigint: true });
     const entry = realPath(this.index.branchFor(origin));
     const indexed = lstatOrNull(entry);
-    const unionNlink = indexed === null ? Number(st.nlink) : HardlinkIndex.unionNlink(entry, Number(indexed.nlink));
+    let unionNlink: number;
     let tmp: string;
     if (indexed === null) {
+      const lower = node.lowers[0];
+      if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
+      unionNlink = Number(lstatSync(realPath(lower)).nlink);
       tmp = this.assemble(node, withData);
       try {
         linkSync(tmp, entry);
@@ -198,6 +198,7 @@ export class CopyUp {
         linkSync(entry, tmp);
       }
     } else {
+      unionNlink = HardlinkIndex.unionNlink(entry, Number(indexed.nlink));
       this.dropStaged(node);
       tmp = this.writer.work.tempPath();
       linkSync(entry, tmp);

@@ -9,8 +9,11 @@ export interface OpenFile {
   readonly node: UnionNode;
   readonly fd: number;
   readonly flags: number;
-  /** the fd is of the upper copy (or the index entry), never of a lower layer's file */
-  readonly inUpper: boolean;
+  /**
+   * the fd is of the upper copy (or the index entry), never of a lower layer's file; a file
+   * opened from below becomes one once the object is copied up (UnionFs.fd)
+   */
+  inUpper: boolean;
 }
 
 export interface HandleTable {

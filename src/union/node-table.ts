@@ -66,7 +66,7 @@ export class UnionNode {
     /** st_ino reported for this object, fixed when the node is made */
     readonly ino: bigint,
     /** dirs: the lower merge set; non-dirs: [the lower object] when it has one, else [] */
-    readonly lowers: readonly LowerBranch[],
+    private lowerFacts: readonly LowerBranch[],
     /**
      * a lower file with several names: its origin record, under which the hard-link index may
      * hold the copied-up inode that all its names share
@@ -76,6 +76,21 @@ export class UnionNode {
     public upperXwhiteouts: boolean,
     private readonly names: Names,
   ) {}
+
+  /** dirs: the lower merge set; non-dirs: [the lower object] when it has one, else [] */
+  get lowers(): readonly LowerBranch[] {
+    return this.lowerFacts;
+  }
+
+  /**
+   * Another name of this file brings what it knows of the lowers. A node made from an upper name
+   * of a copied-up hard link knows no lower object; a name of it still only below does, and a
+   * copy-up of that name needs it. What a node knows is never replaced.
+   */
+  learn(facts: NodeFacts): void {
+    if (this.lowerFacts.length === 0) this.lowerFacts = facts.lowers;
+    this.hardlinkOrigin ??= facts.hardlinkOrigin;
+  }
 
   get parent(): UnionNode | null {
     return this.links[0]?.parent ?? null;
@@ -192,6 +207,11 @@ export class NodeTable {
     return node;
   }
 
+  /** The node a known name leads to, leaving the cache and the order of names as they are. */
+  known(parent: UnionNode, name: ByteName): UnionNode | undefined {
+    return this.children.get(parent.id)?.get(name);
+  }
+
   private putFirst(node: UnionNode, parent: UnionNode, name: ByteName): void {
     const at = node.links.findIndex((l) => l.parent === parent && l.name === name);
     if (at <= 0) return;
@@ -211,7 +231,7 @@ export class NodeTable {
       node = this.make(this.lastId, facts);
       this.byId.set(node.id, node);
     } else {
-      node.hardlinkOrigin ??= facts.hardlinkOrigin;
+      node.learn(facts);
     }
     this.link(node, parent, name, inUpper);
     if (shared) this.sharesNames(node);

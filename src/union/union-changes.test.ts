@@ -6,14 +6,14 @@
  * where this process may write them, with the kernel's encodings (char 0/0, `trusted.overlay.*`)
  * as write-semantics.mount.test.ts checks them through a mount.
  */
-import { constants as fsc, lstatSync, readdirSync } from "node:fs";
+import { chownSync, constants as fsc, lstatSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { OverlayKey } from "../format/overlay-xattr.js";
 import type { WhiteoutStyle } from "../format/whiteout-style.js";
 import { mayChown } from "../sys/privilege.js";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from "../sys/rename.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
-import { dir, file, hardlink } from "../testing/fixture.js";
+import { dir, fifo, file, hardlink, symlink } from "../testing/fixture.js";
 import { useScratch } from "../testing/scratch.js";
 import {
   errnoOf,
@@ -255,6 +255,18 @@ for (const style of STYLES) {
       expect(errnoOf(() => h.ln("a", "b/dir-link"))).toBe("EPERM");
     });
 
+    // with user.overlay.* (--whiteout=file) a symlink or special file cannot hold an origin
+    // record, so its upper copy has its own st_ino: the new name must still be the source's
+    it("link of a lower symlink or fifo gives the source a second name, with or without an origin record", async () => {
+      const h = await open({ lowers: [[symlink("s", "target"), fifo("p")]] });
+      expect([errnoOf(() => h.ln("s", "t")), errnoOf(() => h.ln("p", "q"))]).toEqual(["OK", "OK"]);
+      expect(h.list("")).toEqual(["p", "q", "s", "t"]);
+      expect([h.node("t"), h.node("q")]).toEqual([h.node("s"), h.node("p")]);
+      expect([h.readlink("t"), h.stat("s").nlink, h.stat("t").ino === h.stat("s").ino]).toEqual(["target", 2, true]);
+      expect([h.stat("q").nlink, h.stat("q").ino === h.stat("p").ino]).toEqual([2, true]);
+      expect(lstatSync(h.upper("t")).ino).toBe(lstatSync(h.upper("s")).ino);
+    });
+
     it("a lower hard-link pair is copied up once, into work/index: changes through one name show through all", async () => {
       const h = await open({ lowers: [[file("hl1", "one"), hardlink("c/hl2", "hl1"), hardlink("hl3", "hl1")]] });
       const names = ["hl1", "c/hl2", "hl3"];
@@ -402,4 +414,41 @@ describe("new objects", () => {
     const sub = h.stat("grp/sub");
     expect([sub.uid, sub.gid, sub.mode & 0o7777]).toEqual([h.caller.uid, group, 0o2750]);
   });
+
+  // a daemon that may not chown (rootless) cannot give a new object to another owner: the
+  // create fails, and what it built must not stay behind under the daemon's own ids
+  it("a create that cannot give the object its owner fails and leaves nothing", async () => {
+    const h = await UnionHarness.open(scratch(), {
+      lowers: [[file("below")]],
+      prepare: ({ upper }) => {
+        if (mayChown()) chownSync(upper, NOBODY, NOBODY);
+      },
+    });
+    const me = processCaller();
+    h.caller = mayChown() ? { ...me, uid: 0, gid: 0 } : { ...me, uid: me.uid + 1, gid: me.gid + 1 };
+    const results = withoutChown(() => [
+      errnoOf(() => h.create("f").close()),
+      errnoOf(() => h.mkdir("d")),
+      errnoOf(() => h.symlink("target", "l")),
+      errnoOf(() => h.mknod("p", fsc.S_IFIFO | 0o644)),
+    ]);
+    expect(results).toEqual(["EPERM", "EPERM", "EPERM", "EPERM"]);
+    expect([readdirSync(h.upper()), h.list("")]).toEqual([[], ["below"]]);
+  });
 });
+
+const NOBODY = 65534;
+
+/** Runs `step` without CAP_CHOWN: as uid/gid 65534 (effective only) when this process has it. */
+function withoutChown<T>(step: () => T): T {
+  if (!mayChown()) return step();
+  if (process.seteuid === undefined || process.setegid === undefined) throw new Error("no seteuid here");
+  process.setegid(NOBODY);
+  process.seteuid(NOBODY);
+  try {
+    return step();
+  } finally {
+    process.seteuid(0);
+    process.setegid(0);
+  }
+}

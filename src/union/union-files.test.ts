@@ -1,13 +1,14 @@
 /**
  * The core's operations on open directories and files that libfuse 2.9 never sends but the
  * kernel protocol carries: opendir / readdir(offset) / releasedir, lseek (SEEK_DATA /
- * SEEK_HOLE), fallocate and copy_file_range. In-process, without root or FUSE.
+ * SEEK_HOLE), fallocate and copy_file_range; and a file opened from below before its copy-up,
+ * which then serves the copy. In-process, without root or FUSE.
  */
-import { closeSync, constants as fsc, ftruncateSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants as fsc, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "../sys/fallocate.js";
-import { file } from "../testing/fixture.js";
+import { file, hardlink } from "../testing/fixture.js";
 import { useScratch } from "../testing/scratch.js";
 import { errnoOf, UnionHarness } from "../testing/union-harness.js";
 
@@ -91,5 +92,54 @@ describe("open files", () => {
     from.close();
     to.close();
     expect(h.readText("dest")).toBe("23456");
+  });
+});
+
+// overlayfs (>= 4.19, ovl_real_fdget) notices the copy-up and serves the upper file, and its fstat
+// is the object's getattr: both show what was done through other opens and names since
+describe("a file opened from below before its copy-up", () => {
+  const scratch = useScratch("unionfs-core-");
+
+  it("reads what another open file wrote after the copy-up, through the core and through the raw fd", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[file("f", "lower")]] });
+    const reader = h.openFile("f", fsc.O_RDONLY);
+    h.writeAt("f", "UPPER", 0);
+    expect(reader.read().toString()).toBe("UPPER");
+    const other = h.openFile("f", fsc.O_RDONLY);
+    h.writeAt("f", "u", 0);
+    const buf = Buffer.alloc(16);
+    const n = readSync(h.fs.fd(other.fh), buf, 0, 16, 0);
+    expect(buf.subarray(0, n).toString()).toBe("uPPER");
+  });
+
+  it("fstat shows a chmod made after the copy-up", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[file("f", "lower", 0o644)]] });
+    const reader = h.openFile("f", fsc.O_RDONLY);
+    h.chmod("f", 0o600);
+    expect(Number(reader.stat().mode) & 0o777).toBe(0o600);
+  });
+
+  it("reads the copy after the name is gone, if the copy-up came first", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[file("f", "lower")]] });
+    const reader = h.openFile("f", fsc.O_RDONLY);
+    h.writeAt("f", "UPPER", 0);
+    h.rm("f");
+    expect([reader.read().toString(), reader.stat().size]).toEqual(["UPPER", 5n]);
+  });
+
+  it("a name of a hard-linked file reads what another name, since removed, wrote", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[file("a", "one"), hardlink("b", "a")]] });
+    const reader = h.openFile("b", fsc.O_RDONLY);
+    h.writeAt("a", "X", 0);
+    h.rm("a");
+    expect(reader.read().toString()).toBe("Xne");
+    expect(h.readText("b")).toBe("Xne");
+  });
+
+  it("keeps reading the lower file when nothing was copied up", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[file("f", "lower")]] });
+    const reader = h.openFile("f", fsc.O_RDONLY);
+    h.rm("f");
+    expect([reader.read().toString(), reader.stat().size]).toEqual(["lower", 5n]);
   });
 });

@@ -36,6 +36,7 @@ import { readDirFlags } from "../layers/probe.js";
 import { checkName, NAME_MAX } from "../path/name.js";
 import { copyFileRange, seekData, seekHole } from "../sys/copy.js";
 import { fallocate } from "../sys/fallocate.js";
+import { RENAME_EXCHANGE } from "../sys/rename.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { type Attr, attrFromStat } from "./attr.js";
 import type { Caller } from "./caller.js";
@@ -48,6 +49,7 @@ import { XinoMap } from "./inode-map.js";
 import { type Branch, type ByteName, closeStack, type Layer, type LayerStack, realPath } from "./layer.js";
 import { forgetDeepDirs } from "./layer-paths.js";
 import { nlinkOf, Resolver } from "./lookup.js";
+import { LowerOpens } from "./lower-opens.js";
 import { isDirNode, type LowerBranch, NodeTable, type UnionNode } from "./node-table.js";
 import { OriginInodes } from "./origin-inodes.js";
 import { OriginRecords } from "./origin-record.js";
@@ -124,6 +126,7 @@ export class UnionFs implements UnionContext {
   private readonly merger = new DirMerger();
   private readonly dirs = new DirStreams((node) => this.readdir(node));
   private readonly writeSide: WriteSide | null;
+  private readonly lowerOpens: LowerOpens;
 
   private constructor(
     stack: LayerStack,
@@ -136,6 +139,7 @@ export class UnionFs implements UnionContext {
     this.table = table;
     this.resolver = resolver;
     this.writeSide = writeSide;
+    this.lowerOpens = new LowerOpens(this.handles, writeSide?.index ?? null);
   }
 
   /**
@@ -293,11 +297,14 @@ export class UnionFs implements UnionContext {
   }
 
   /**
-   * The object's attributes; through an open file (`fh`) they are that file's, which may have
-   * no name left (unlinked while open).
+   * The object's attributes. Through an open file (`fh`) they are the object's as long as it
+   * has a name, as overlayfs's fstat is its getattr; the open file's own once it has none
+   * (unlinked while open).
    */
   getattr(node: UnionNode, fh?: number): Attr {
-    if (fh !== undefined) return attrFromStat(fstatSync(this.fd(fh, "fstat"), { bigint: true }), node.ino, false);
+    if (fh !== undefined && node.links.length === 0) {
+      return attrFromStat(fstatSync(this.fd(fh, "fstat"), { bigint: true }), node.ino, false);
+    }
     const branch = this.data(node);
     const path = realPath(branch);
     const st = lstatSync(path, { bigint: true });
@@ -365,11 +372,27 @@ export class UnionFs implements UnionContext {
     return this.addHandle({ node, fd, flags, inUpper: branch.layer.writable });
   }
 
-  /** The raw fd behind a handle, for a transport that reads and writes it itself. */
+  /**
+   * The raw fd behind a handle, for a transport that reads and writes it itself, and for every
+   * operation on an open file here. A file opened from below is served by its upper copy from
+   * the first use after the copy-up (lower-opens.ts).
+   */
   fd(fh: number, syscall = "read"): number {
-    const handle = this.handles.get(fh);
-    if (handle === undefined) throw new FsError("EBADF", syscall);
-    return handle.fd;
+    return this.openFile(fh, syscall).fd;
+  }
+
+  private openFile(fh: number, syscall: string): OpenFile {
+    const open = this.handles.get(fh);
+    if (open === undefined) throw new FsError("EBADF", syscall);
+    if (!open.inUpper) this.lowerOpens.follow(fh, open);
+    return open;
+  }
+
+  /** Before `parent`/`name` goes: files open from below follow a copy-up of its node made since. */
+  private beforeNameGoes(parent: UnionNode, name: ByteName): void {
+    if (this.lowerOpens.size === 0) return;
+    const node = this.table.known(parent, name);
+    if (node !== undefined) this.lowerOpens.nameGoes(node);
   }
 
   /** Copies the data a copy-up of `node` needs off the calling thread (DataCopyMode "staged"). */
@@ -426,6 +449,7 @@ export class UnionFs implements UnionContext {
   release(fh: number): void {
     const handle = this.handles.remove(fh);
     if (handle === undefined) return;
+    this.lowerOpens.released(fh, handle);
     closeSync(handle.fd);
     this.table.unpin(handle.node);
   }
@@ -433,7 +457,9 @@ export class UnionFs implements UnionContext {
   /** An open file holds its node: it keeps serving after its last name is gone. */
   private addHandle(open: OpenFile): number {
     this.table.pin(open.node);
-    return this.handles.add(open);
+    const fh = this.handles.add(open);
+    this.lowerOpens.added(fh, open);
+    return fh;
   }
 
   /**
@@ -484,6 +510,7 @@ export class UnionFs implements UnionContext {
   }
 
   unlink(parent: UnionNode, name: ByteName): void {
+    this.beforeNameGoes(parent, name);
     unlinkEntry(this, parent, name);
   }
 
@@ -493,12 +520,13 @@ export class UnionFs implements UnionContext {
 
   /** renameat2: `flags` RENAME_NOREPLACE or RENAME_EXCHANGE (RENAME_WHITEOUT: EINVAL, as overlayfs) */
   rename(oldParent: UnionNode, oldName: ByteName, newParent: UnionNode, newName: ByteName, flags = 0): void {
+    if ((flags & RENAME_EXCHANGE) === 0) this.beforeNameGoes(newParent, newName);
     renameEntry(this, oldParent, oldName, newParent, newName, flags);
   }
 
   /** setattr: the changes present in `changes`; `fh` when the request came through an open file. */
   setattr(node: UnionNode, changes: AttrChanges, fh?: number): Attr {
-    setattrNode(this, node, changes, fh === undefined ? undefined : this.handles.get(fh));
+    setattrNode(this, node, changes, fh === undefined ? undefined : this.openFile(fh, "setattr"));
     return this.getattr(node, fh);
   }
 

@@ -108,6 +108,27 @@ describe("hard links are one node", () => {
     expect([h.readText("f"), h.stat("f").nlink, h.stat("g").nlink]).toEqual(["Data", 2, 2]);
   });
 
+  // a node made from the upper name knows no lower object; the lower-only name brings it
+  it("after a remount, a copied-up hard link's lower-only name can be removed", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[file("a", "one"), hardlink("b", "a")]] });
+    h.writeAt("a", "X", 0); // copies a up into the index; b stays lower-only
+    const again = await h.remount();
+    expect(again.readText("a")).toBe("Xne");
+    expect(errnoOf(() => again.rm("b"))).toBe("OK");
+    expect([again.list(""), again.stat("a").nlink]).toEqual([["a"], 1]);
+  });
+
+  it("after a remount, a copied-up hard link's lower-only name can be written once the upper name is gone", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[file("a", "one"), hardlink("b", "a")]] });
+    h.writeAt("a", "X", 0);
+    const again = await h.remount();
+    again.stat("a");
+    again.stat("b");
+    again.rm("a");
+    expect(errnoOf(() => again.writeAt("b", "Y", 1))).toBe("OK");
+    expect([again.readText("b"), again.stat("b").nlink]).toEqual(["XYe", 1]);
+  });
+
   it("names of upper hard links found apart join one node", async () => {
     const h = await UnionHarness.open(scratch(), {
       lowers: [[]],

@@ -8,11 +8,17 @@ import { execFileSync } from "node:child_process";
 import {
   appendFileSync,
   chmodSync,
+  closeSync,
   existsSync,
+  fstatSync,
+  linkSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
+  readSync,
   renameSync,
   rmdirSync,
   unlinkSync,
@@ -22,7 +28,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { errorCode } from "../errors.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
-import { apply, device, dir, fifo, file, hardlink, whiteout } from "../testing/fixture.js";
+import { apply, device, dir, fifo, file, hardlink, symlink, whiteout } from "../testing/fixture.js";
 import { mountOverlay, mountUnionfs, type StackDirs } from "../testing/mounts.js";
 import { type Scratch, useScratch } from "../testing/scratch.js";
 import { selectedTransports } from "../testing/transports.js";
@@ -38,13 +44,15 @@ function codeOf(fn: () => unknown): string | undefined {
   }
 }
 
+/** A one-lower stack in `s`; `prefix` names its directories apart from another stack's. */
 async function stackWith(
   s: Scratch,
   lower: Parameters<typeof apply>[1],
+  prefix = "",
 ): Promise<StackDirs & { upper: string; work: string }> {
-  const l = s.mkdir("lower");
+  const l = s.mkdir(`${prefix}lower`);
   await apply(l, lower);
-  return { lowers: [l], upper: s.mkdir("upper"), work: s.mkdir("work") };
+  return { lowers: [l], upper: s.mkdir(`${prefix}upper`), work: s.mkdir(`${prefix}work`) };
 }
 
 for (const transport of selectedTransports()) {
@@ -115,6 +123,31 @@ function writeSemanticsTests(transport: string): void {
       expect(["d", "d/changed", "d/untouched"].map((p) => lstatSync(join(kmnt, p)).ino)).toEqual(before);
     });
 
+    // overlayfs >= 4.19 (ovl_real_fdget) switches a file opened from below to the upper copy
+    it("a file opened read-only before its copy-up reads and fstats the copy, as on overlayfs", async () => {
+      const s = scratch();
+      const seen = (mnt: string) => {
+        const path = join(mnt, "f");
+        const reader = openSync(path, "r");
+        try {
+          writeFileSync(path, "UPPER", { flag: "r+" });
+          chmodSync(path, 0o600);
+          const buf = Buffer.alloc(64);
+          const n = readSync(reader, buf, 0, 64, 0);
+          return { data: buf.subarray(0, n).toString(), mode: fstatSync(reader).mode & 0o777 };
+        } finally {
+          closeSync(reader);
+        }
+      };
+      const kmnt = s.mkdir("kmnt");
+      await mountOverlay(s, await stackWith(s, [file("f", "lower", 0o644)], "k-"), kmnt);
+      const kernel = seen(kmnt);
+      expect(kernel).toEqual({ data: "UPPER", mode: 0o600 });
+      const mnt = s.mkdir("mnt");
+      await mountUnionfs(s, await stackWith(s, [file("f", "lower", 0o644)], "u-"), mnt, { transport });
+      expect(seen(mnt)).toEqual(kernel);
+    });
+
     it("keeps lower hard links one file after copy-up, with the right st_nlink", async () => {
       const s = scratch();
       const stack = await stackWith(s, [file("a", "one"), hardlink("b", "a"), hardlink("c", "a")]);
@@ -129,6 +162,45 @@ function writeSemanticsTests(transport: string): void {
         const st = lstatSync(join(mnt, name));
         expect([readFileSync(join(mnt, name), "utf8"), st.ino, st.nlink]).toEqual(["one+two", ino, 2]);
       }
+    });
+  });
+
+  describe(`hard links, ${transport}`, () => {
+    const scratch = useScratch();
+
+    // after the remount a's node is made from its upper name, which knows no lower object
+    it("a copied-up hard link: after a remount, its lower-only name can be removed", async () => {
+      const s = scratch();
+      const stack = await stackWith(s, [file("a", "one"), hardlink("b", "a")]);
+      const mnt = s.mkdir("mnt");
+      const m = await mountUnionfs(s, stack, mnt, { transport });
+      writeFileSync(join(mnt, "a"), "X", { flag: "r+" });
+      await m.unmount();
+      await mountUnionfs(s, stack, mnt, { transport });
+      readFileSync(join(mnt, "a"));
+      expect(codeOf(() => unlinkSync(join(mnt, "b")))).toBeUndefined();
+      expect([readdirSync(mnt), readFileSync(join(mnt, "a"), "utf8"), lstatSync(join(mnt, "a")).nlink]).toEqual([
+        ["a"],
+        "Xne",
+        1,
+      ]);
+    });
+
+    // user.overlay.* cannot be set on a symlink: its copy has no origin record
+    it("--whiteout=file: a hard link to a lower symlink is one file with two names", async () => {
+      const s = scratch();
+      const stack = await stackWith(s, [symlink("s", "target")]);
+      const mnt = s.mkdir("mnt");
+      await mountUnionfs(s, stack, mnt, { transport, args: ["--whiteout=file"] });
+      expect(codeOf(() => linkSync(join(mnt, "s"), join(mnt, "t")))).toBeUndefined();
+      // t's attributes are fresh from the link reply; the kernel may still cache s's nlink
+      const [st, tt] = [lstatSync(join(mnt, "s")), lstatSync(join(mnt, "t"))];
+      expect([readdirSync(mnt).sort(), readlinkSync(join(mnt, "t")), tt.nlink, tt.ino]).toEqual([
+        ["s", "t"],
+        "target",
+        2,
+        st.ino,
+      ]);
     });
   });
 
