@@ -302,8 +302,11 @@ export class UnionFs implements UnionContext {
    * (unlinked while open).
    */
   getattr(node: UnionNode, fh?: number): Attr {
-    if (fh !== undefined && node.links.length === 0) {
-      return attrFromStat(fstatSync(this.fd(fh, "fstat"), { bigint: true }), node.ino, false);
+    if (node.links.length === 0) {
+      // the kernel's fstat asks by inode alone: any open file of it will do
+      const through = fh ?? this.handleOf(node);
+      if (through !== undefined)
+        return attrFromStat(fstatSync(this.fd(through, "fstat"), { bigint: true }), node.ino, false);
     }
     const branch = this.data(node);
     const path = realPath(branch);
@@ -386,6 +389,11 @@ export class UnionFs implements UnionContext {
     if (open === undefined) throw new FsError("EBADF", syscall);
     if (!open.inUpper) this.lowerOpens.follow(fh, open);
     return open;
+  }
+
+  /** An open file of `node`, if any (a scan: only for nodes with no name left). */
+  private handleOf(node: UnionNode): number | undefined {
+    return this.handles.open().find((fh) => this.handles.get(fh)?.node === node);
   }
 
   /** Before `parent`/`name` goes: files open from below follow a copy-up of its node made since. */
