@@ -2,11 +2,12 @@
  * `unionfs umount` (issue 3, item 6): it returns only when the daemon is gone, so the layers can
  * be mounted again at once.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { isAlive } from "../sys/process-watch.js";
 import { CLI_MAIN, mountAt, runCli, runCommand } from "../testing/cli-run.js";
+import { killHard } from "../testing/daemon-crash.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
 import { selectedTransports, transportArgs } from "../testing/transports.js";
@@ -49,6 +50,23 @@ function umountTests(transport: string): void {
       expect(mountAt(mnt)).toBeNull();
       expect(t.daemonPid(mnt)).toBeNull();
     }
+  });
+
+  it("cleans up the dead mount of a daemon killed with SIGKILL", async () => {
+    const { lowers, mnt } = layers();
+    expect(await runCli(["mount", ...transportArgs(transport), lowers, mnt], { env: t.env })).toMatchObject({
+      code: 0,
+    });
+    const pid = t.daemonPid(mnt) as number;
+    expect(pid).not.toBeNull();
+    await killHard(pid);
+    expect(() => readdirSync(mnt)).toThrow(/ENOTCONN/);
+    expect(await runCli(["umount", mnt], { env: t.env })).toMatchObject({ code: 0, stderr: "" });
+    expect(mountAt(mnt)).toBeNull();
+    expect(await runCli(["mount", ...transportArgs(transport), lowers, mnt], { env: t.env })).toMatchObject({
+      code: 0,
+    });
+    expect(readFileSync(join(mnt, "a"), "utf8")).toBe("from top\n");
   });
 
   it("does not wait for init to reap the daemon", async () => {

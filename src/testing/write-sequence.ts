@@ -168,6 +168,13 @@ export interface KnownGap {
   reason: string;
   matches?(op: Op, view: readonly ViewEntry[]): boolean;
   hides?(problem: string): boolean;
+  /** the transports that have the gap; every one when absent */
+  transports?: readonly string[];
+}
+
+/** Whether `gap` is one of `transport`'s. */
+export function gapApplies(gap: { transports?: readonly string[] }, transport: string): boolean {
+  return gap.transports === undefined || gap.transports.includes(transport);
 }
 
 export interface SequenceOptions {

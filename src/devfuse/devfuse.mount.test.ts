@@ -1,0 +1,144 @@
+/**
+ * What a transport speaking the kernel protocol itself gives that fuse-native cannot (its limits
+ * are pinned in write-differential.mount.test.ts): one kernel inode per union inode, so every
+ * name of a hard link shows a change at once; files unlinked while open served through their
+ * handle (no .fuse_hidden files); rename flags; names that are not UTF-8. Each is checked
+ * against kernel overlayfs on the same layers.
+ */
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { AT_FDCWD } from "../sys/libc.js";
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../sys/rename.js";
+import { mountUnionfs } from "../testing/mounts.js";
+import { describeAsRoot } from "../testing/root-gate.js";
+import { Scratch } from "../testing/scratch.js";
+import { selectedTransports } from "../testing/transports.js";
+import { mountKernel } from "../testing/write-sequence.js";
+
+for (const transport of selectedTransports().filter((t) => t !== "fuse-native")) {
+  describeAsRoot(`one inode per object, ${transport}: kernel overlayfs vs unionfs`, () => {
+    inodeTests(transport);
+  });
+}
+
+function inodeTests(transport: string): void {
+  let t: Scratch;
+  let mounts: string[];
+  beforeEach(async () => {
+    t = new Scratch("unionfs-devfuse-");
+    const lower = t.mkdir("lower");
+    writeFileSync(join(lower, "hl1"), "hard link\n");
+    t.mkdir("lower/d");
+    linkSync(join(lower, "hl1"), join(lower, "d/hl2"));
+    writeFileSync(join(lower, "f"), "lower file\n");
+    t.mkdir("lower/dir");
+    writeFileSync(join(lower, "dir/inside"), "x");
+    const kernel = mountKernel(t, [lower], t.mkdir("ku"), t.mkdir("kw"), t.mkdir("km"));
+    const ours = await mountUnionfs(t, { lowers: [lower], upper: t.mkdir("uu"), work: t.mkdir("uw") }, t.mkdir("um"), {
+      transport,
+    });
+    mounts = [kernel.mountpoint, ours.mountpoint];
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  /** The same observation on both mounts: [kernel, unionfs]. */
+  function both<T>(see: (mnt: string) => T): { kernel: T; unionfs: T } {
+    const [kernel, unionfs] = mounts.map(see) as [T, T];
+    return { kernel, unionfs };
+  }
+
+  function agree<T>(see: (mnt: string) => T): T {
+    const seen = both(see);
+    expect(seen.unionfs).toEqual(seen.kernel);
+    return seen.unionfs;
+  }
+
+  it("every name of a lower hard link shows a write, a chmod and a new link at once", () => {
+    // each name is looked up (and its attributes cached) before the change through the other
+    agree((m) => [statSync(join(m, "hl1")).size, statSync(join(m, "d/hl2")).size]);
+    agree((m) => {
+      const fd = openSync(join(m, "d/hl2"), "a");
+      writeSync(fd, "more\n");
+      closeSync(fd);
+      return statSync(join(m, "hl1")).size;
+    });
+    expect(agree((m) => statSync(join(m, "hl1")).size)).toBe(15);
+    agree((m) => {
+      linkSync(join(m, "hl1"), join(m, "third"));
+      return [statSync(join(m, "d/hl2")).nlink, statSync(join(m, "hl1")).nlink];
+    });
+    expect(agree((m) => statSync(join(m, "d/hl2")).nlink)).toBe(3);
+    expect(
+      agree((m) => {
+        chmodSync(join(m, "third"), 0o600);
+        return statSync(join(m, "d/hl2")).mode & 0o777;
+      }),
+    ).toBe(0o600);
+    expect(agree((m) => statSync(join(m, "hl1")).ino === statSync(join(m, "d/hl2")).ino)).toBe(true);
+  });
+
+  it("a file unlinked while open keeps its data and attributes, and leaves no name behind", () => {
+    const seen = agree((m) => {
+      const fd = openSync(join(m, "f"), "r+");
+      unlinkSync(join(m, "f"));
+      const afterUnlink = fstatSync(fd);
+      writeSync(fd, "rewritten!", 0);
+      ftruncateSync(fd, 4);
+      const buf = Buffer.alloc(64);
+      const n = readSync(fd, buf, 0, 64, 0);
+      const afterTruncate = fstatSync(fd);
+      closeSync(fd);
+      return {
+        nlink: afterUnlink.nlink,
+        data: buf.subarray(0, n).toString(),
+        size: afterTruncate.size,
+        names: readdirSync(m).sort(),
+      };
+    });
+    expect(seen).toEqual({ nlink: 0, data: "rewr", size: 4, names: ["d", "dir", "hl1"] });
+  });
+
+  it("rename with RENAME_NOREPLACE refuses an existing name; RENAME_EXCHANGE swaps a lower file and a lower directory", () => {
+    const errors = both((m) => {
+      try {
+        renameat2(AT_FDCWD, join(m, "f"), AT_FDCWD, join(m, "hl1"), RENAME_NOREPLACE);
+        return "renamed";
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    });
+    expect(errors).toEqual({ kernel: "EEXIST", unionfs: "EEXIST" });
+    const after = agree((m) => {
+      renameat2(AT_FDCWD, join(m, "f"), AT_FDCWD, join(m, "dir"), RENAME_EXCHANGE);
+      return { names: readdirSync(m).sort(), inside: readdirSync(join(m, "f")), file: statSync(join(m, "dir")).size };
+    });
+    expect(after).toEqual({ names: ["d", "dir", "f", "hl1"], inside: ["inside"], file: 11 });
+  });
+
+  it("a name that is not UTF-8 is created, listed and opened as its bytes", () => {
+    const name = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
+    const listed = agree((m) => {
+      writeFileSync(Buffer.concat([Buffer.from(`${m}/`), name]), "latin-1\n");
+      return readdirSync(m, { encoding: "buffer" })
+        .filter((n) => n.equals(name))
+        .map((n) => n.toString("hex"));
+    });
+    expect(listed).toEqual([name.toString("hex")]);
+  });
+}
