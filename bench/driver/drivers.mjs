@@ -12,6 +12,8 @@
  *   unionfs-volatile, overlay-volatile
  *                   the same with overlayfs's `volatile` option: copy-ups are not synced, as
  *                   fuse-overlayfs never syncs them; only run when asked for with --drivers
+ *   unionfs-devfuse our mount served by the /dev/fuse transport (--transport devfuse); only run
+ *                   when asked for with --drivers
  *   unionfs@base, unionfs-volatile@base
  *                   with `--compare DIR`: the same mount from another checkout's build
  *                   (DIR/dist/cli/main.js, with DIR's own node_modules), next to its twin
@@ -101,17 +103,24 @@ function fuseConnection(/** @type {string} */ mnt) {
   return kernelDev(statSync(mnt).dev);
 }
 
+/** What `--transport` a unionfs driver mounts with, and how its name and title say so. */
+const TRANSPORTS = {
+  "fuse-native": { suffix: "", title: "fuse-native, libfuse 2.9" },
+  devfuse: { suffix: "-devfuse", title: "devfuse: /dev/fuse from a worker thread" },
+};
+
 /**
  * @param {boolean} volatile
  * @param {{cli: string, dir: string} | null} [base]  another checkout's build (--compare), or null for this one
+ * @param {keyof typeof TRANSPORTS} [transport]
  * @returns {Driver}
  */
-const unionfsDriver = (volatile, base = null) => ({
-  name: `${volatile ? "unionfs-volatile" : "unionfs"}${base === null ? "" : BASE_SUFFIX}`,
+const unionfsDriver = (volatile, base = null, transport = "fuse-native") => ({
+  name: `${volatile ? "unionfs-volatile" : "unionfs"}${TRANSPORTS[transport].suffix}${base === null ? "" : BASE_SUFFIX}`,
   title:
-    (volatile ? "unionfs --volatile (copy-ups not synced)" : "unionfs (fuse-native, libfuse 2.9)") +
+    (volatile ? "unionfs --volatile (copy-ups not synced)" : `unionfs (${TRANSPORTS[transport].title})`) +
     (base === null ? "" : `, the build in ${base.dir} (--compare)`),
-  optional: volatile,
+  optional: volatile || transport !== "fuse-native",
   async unavailable() {
     const cli = base?.cli ?? UNIONFS_CLI;
     if (!existsSync(cli)) return `${cli} is missing (npm run build${base === null ? "" : ` in ${base.dir}`})`;
@@ -125,6 +134,7 @@ const unionfsDriver = (volatile, base = null) => ({
       process.execPath,
       base?.cli ?? UNIONFS_CLI,
       "mount",
+      ...(transport === "fuse-native" ? [] : ["--transport", transport]),
       ctx.dataset.layers.join(":"),
       upper,
       mnt,
@@ -254,6 +264,7 @@ export const DRIVERS = [
   bare,
   unionfsDriver(true),
   overlayDriver(true),
+  unionfsDriver(false, null, "devfuse"),
 ];
 export const BASELINE = "overlay";
 
