@@ -12,6 +12,7 @@
  */
 import { rmSync } from "node:fs";
 import { FsError } from "../errors.js";
+import { refuseMetaName } from "../format/whiteout.js";
 import { lstatOrNull } from "../layers/probe.js";
 import { checkName } from "../path/name.js";
 import { AT_FDCWD } from "../sys/libc.js";
@@ -38,6 +39,7 @@ export function renameEntry(
     throw new FsError("EINVAL", "rename", oldName);
   }
   checkName(newName, "rename");
+  refuseMetaName(newName, "rename");
   const named = existingName(u, oldParent, oldName, "rename");
   const src = named.node;
   if (!isDirNode(newParent)) throw new FsError("ENOTDIR", "rename", newParent.path);
