@@ -64,6 +64,10 @@ export function renameEntry(
     if (isDirNode(dst) && !u.isEmptyDir(dst)) throw new FsError("ENOTEMPTY", "rename", dst.path);
   }
   const { writer, copyUp } = u.side();
+  const whiteoutAtSource = u.resolver.existsBelow(oldParent, oldName);
+  // refused before anything changes: where a directory is exchanged with an upper whiteout
+  // below, the source's whiteout is written only once the directory has moved
+  if (whiteoutAtSource) writer.checkWhiteoutName(oldName);
   const srcDir = realPath(copyUp.ensureUpper(oldParent));
   const dstDir = realPath(copyUp.ensureUpper(newParent));
   const srcPath = realPath(copyUp.ensureUpperLink(src, named.link));
@@ -74,7 +78,6 @@ export function renameEntry(
     dst === null || dstLink === undefined ? () => {} : beforeHardlinkRemoval(u, { node: dst, link: dstLink });
   const dstPath = entryPath(dstDir, newName);
   const atDest = lstatOrNull(dstPath);
-  const whiteoutAtSource = u.resolver.existsBelow(oldParent, oldName);
   let discard: string | null = null;
   if (atDest?.isDirectory() && dst !== null) discard = writer.clearEmptyDir(dstPath);
 
