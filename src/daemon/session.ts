@@ -11,8 +11,8 @@ import { type Logger, UserError } from "../errors.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
 import { findMount } from "../sys/mountinfo.js";
 import { mayMountDirectly } from "../sys/privilege.js";
-import { openStack, type StackSpec } from "../union/layer.js";
-import { UnionFs } from "../union/union-fs.js";
+import { closeStack, type LayerStack, openStack, type StackSpec } from "../union/layer.js";
+import { UnionFs, type UnionSpec } from "../union/union-fs.js";
 import { holdLayerLocks } from "./layer-locks.js";
 import { removeDaemonRecord, writeDaemonRecord } from "./runtime-state.js";
 import type { ServedMount, Transport } from "./transport.js";
@@ -82,12 +82,42 @@ export class Session {
 
 export async function startSession(spec: SessionSpec, transport: Transport): Promise<Session> {
   const stack = await openStack(spec.stack, spec.mountpoint);
-  holdLayerLocks(stack);
-  const union = await UnionFs.prepare(stack, { whiteout: spec.whiteout, volatile: spec.volatile });
+  const { union, releaseLocks } = await lockAndPrepare(stack, spec);
   let served: ServedMount;
   try {
-    served = await transport.mount(union, spec.mountpoint, {
-      readOnly: stack.upper === null,
+    served = await mountWith(transport, union, spec, stack.upper === null);
+  } catch (e) {
+    // the transport has closed the core it opened on the stack, and with it the stack's fds
+    releaseLocks();
+    throw e;
+  }
+  const session = new Session(spec.mountpoint, served, spec.log);
+  await writeDaemonRecord({ pid: process.pid, mountpoint: spec.mountpoint });
+  session.startWatching();
+  return session;
+}
+
+/**
+ * Takes the layer locks and readies the core; a failure gives back the locks and the stack's
+ * fds, so a caller that goes on (a retry, a test) finds the upper free again.
+ */
+async function lockAndPrepare(stack: LayerStack, spec: SessionSpec) {
+  let releaseLocks = () => {};
+  try {
+    releaseLocks = holdLayerLocks(stack);
+    const union = await UnionFs.prepare(stack, { whiteout: spec.whiteout, volatile: spec.volatile });
+    return { union, releaseLocks };
+  } catch (e) {
+    releaseLocks();
+    closeStack(stack);
+    throw e;
+  }
+}
+
+async function mountWith(transport: Transport, union: UnionSpec, spec: SessionSpec, readOnly: boolean) {
+  try {
+    return await transport.mount(union, spec.mountpoint, {
+      readOnly,
       shared: mayMountDirectly(),
       debug: spec.debug,
       extra: spec.extraOptions,
@@ -96,8 +126,4 @@ export async function startSession(spec: SessionSpec, transport: Transport): Pro
   } catch (e) {
     throw new UserError(`cannot mount on ${spec.mountpoint}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const session = new Session(spec.mountpoint, served, spec.log);
-  await writeDaemonRecord({ pid: process.pid, mountpoint: spec.mountpoint });
-  session.startWatching();
-  return session;
 }

@@ -7,6 +7,7 @@
  * Every `.wh.`-prefixed name is a meta entry and never shows in a listing.
  */
 import type { BigIntStats, Stats } from "node:fs";
+import { FsError } from "../errors.js";
 
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_MARKER = ".wh..wh..opq";
@@ -14,6 +15,17 @@ export const OPAQUE_MARKER = ".wh..wh..opq";
 /** Every `.wh.`-prefixed entry is union metadata, never user data. */
 export function isMetaName(name: string): boolean {
   return name.startsWith(WHITEOUT_PREFIX);
+}
+
+/**
+ * Refuses a `.wh.`-prefixed name for a new object (EINVAL, as fuse-overlayfs refuses it): in an
+ * upper written with `.wh.` whiteouts it would delete its target and hide itself, in a store
+ * layer and in an OCI tar it means exactly that, and the kernel, which ignores `.wh.` files,
+ * would show it as a plain file where unionfs does not. Refused, such a name never reaches an
+ * upper, so every upper unionfs writes reads the same to the kernel, to unionfs and to the store.
+ */
+export function refuseMetaName(name: string, syscall: string): void {
+  if (isMetaName(name)) throw new FsError("EINVAL", syscall, name, "names starting with .wh. are reserved");
 }
 
 /** `.wh.foo` -> `foo`; null for the opaque marker and other `.wh..wh.` meta entries. */

@@ -9,11 +9,13 @@ async function replies(work: () => unknown, ok: (v: unknown) => unknown[], throw
   const calls: unknown[][] = [];
   const logged: string[] = [];
   const staged: string[] = [];
+  const released: string[] = [];
   reply(
     {
       log: (m) => logged.push(m),
       stage: async (node) => {
         staged.push(node.path);
+        return () => released.push(node.path);
       },
     },
     (...args) => {
@@ -24,7 +26,7 @@ async function replies(work: () => unknown, ok: (v: unknown) => unknown[], throw
     ok,
   );
   await new Promise((r) => setTimeout(r, 0));
-  return { calls, logged, staged };
+  return { calls, logged, staged, released };
 }
 
 const fakeNode = (path: string) => ({ path }) as UnionNode;
@@ -102,14 +104,38 @@ describe("reply", () => {
     expect(calls).toEqual([[0, 42]]);
   });
 
+  it("releases what it staged once the work is done, whether it succeeded or not", async () => {
+    let runs = 0;
+    const done = await replies(
+      () => {
+        runs++;
+        if (runs <= 2) throw new DataCopyNeeded(fakeNode(`a/f${runs}`));
+        return 1;
+      },
+      (v) => [0, v],
+    );
+    expect([done.calls, done.released]).toEqual([[[0, 1]], ["a/f1", "a/f2"]]);
+    let tries = 0;
+    const failed = await replies(
+      () => {
+        tries++;
+        if (tries === 1) throw new DataCopyNeeded(fakeNode("a/f"));
+        throw new FsError("ENOSPC", "write");
+      },
+      () => [0],
+    );
+    expect([failed.calls, failed.released]).toEqual([[[-28]], ["a/f"]]);
+  });
+
   it("gives up with EIO on a copy-up that keeps asking for its data", async () => {
-    const { calls, staged } = await replies(
+    const { calls, staged, released } = await replies(
       () => {
         throw new DataCopyNeeded(fakeNode("a/f"));
       },
       () => [0],
     );
     expect(staged.length).toBe(4);
+    expect(released.length).toBe(4);
     expect(calls).toEqual([[-5]]);
   });
 });

@@ -24,8 +24,11 @@ export interface AdapterContext {
   readonly log: Logger;
   /** who sent the request being handled (read synchronously at handler entry) */
   readonly caller: () => Caller;
-  /** copies the data a copy-up of the node needs, off the event loop */
-  readonly stage: (node: UnionNode) => Promise<void>;
+  /**
+   * copies the data a copy-up of the node needs, off the event loop; the release it resolves
+   * with removes that copy if no copy-up took it
+   */
+  readonly stage: (node: UnionNode) => Promise<() => void>;
 }
 
 /** The context `reply` needs: where to log what cannot be an errno, and how to stage a copy. */
@@ -59,14 +62,29 @@ export function reply<T>(ctx: ReplyContext, cb: Reply, work: () => T | Promise<T
   }, fail);
 }
 
-/** Runs the work; a copy-up that needs its data staged gets it, and the work runs again. */
+/**
+ * Runs the work; a copy-up that needs its data staged gets it, and the work runs again. What
+ * was staged is released once the work is done, whether it succeeded or failed: a staged copy
+ * the work did not take (it failed for another reason, or no longer needed it) goes.
+ */
 async function run<T>(ctx: ReplyContext, work: () => T | Promise<T>): Promise<T> {
-  for (let staged = 0; ; staged++) {
-    try {
-      return await work();
-    } catch (e) {
-      if (!(e instanceof DataCopyNeeded) || staged >= MAX_STAGES) throw e;
-      await ctx.stage(e.node);
+  const releases: Array<() => void> = [];
+  try {
+    for (let staged = 0; ; staged++) {
+      try {
+        return await work();
+      } catch (e) {
+        if (!(e instanceof DataCopyNeeded) || staged >= MAX_STAGES) throw e;
+        releases.push(await ctx.stage(e.node));
+      }
+    }
+  } finally {
+    for (const release of releases) {
+      try {
+        release();
+      } catch (e) {
+        ctx.log(`removing a staged copy-up failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
   }
 }

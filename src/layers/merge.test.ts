@@ -26,7 +26,7 @@ function layers(...entries: Parameters<typeof apply>[1][]): Buffer[] {
 
 /** The merged listing of `path` (components) as "name:type" lines, recursively. */
 function tree(lowers: Buffer[], path: string[] = []): string[] {
-  const at: MergedDir = { upper: null, stack: stackAt(lowers, 0, path.map(b)), lowerPath: path.map(b) };
+  const at: MergedDir = { upper: null, stack: stackAt(lowers, 0, path.map(b)) };
   const out: string[] = [];
   const walk = (d: MergedDir, prefix: string) => {
     for (const c of mergedChildren(lowers, d)) {
@@ -69,6 +69,17 @@ describe("merging a stack of lower layers", () => {
       [dir("p"), dir("p/from"), file("p/from/f")],
     );
     expect(tree(lowers, ["p"])).toEqual(["to:dir", "to/f:file"]);
+  });
+
+  it("looks a relative redirect inside a directory reached through an absolute one up in that directory's lowers", () => {
+    // l1 renamed a/b to a/c (relative redirect "b"); l0 then renamed a to x ("/a")
+    const lowers = layers(
+      [dir("x"), xattr("x", "user.overlay.redirect", "/a"), whiteout("a", "wh-file")],
+      [dir("a/c"), xattr("a/c", "user.overlay.redirect", "b"), file("a/c/new"), whiteout("a/b", "wh-file")],
+      [dir("a/b"), file("a/b/kept")],
+    );
+    // overlayfs looks "b" up in x's lower stack (l1/a, l2/a): l2/a/b/kept shows at x/c/kept
+    expect(tree(lowers)).toEqual(["x:dir", "x/c:dir", "x/c/kept:file", "x/c/new:file"]);
   });
 
   it("refuses a redirect overlayfs refuses, and then merges at the directory's own name", () => {

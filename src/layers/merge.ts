@@ -6,7 +6,8 @@
  * Lookup follows overlayfs, layers top-down: a whiteout ends the search; a non-directory ends
  * it (and is the answer only if nothing above was a directory); a directory joins the stack; an
  * opaque directory ends the search after joining; a directory with a redirect sends the layers
- * below it to the redirect's path. Layer roots always merge. Lists are topmost first.
+ * below it elsewhere: an absolute one to its path from their roots, a relative one to the old
+ * name in the same parent's lower directories. Layer roots always merge. Lists are topmost first.
  */
 import type { BigIntStats } from "node:fs";
 import { readdirSync } from "node:fs";
@@ -29,12 +30,13 @@ export interface StackDir {
   readonly flags: DirFlags;
 }
 
-/** A directory of the merged view: its upper copy, if any, and the lower directories below it. */
+/**
+ * A directory of the merged view: its upper copy, if any, and the lower directories below it,
+ * which are also where its children's relative redirects are looked up.
+ */
 export interface MergedDir {
   readonly upper: { readonly path: Buffer; readonly flags: DirFlags } | null;
   readonly stack: readonly StackDir[];
-  /** its path in the lower layers: where relative redirects of its children start from */
-  readonly lowerPath: readonly Buffer[];
 }
 
 /** One child of a merged directory; `dir` is set for directories. */
@@ -87,26 +89,17 @@ function isDotName(name: Buffer): boolean {
 }
 
 /**
- * A redirect's path components: absolute from the layer root, else relative to the parent;
- * null for a value parseRedirect refuses (then there is no redirect).
+ * Looks `name` up below the directories of `stack`, the parent's lower directories: a relative
+ * redirect renames the child for the entries below the layer that carries it (the same parent
+ * in those layers, as overlayfs's ovl_lookup looks the old name up in the parent's lower stack);
+ * an absolute one sends the layers below to its path from their roots.
  */
-export function resolveRedirect(redirect: Buffer, parent: readonly Buffer[]): Buffer[] | null {
-  const parsed = parseRedirect(redirect);
-  if (parsed === null) return null;
-  return parsed.absolute ? [...parsed.parts] : [...parent, ...parsed.parts];
-}
-
-/** Looks `name` up below the directories of `stack`; `path` is the child's own lower path. */
-export function lookupChild(
-  lowers: readonly Buffer[],
-  stack: readonly StackDir[],
-  name: Buffer,
-  path: readonly Buffer[],
-): Lookup {
+export function lookupChild(lowers: readonly Buffer[], stack: readonly StackDir[], name: Buffer): Lookup {
   let top: DirProbe | null = null;
   const found: StackDir[] = [];
+  let wanted = name;
   for (const dir of stack) {
-    const p = probeEntry(dir.path, name, dir.flags);
+    const p = probeEntry(dir.path, wanted, dir.flags);
     if (p.kind === "none") continue;
     if (p.kind === "whiteout") break;
     if (p.kind === "other") {
@@ -116,11 +109,13 @@ export function lookupChild(
     top ??= p;
     found.push({ layer: dir.layer, path: p.path, flags: p.flags });
     if (p.flags.opaque) break;
-    const target = p.flags.redirect === null ? null : resolveRedirect(p.flags.redirect, path.slice(0, -1));
-    if (target !== null) {
-      found.push(...stackAt(lowers, dir.layer + 1, target));
+    const redirect = p.flags.redirect === null ? null : parseRedirect(p.flags.redirect);
+    if (redirect === null) continue;
+    if (redirect.absolute) {
+      found.push(...stackAt(lowers, dir.layer + 1, redirect.parts));
       break;
     }
+    wanted = redirect.parts[0] as Buffer;
   }
   return top === null ? NONE : { ...top, stack: found };
 }
@@ -132,23 +127,27 @@ export function stackAt(lowers: readonly Buffer[], from: number, path: readonly 
     const root = lowers[layer] as Buffer;
     stack.push({ layer, path: root, flags: { ...readDirFlags(root), opaque: false, redirect: null } });
   }
-  for (const [i, name] of path.entries()) {
-    const found = lookupChild(lowers, stack, name, path.slice(0, i + 1));
+  for (const name of path) {
+    const found = lookupChild(lowers, stack, name);
     if (found.kind !== "dir") return [];
     stack = [...found.stack];
   }
   return stack;
 }
 
-/** The merged directory an upper directory `probe`, child `name` of `parent`, stands for. */
+/**
+ * The merged directory an upper directory `probe`, child `name` of `parent`, stands for: an
+ * absolute redirect takes the lowers at its path from the roots; a relative one (or none)
+ * takes what the parent's lower directories hold at the old name (or this one).
+ */
 export function upperChildDir(lowers: readonly Buffer[], parent: MergedDir, name: Buffer, probe: DirProbe): MergedDir {
   const upper = { path: probe.path, flags: probe.flags };
-  const path = [...parent.lowerPath, name];
-  if (probe.flags.opaque) return { upper, stack: [], lowerPath: path };
-  const source = probe.flags.redirect === null ? null : resolveRedirect(probe.flags.redirect, parent.lowerPath);
-  if (source !== null) return { upper, stack: stackAt(lowers, 0, source), lowerPath: source };
-  const below = parent.stack.length === 0 ? NONE : lookupChild(lowers, parent.stack, name, path);
-  return { upper, stack: below.kind === "dir" ? below.stack : [], lowerPath: path };
+  if (probe.flags.opaque) return { upper, stack: [] };
+  const redirect = probe.flags.redirect === null ? null : parseRedirect(probe.flags.redirect);
+  if (redirect?.absolute) return { upper, stack: stackAt(lowers, 0, redirect.parts) };
+  const wanted = redirect === null ? name : (redirect.parts[0] as Buffer);
+  const below = parent.stack.length === 0 ? NONE : lookupChild(lowers, parent.stack, wanted);
+  return { upper, stack: below.kind === "dir" ? below.stack : [] };
 }
 
 /** The children of a merged directory, sorted bytewise by name: what a mount would list. */
@@ -170,12 +169,10 @@ export function mergedChildren(lowers: readonly Buffer[], dir: MergedDir): Merge
     else if (mine?.kind === "dir") {
       out.push({ name, path: mine.path, stat: mine.stat, dir: upperChildDir(lowers, dir, name, mine) });
     } else {
-      const path = [...dir.lowerPath, name];
-      const below = lookupChild(lowers, dir.stack, name, path);
+      const below = lookupChild(lowers, dir.stack, name);
       if (below.kind === "other") out.push({ name, path: below.path, stat: below.stat, dir: null });
       if (below.kind === "dir") {
-        const sub = { upper: null, stack: below.stack, lowerPath: path };
-        out.push({ name, path: below.path, stat: below.stat, dir: sub });
+        out.push({ name, path: below.path, stat: below.stat, dir: { upper: null, stack: below.stack } });
       }
     }
   }

@@ -311,6 +311,23 @@ describe("writeChangeset", () => {
     expect(byName(items, "new/a").data.toString()).toBe("top a");
     expect(byName(items, "rel2/b").data.toString()).toBe("bottom b");
   });
+
+  itRoot(
+    "follows a lower layer's relative redirect inside a directory it reached through an absolute one",
+    async () => {
+      const s = scratch();
+      const [upper, l0, l1, l2] = [s.path("upper"), s.path("l0"), s.path("l1"), s.path("l2")];
+      // l1 renamed a/b to a/c, l0 renamed a to x, the upper renamed x/c to x/d
+      apply(l0, [dir("x", { xattrs: { "trusted.overlay.redirect": "/a" } }), whiteout("a")]);
+      apply(l1, [dir("a/c", { xattrs: { "trusted.overlay.redirect": "b" } }), file("a/c/new"), whiteout("a/b")]);
+      apply(l2, [dir("a/b"), file("a/b/kept")]);
+      apply(upper, [dir("x"), dir("x/d", { xattrs: { "trusted.overlay.redirect": "c" } }), whiteout("x/c")]);
+      const items = await readTar((await changesetBytes(upper, [l0, l1, l2])).bytes);
+      expect(names(items)).toEqual(
+        ["x/", "x/.wh.c", "x/d/", "x/d/.wh..wh..opq", "x/d/kept", "x/d/new"].sort(depthFirst),
+      );
+    },
+  );
 });
 
 /** Tar order for these fixtures: depth first, bytewise within a directory. */

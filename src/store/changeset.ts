@@ -28,8 +28,8 @@ import { closeSync, constants, openSync, readlinkSync, readSync } from "node:fs"
 import type { Writable } from "node:stream";
 import { isPrivateXattr, OverlayKey, TRUSTED_OVERLAY, USER_OVERLAY } from "../format/overlay-xattr.js";
 import { OPAQUE_MARKER } from "../format/whiteout.js";
-import { type MergedDir, mergedChildren, upperChildDir } from "../layers/merge.js";
-import { type DirFlags, type LayerChild, listLayerDir, readDirFlags, whiteoutName } from "../layers/probe.js";
+import { type MergedDir, mergedChildren, stackAt, upperChildDir } from "../layers/merge.js";
+import { type LayerChild, listLayerDir, readDirFlags, whiteoutName } from "../layers/probe.js";
 import { major, minor } from "../sys/mknod.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { StoreError } from "./store-error.js";
@@ -61,13 +61,15 @@ export async function writeChangeset(
       sink,
       lowers.map((l) => Buffer.from(l)),
     );
-    const root = Buffer.from(upper);
-    await writer.upperDir(root, Buffer.alloc(0), [], readDirFlags(root));
+    await writer.upperDir(writer.rootDir(Buffer.from(upper)), Buffer.alloc(0));
     return await sink.finish(END_OF_ARCHIVE);
   } finally {
     sink.release();
   }
 }
+
+/** An upper directory being written, with the lower directories it merges with. */
+type UpperDir = MergedDir & { readonly upper: NonNullable<MergedDir["upper"]> };
 
 class ChangesetWriter {
   /** "dev:ino" -> the entry name the object was first written under */
@@ -78,8 +80,18 @@ class ChangesetWriter {
     private readonly lowers: readonly Buffer[],
   ) {}
 
-  /** An upper directory: overlayfs keeps exactly what changed there, so its entries are the diff. */
-  async upperDir(path: Buffer, prefix: Buffer, lowerPath: readonly Buffer[], flags: DirFlags): Promise<void> {
+  /** The upper root, merged with the lowers' roots unless it is opaque. */
+  rootDir(path: Buffer): UpperDir {
+    const flags = readDirFlags(path);
+    return { upper: { path, flags }, stack: flags.opaque ? [] : stackAt(this.lowers, 0, []) };
+  }
+
+  /**
+   * An upper directory: overlayfs keeps exactly what changed there, so its entries are the diff.
+   * Its lower stack is where a redirected child's old content is looked up.
+   */
+  async upperDir(dir: UpperDir, prefix: Buffer): Promise<void> {
+    const { path, flags } = dir.upper;
     if (flags.opaque) await this.meta(Buffer.concat([prefix, MARKER]));
     const children = listLayerDir(path, flags);
     children.sort((a, b) => Buffer.compare(entryName(a), entryName(b)));
@@ -93,13 +105,12 @@ class ChangesetWriter {
       await this.object(name, p.path, p.stat);
       if (p.kind !== "dir") continue;
       const inner = Buffer.concat([name, SLASH]);
+      const sub = { ...upperChildDir(this.lowers, dir, child.name, p), upper: { path: p.path, flags: p.flags } };
       if (p.flags.redirect !== null && !p.flags.opaque) {
-        // only the parent's lower path matters here: a relative redirect starts from it
-        const here: MergedDir = { upper: null, stack: [], lowerPath };
         await this.meta(Buffer.concat([inner, MARKER]));
-        await this.mergedDir(upperChildDir(this.lowers, here, child.name, p), inner);
+        await this.mergedDir(sub, inner);
       } else {
-        await this.upperDir(p.path, inner, [...lowerPath, child.name], p.flags);
+        await this.upperDir(sub, inner);
       }
     }
   }

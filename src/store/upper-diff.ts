@@ -35,7 +35,7 @@ export async function diffUpper(upper: string, lowers: readonly string[]): Promi
   const flags = readDirFlags(root);
   const stack = flags.opaque ? [] : stackAt(layers, 0, []);
   const out: RawChange[] = [];
-  walkUpper(layers, { upper: { path: root, flags }, stack, lowerPath: [] }, Buffer.alloc(0), out);
+  walkUpper(layers, { upper: { path: root, flags }, stack }, Buffer.alloc(0), out);
   out.sort((a, b) => Buffer.compare(a.path, b.path));
   return out.map((c) => ({ kind: c.kind, path: c.path.toString("utf8") }));
 }
@@ -44,8 +44,7 @@ function walkUpper(lowers: readonly Buffer[], dir: MergedDir, prefix: Buffer, ou
   if (dir.upper === null) return;
   for (const child of listLayerDir(dir.upper.path, dir.upper.flags)) {
     const path = joinBytes(prefix, child.name);
-    const below =
-      dir.stack.length === 0 ? NONE : lookupChild(lowers, dir.stack, child.name, [...dir.lowerPath, child.name]);
+    const below = dir.stack.length === 0 ? NONE : lookupChild(lowers, dir.stack, child.name);
     const p = child.probe;
     if (p.kind === "whiteout") {
       if (below.kind !== "none") out.push({ kind: "D", path });
@@ -59,8 +58,7 @@ function walkUpper(lowers: readonly Buffer[], dir: MergedDir, prefix: Buffer, ou
       continue;
     }
     const stack = p.flags.opaque || below.kind !== "dir" ? [] : below.stack;
-    const sub = { upper: { path: p.path, flags: p.flags }, stack, lowerPath: [...dir.lowerPath, child.name] };
-    walkUpper(lowers, sub, path, out);
+    walkUpper(lowers, { upper: { path: p.path, flags: p.flags }, stack }, path, out);
   }
 }
 

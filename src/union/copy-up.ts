@@ -14,7 +14,10 @@
  * Everything here is synchronous but the data copy of a large file, which is how the transport
  * wants it: `inline` copies on the calling thread (a worker thread may block), `staged` refuses
  * to (DataCopyNeeded) until `stage` has copied the data into a work-dir temp off the event
- * loop; the request is then repeated and the copy-up uses the staged temp.
+ * loop; the request is then repeated and the copy-up uses the staged temp. A staged temp is
+ * keyed by the lower file it copies, not by node: the node may be evicted meanwhile and the
+ * repeated request find the same file through a new one. Whoever staged a temp releases it
+ * once the request is done, so one the copy-up did not take never stays in the work dir.
  */
 
 import {
@@ -77,10 +80,10 @@ export class CopyUp {
   private readonly data: DataCopier;
   private readonly xattrs: XattrCopier;
   /**
-   * node id -> a temp file in the work dir holding that node's data, complete and synced, and
-   * the lower object's stat from before the copy read it (reading moves its atime)
+   * lower file (stagedKey) -> a temp file in the work dir holding its data, complete and
+   * synced, and its stat from before the copy read it (reading moves its atime)
    */
-  private readonly staged = new Map<bigint, { tmp: string; st: BigIntStats }>();
+  private readonly staged = new Map<string, { tmp: string; st: BigIntStats }>();
   private readonly options: CopyUpOptions;
 
   constructor(
@@ -146,17 +149,28 @@ export class CopyUp {
 
   /**
    * Copies the data a copy-up of `node` will need into a work-dir temp, off the event loop
-   * (a no-op when it needs none); the next `ensureUpper(node)` uses it.
+   * (a no-op when it needs none); the next copy-up of the same lower file, through this node
+   * or another, uses it. Returns the release: it removes the temp if no copy-up took it.
    */
-  async stage(node: UnionNode): Promise<void> {
+  async stage(node: UnionNode): Promise<() => void> {
     const lower = node.lowers[0];
-    if (node.upper !== null || lower === undefined || !this.needsData(node)) return;
+    if (node.upper !== null || lower === undefined || !this.needsData(node)) return NOTHING_STAGED;
     const src = realPath(lower);
     const st = lstatSync(src, { bigint: true });
     const tmp = this.writer.work.tempPath();
-    await this.copyFileAsync(src, st.dev, tmp, Number(st.size));
-    this.dropStaged(node);
-    this.staged.set(node.id, { tmp, st });
+    try {
+      await this.copyFileAsync(src, st.dev, tmp, Number(st.size));
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    const key = stagedKey(lower);
+    this.dropStaged(key);
+    this.staged.set(key, { tmp, st });
+    return () => {
+      // another request may have staged the same file since: its temp is not ours to remove
+      if (this.staged.get(key)?.tmp === tmp) this.dropStaged(key);
+    };
   }
 
   /** Whether a copy-up of `node` would copy file data (a non-empty file, not indexed yet). */
@@ -168,10 +182,10 @@ export class CopyUp {
     return st?.isFile() === true && st.size > 0n;
   }
 
-  private dropStaged(node: UnionNode): void {
-    const old = this.staged.get(node.id);
+  private dropStaged(key: string): void {
+    const old = this.staged.get(key);
     if (old === undefined) return;
-    this.staged.delete(node.id);
+    this.staged.delete(key);
     rmSync(old.tmp, { force: true });
   }
 
@@ -199,7 +213,8 @@ export class CopyUp {
       }
     } else {
       unionNlink = HardlinkIndex.unionNlink(entry, Number(indexed.nlink));
-      this.dropStaged(node);
+      const lower = node.lowers[0];
+      if (lower !== undefined) this.dropStaged(stagedKey(lower));
       tmp = this.writer.work.tempPath();
       linkSync(entry, tmp);
     }
@@ -213,12 +228,13 @@ export class CopyUp {
     if (lower === undefined) throw new FsError("EIO", "copy-up", node.path);
     const src = realPath(lower);
     // before the data copy reads the file and moves its atime
-    const st = this.staged.get(node.id)?.st ?? lstatSync(src, { bigint: true });
+    const key = stagedKey(lower);
+    const st = this.staged.get(key)?.st ?? lstatSync(src, { bigint: true });
     const mode = Number(st.mode);
     const type = mode & fsc.S_IFMT;
     let tmp: string;
     if (type === fsc.S_IFREG) {
-      tmp = this.fileWithData(node, src, st, withData ? Number(st.size) : 0);
+      tmp = this.fileWithData(node, key, src, st, withData ? Number(st.size) : 0);
     } else {
       tmp = this.writer.work.tempPath();
       if (type === fsc.S_IFDIR) mkdirSync(tmp, 0o700);
@@ -250,17 +266,20 @@ export class CopyUp {
     }
   }
 
-  /** A work-dir temp holding the first `size` bytes of `src`: staged, copied here, or empty. */
-  private fileWithData(node: UnionNode, src: Buffer, st: BigIntStats, size: number): string {
+  /**
+   * A work-dir temp holding the first `size` bytes of `src` (staged under `key`): staged,
+   * copied here, or empty.
+   */
+  private fileWithData(node: UnionNode, key: string, src: Buffer, st: BigIntStats, size: number): string {
     if (size > 0) {
-      const staged = this.staged.get(node.id);
+      const staged = this.staged.get(key);
       if (staged !== undefined) {
-        this.staged.delete(node.id);
+        this.staged.delete(key);
         return staged.tmp;
       }
       if (this.options.dataCopy === "staged") throw new DataCopyNeeded(node);
     } else {
-      this.dropStaged(node);
+      this.dropStaged(key);
     }
     const tmp = this.writer.work.tempPath();
     const from = openSync(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
@@ -296,6 +315,13 @@ export class CopyUp {
       await from.close();
     }
   }
+}
+
+const NOTHING_STAGED = () => {};
+
+/** The lower file a staged temp copies: layer and path, which outlive any node of it. */
+function stagedKey(lower: Branch): string {
+  return `${lower.layer.index}\0${lower.rel}`;
 }
 
 /** Sets a copy's times to the original's, to the nanosecond. */

@@ -5,7 +5,8 @@
  * for the name, the object is built in the work dir and swapped with the whiteout in one
  * rename, so the lower object never shows through; a directory made there is opaque, as
  * overlayfs makes it. New objects belong to the caller (the group of a setgid parent, which a
- * new directory also inherits the setgid bit from).
+ * new directory also inherits the setgid bit from). A `.wh.`-prefixed name is refused: it is
+ * union metadata on disk (format/whiteout.ts).
  */
 import {
   chmodSync,
@@ -24,6 +25,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { FsError } from "../errors.js";
+import { refuseMetaName } from "../format/whiteout.js";
 import { checkName } from "../path/name.js";
 import type { PathLike } from "../sys/libc.js";
 import { mknod } from "../sys/mknod.js";
@@ -77,6 +79,7 @@ function placeNew(u: UnionContext, parent: UnionNode, name: ByteName, caller: Ca
  */
 function buildNew(u: UnionContext, parent: UnionNode, name: ByteName, caller: Caller, build: Build): void {
   checkName(name, "create");
+  refuseMetaName(name, "create");
   if (!isDirNode(parent)) throw new FsError("ENOTDIR", "create", parent.path);
   if (u.find(parent, name) !== null) throw new FsError("EEXIST", "create", name);
   const { writer, copyUp } = u.side();

@@ -11,12 +11,13 @@
  * inside the layer roots.
  *
  * Probes of lower layers are cached (lowers never change while mounted); the upper is probed
- * on every call.
+ * on every call. A `.wh.`-prefixed name is union metadata and is never found.
  */
 
 import { type BigIntStats, constants as fsc } from "node:fs";
 import { LRUCache } from "lru-cache";
 import { OverlayKey } from "../format/overlay-xattr.js";
+import { isMetaName } from "../format/whiteout.js";
 import { overlayValue } from "../layers/probe.js";
 import type { InodeMap } from "./inode-map.js";
 import { type Branch, type ByteName, childBranch, type Layer, realPath } from "./layer.js";
@@ -84,6 +85,8 @@ export class Resolver {
   ) {}
 
   resolveChild(parent: UnionNode, name: ByteName): Resolution | null {
+    // `.wh.` entries are whiteouts and opaque marks: listings leave them out, so do lookups
+    if (isMetaName(name)) return null;
     const res: Resolution = {
       isDir: false,
       upper: null,

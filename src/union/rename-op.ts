@@ -12,6 +12,7 @@
  */
 import { rmSync } from "node:fs";
 import { FsError } from "../errors.js";
+import { refuseMetaName } from "../format/whiteout.js";
 import { lstatOrNull } from "../layers/probe.js";
 import { checkName } from "../path/name.js";
 import { AT_FDCWD } from "../sys/libc.js";
@@ -38,6 +39,7 @@ export function renameEntry(
     throw new FsError("EINVAL", "rename", oldName);
   }
   checkName(newName, "rename");
+  refuseMetaName(newName, "rename");
   const named = existingName(u, oldParent, oldName, "rename");
   const src = named.node;
   if (!isDirNode(newParent)) throw new FsError("ENOTDIR", "rename", newParent.path);
@@ -62,6 +64,10 @@ export function renameEntry(
     if (isDirNode(dst) && !u.isEmptyDir(dst)) throw new FsError("ENOTEMPTY", "rename", dst.path);
   }
   const { writer, copyUp } = u.side();
+  const whiteoutAtSource = u.resolver.existsBelow(oldParent, oldName);
+  // refused before anything changes: where a directory is exchanged with an upper whiteout
+  // below, the source's whiteout is written only once the directory has moved
+  if (whiteoutAtSource) writer.checkWhiteoutName(oldName);
   const srcDir = realPath(copyUp.ensureUpper(oldParent));
   const dstDir = realPath(copyUp.ensureUpper(newParent));
   const srcPath = realPath(copyUp.ensureUpperLink(src, named.link));
@@ -72,7 +78,6 @@ export function renameEntry(
     dst === null || dstLink === undefined ? () => {} : beforeHardlinkRemoval(u, { node: dst, link: dstLink });
   const dstPath = entryPath(dstDir, newName);
   const atDest = lstatOrNull(dstPath);
-  const whiteoutAtSource = u.resolver.existsBelow(oldParent, oldName);
   let discard: string | null = null;
   if (atDest?.isDirectory() && dst !== null) discard = writer.clearEmptyDir(dstPath);
 

@@ -6,6 +6,7 @@
  * where this process may write them, with the kernel's encodings (char 0/0, `trusted.overlay.*`)
  * as write-semantics.mount.test.ts checks them through a mount.
  */
+import { execFileSync } from "node:child_process";
 import { chownSync, constants as fsc, lstatSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { OverlayKey } from "../format/overlay-xattr.js";
@@ -13,7 +14,7 @@ import type { WhiteoutStyle } from "../format/whiteout-style.js";
 import { mayChown } from "../sys/privilege.js";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from "../sys/rename.js";
 import { lgetxattr, llistxattr } from "../sys/xattr.js";
-import { dir, fifo, file, hardlink, symlink } from "../testing/fixture.js";
+import { dir, fifo, file, hardlink, symlink, whiteout } from "../testing/fixture.js";
 import { useScratch } from "../testing/scratch.js";
 import {
   errnoOf,
@@ -370,6 +371,45 @@ describe("--whiteout=file on disk", () => {
     const h = await UnionHarness.open(scratch(), { lowers: [[file(long, "x")]] });
     h.mv(long, "short");
     expect(h.list("")).toEqual(["short"]);
+  });
+
+  // a step that fails after its `.wh.` file was written: the victim is immutable (EPERM)
+  const itRoot = it.runIf(process.getuid?.() === 0);
+  const immutable = <T>(path: string, fn: () => T): T => {
+    execFileSync("chattr", ["+i", path]);
+    try {
+      return fn();
+    } finally {
+      execFileSync("chattr", ["-i", path]);
+    }
+  };
+
+  itRoot("a rename that fails leaves no .wh. entry, which would make the directory opaque", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[dir("d"), file("d/keep"), dir("sub")]] });
+    h.mkdir("sub/new"); // sub is in the upper now
+    expect(immutable(h.upper("sub"), () => errnoOf(() => h.mv("d", "sub/d")))).toBe("EPERM");
+    expect(readdirSync(h.upper()).sort()).toEqual(["d", "sub"]);
+    const again = await h.remount();
+    expect(again.list("d")).toEqual(["keep"]);
+  });
+
+  itRoot("an rmdir that fails leaves no .wh. entry next to the directory", async () => {
+    const h = await UnionHarness.open(scratch(), { lowers: [[dir("d"), file("d/x")]] });
+    h.rm("d/x"); // d is in the upper, holding x's whiteout
+    expect(immutable(h.upper("d"), () => errnoOf(() => h.rmdir("d")))).toBe("EPERM");
+    expect(readdirSync(h.upper()).sort()).toEqual(["d"]);
+    expect(h.list("")).toEqual(["d"]);
+  });
+
+  itRoot("a rename of a 255-byte lower directory over an upper whiteout is refused before it moves", async () => {
+    // the upper holds a char 0/0 whiteout at "dest", which a directory is exchanged with
+    const h = await UnionHarness.open(scratch(), {
+      lowers: [[dir(long), file(`${long}/f`), file("dest")]],
+      upper: [whiteout("dest")],
+    });
+    expect(errnoOf(() => h.mv(long, "dest"))).toBe("ENAMETOOLONG");
+    expect([h.list(""), h.list(long)]).toEqual([[long], ["f"]]);
+    expect(lstatSync(h.upper("dest")).isCharacterDevice()).toBe(true);
   });
 
   it("writes .wh. files and user.overlay.* only, never trusted.* or devices", async () => {

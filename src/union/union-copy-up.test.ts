@@ -141,6 +141,34 @@ describe("copy-up", () => {
     expect(readFileSync(h.upper("f"), "utf8")).toBe("Lower data");
   });
 
+  it("a staged copy is found by the node a repeated request makes after the first was evicted", async () => {
+    const others = Array.from({ length: 100 }, (_, i) => file(`g${i}`));
+    const h = await UnionHarness.open(scratch(), {
+      lowers: [[file("f", "lower data"), ...others]],
+      options: { dataCopy: "staged", cachedNodes: 1 },
+    });
+    const first = h.node("f");
+    const release = await h.fs.stageCopyUp(first);
+    for (let i = 0; i < 100; i++) h.stat(`g${i}`); // f's node, held by no one, is evicted
+    expect(h.node("f").id).not.toBe(first.id);
+    h.writeAt("f", "L", 0);
+    release();
+    expect(readFileSync(h.upper("f"), "utf8")).toBe("Lower data");
+    expect(readdirSync(h.work("work"))).toEqual([]);
+  });
+
+  it("a staged copy no copy-up took is removed by its release", async () => {
+    const h = await UnionHarness.open(scratch(), {
+      lowers: [[file("f", "lower data")]],
+      options: { dataCopy: "staged" },
+    });
+    const release = await h.fs.stageCopyUp(h.node("f"));
+    expect(readdirSync(h.work("work")).length).toBe(1);
+    h.rm("f");
+    release();
+    expect(readdirSync(h.work("work"))).toEqual([]);
+  });
+
   it("never copies on open for reading, read, stat, readdir, readlink, xattr reads or access", async () => {
     const h = await UnionHarness.open(scratch(), {
       lowers: [[file("d/f", "x", { xattrs: { "user.k": "v" } }), symlink("d/l", "f")]],

@@ -403,8 +403,11 @@ export class UnionFs implements UnionContext {
     if (node !== undefined) this.lowerOpens.nameGoes(node);
   }
 
-  /** Copies the data a copy-up of `node` needs off the calling thread (DataCopyMode "staged"). */
-  stageCopyUp(node: UnionNode): Promise<void> {
+  /**
+   * Copies the data a copy-up of `node` needs off the calling thread (DataCopyMode "staged");
+   * the caller runs the returned release once its request is done.
+   */
+  stageCopyUp(node: UnionNode): Promise<() => void> {
     return this.side().copyUp.stage(node);
   }
 

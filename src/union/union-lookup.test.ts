@@ -267,6 +267,18 @@ describe("overlay.redirect on lower directories", () => {
     expect(h.readText("p/new/f")).toBe("from old");
   });
 
+  it("a relative redirect inside a directory reached through an absolute one names a sibling in its merge set", async () => {
+    // l1 renamed a/b to a/c, l0 then renamed a to x: "b" is looked up in x's lowers (l1/a, l2/a)
+    const h = await Union.open(scratch(), {
+      lowers: [
+        [dir("x"), redirect("x", "/a"), whiteout("a", "wh-file")],
+        [dir("a/c"), redirect("a/c", "b"), file("a/c/new"), whiteout("a/b", "wh-file")],
+        [dir("a/b"), file("a/b/kept")],
+      ],
+    });
+    expect(h.list("x/c")).toEqual(["kept", "new"]);
+  });
+
   it("a redirect on a middle layer of three redirects only the layers below it", async () => {
     const h = await Union.open(scratch(), {
       lowers: [

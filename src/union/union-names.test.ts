@@ -12,7 +12,7 @@ import type { WhiteoutStyle } from "../format/whiteout-style.js";
 import { lsetxattr } from "../sys/xattr.js";
 import { dir, file } from "../testing/fixture.js";
 import { useScratch } from "../testing/scratch.js";
-import { type StackPaths, UnionHarness, whiteoutStyleUnavailable } from "../testing/union-harness.js";
+import { errnoOf, type StackPaths, UnionHarness, whiteoutStyleUnavailable } from "../testing/union-harness.js";
 
 const STYLES: readonly WhiteoutStyle[] = ["file", "chardev"];
 
@@ -156,3 +156,40 @@ describe("names that are UTF-8", () => {
     expect(readlinkSync(h.upper("d/link"))).toBe("→ ü");
   });
 });
+
+// A `.wh.` entry is union metadata in every layer unionfs reads (format/whiteout.ts): a new
+// object under such a name would hide its target and itself, so, as fuse-overlayfs does, the
+// name is refused, and a whiteout file is never found by name.
+for (const style of STYLES) {
+  const unavailable = whiteoutStyleUnavailable(style);
+  const suffix = `(--whiteout=${style})${unavailable === null ? "" : ` [skipped: ${unavailable}]`}`;
+
+  describe.skipIf(unavailable !== null)(`names that start with .wh. ${suffix}`, () => {
+    const scratch = useScratch("unionfs-core-");
+    const open = () =>
+      UnionHarness.open(scratch(), { lowers: [[file("x", "x"), file("y", "y")]], options: { whiteout: style } });
+
+    it("are refused with EINVAL by every call that makes a name, and nothing changes", async () => {
+      const h = await open();
+      const made = [
+        errnoOf(() => h.writeFile(".wh.x", "")),
+        errnoOf(() => h.mkdir(".wh.x")),
+        errnoOf(() => h.mknod(".wh.x", 0o10644)),
+        errnoOf(() => h.symlink("x", ".wh.x")),
+        errnoOf(() => h.ln("y", ".wh.x")),
+        errnoOf(() => h.mv("y", ".wh.x")),
+        errnoOf(() => h.mkdir(".wh..wh..opq")),
+      ];
+      expect(made).toEqual(Array(made.length).fill("EINVAL"));
+      expect(h.list("")).toEqual(["x", "y"]);
+      expect(onDisk(h.upper()).filter((n) => n.toString().startsWith(".wh."))).toEqual([]);
+    });
+
+    it("are not found, so a whiteout file cannot be removed through the mount", async () => {
+      const h = await open();
+      h.rm("x");
+      expect([errnoOf(() => h.stat(".wh.x")), errnoOf(() => h.rm(".wh.x"))]).toEqual(["ENOENT", "ENOENT"]);
+      expect(h.list("")).toEqual(["y"]);
+    });
+  });
+}

@@ -92,8 +92,7 @@ export class UpperWriter {
       return tmp;
     }
     // .wh. files can't be exchanged with the object: write the whiteout first, then move the object.
-    writeFileSync(requireWhiteoutFilePath(dir, name), "", { mode: 0o600 });
-    renameat2(AT_FDCWD, target, AT_FDCWD, moved, RENAME_NOREPLACE);
+    withWhiteoutFile(dir, name, () => renameat2(AT_FDCWD, target, AT_FDCWD, moved, RENAME_NOREPLACE));
     return moved;
   }
 
@@ -107,8 +106,15 @@ export class UpperWriter {
       renameat2(AT_FDCWD, src, AT_FDCWD, dest, RENAME_WHITEOUT);
       return;
     }
-    writeFileSync(requireWhiteoutFilePath(srcDir, srcName), "", { mode: 0o600 });
-    renameat2(AT_FDCWD, src, AT_FDCWD, dest, 0);
+    withWhiteoutFile(srcDir, srcName, () => renameat2(AT_FDCWD, src, AT_FDCWD, dest, 0));
+  }
+
+  /**
+   * Throws ENAMETOOLONG when a whiteout for `name` cannot be written in this style (a `.wh.`
+   * file for a name of 252..255 bytes): asked before a step that would need one afterwards.
+   */
+  checkWhiteoutName(name: ByteName): void {
+    if (this.style !== "chardev" && !fitsWhiteoutFile(name)) throw new FsError("ENAMETOOLONG", "whiteout", name);
   }
 
   /** Removes a `.wh.` whiteout file for a name that now has an upper object. */
@@ -170,7 +176,12 @@ export class UpperWriter {
 
 /** Where a `.wh.` whiteout file for `name` goes; null when the name is too long to have one. */
 function whiteoutFilePath(dir: Buffer, name: ByteName): Buffer | null {
-  return name.length > NAME_MAX - WHITEOUT_PREFIX.length ? null : entryPath(dir, whiteoutFileName(name));
+  return fitsWhiteoutFile(name) ? entryPath(dir, whiteoutFileName(name)) : null;
+}
+
+/** Whether `.wh.<name>` stays within NAME_MAX. */
+function fitsWhiteoutFile(name: ByteName): boolean {
+  return name.length <= NAME_MAX - WHITEOUT_PREFIX.length;
 }
 
 function requireWhiteoutFilePath(dir: Buffer, name: ByteName): Buffer {
@@ -178,6 +189,22 @@ function requireWhiteoutFilePath(dir: Buffer, name: ByteName): Buffer {
   // a `.wh.` file cannot record the deletion of a 252..255-byte name
   if (path === null) throw new FsError("ENAMETOOLONG", "whiteout", name);
   return path;
+}
+
+/**
+ * Writes the `.wh.` file for `name`, then runs `step`; if the step fails, a `.wh.` file written
+ * here goes again: left next to the object, it would make a directory read as opaque (AUFS).
+ */
+function withWhiteoutFile(dir: Buffer, name: ByteName, step: () => void): void {
+  const path = requireWhiteoutFilePath(dir, name);
+  const made = lstatOrNull(path) === null;
+  if (made) writeFileSync(path, "", { mode: 0o600 });
+  try {
+    step();
+  } catch (e) {
+    if (made) rmSync(path, { force: true });
+    throw e;
+  }
 }
 
 function rmWhiteoutFile(dir: Buffer, name: ByteName): void {

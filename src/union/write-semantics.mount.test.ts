@@ -265,6 +265,26 @@ function writeSemanticsTests(transport: string): void {
       expect(readdirSync(join(mnt, "d"))).toEqual([]);
     });
 
+    // kernel overlayfs takes `.wh.x` as a plain name; unionfs reads `.wh.` entries as whiteouts
+    // in every layer, so it refuses the name (as fuse-overlayfs does) rather than lose x
+    it("refuses names starting with .wh. (EINVAL), and never finds a whiteout file by name", async () => {
+      const s = scratch();
+      const stack = await stackWith(s, [file("x", "1"), file("gone", "2")]);
+      const mnt = s.mkdir("mnt");
+      await mountUnionfs(s, stack, mnt, { transport, args: ["--whiteout=file"] });
+      unlinkSync(join(mnt, "gone"));
+      const codes = [
+        codeOf(() => writeFileSync(join(mnt, ".wh.x"), "")),
+        codeOf(() => mkdirSync(join(mnt, ".wh.x"))),
+        codeOf(() => renameSync(join(mnt, "x"), join(mnt, ".wh.y"))),
+        codeOf(() => lstatSync(join(mnt, ".wh.gone"))),
+        codeOf(() => unlinkSync(join(mnt, ".wh.gone"))),
+      ];
+      expect(codes).toEqual(["EINVAL", "EINVAL", "EINVAL", "ENOENT", "ENOENT"]);
+      expect(readdirSync(mnt)).toEqual(["x"]);
+      expect(readdirSync(stack.upper)).toEqual([".wh.gone"]);
+    });
+
     it("reads an upper written by unionfs identically through kernel overlayfs", async () => {
       const s = scratch();
       const stack = await stackWith(s, [
