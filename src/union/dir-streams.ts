@@ -1,6 +1,7 @@
 /**
- * Open directories: opendir takes a snapshot of the merged listing, readdir(offset) serves it in
- * chunks, releasedir drops it. A listing that changes between two chunks therefore neither
+ * Open directories: the first readdir takes a snapshot of the merged listing, readdir(offset)
+ * serves it in chunks, releasedir drops it. The snapshot is not taken at opendir: a kernel
+ * that caches listings opens a directory without reading it. A listing that changes between two chunks therefore neither
  * repeats nor skips an entry; reading again from offset 0 (rewinddir) takes a fresh snapshot.
  * An entry's `next` is the offset to resume after it, as FUSE's readdir replies carry one.
  */
@@ -20,7 +21,8 @@ export interface StreamEntry extends DirEntry {
 
 interface OpenDir {
   readonly node: UnionNode;
-  entries: readonly DirEntry[];
+  /** null until the first readdir */
+  entries: readonly DirEntry[] | null;
 }
 
 export class DirStreams {
@@ -36,7 +38,7 @@ export class DirStreams {
 
   opendir(node: UnionNode): number {
     const dh = this.next++;
-    this.open.set(dh, { node, entries: this.list(node) });
+    this.open.set(dh, { node, entries: null });
     return dh;
   }
 
@@ -44,9 +46,10 @@ export class DirStreams {
   readdir(dh: number, offset: number, max = Number.POSITIVE_INFINITY): StreamEntry[] {
     const dir = this.open.get(dh);
     if (dir === undefined) throw new FsError("EBADF", "readdir");
-    if (offset === 0) dir.entries = this.list(dir.node);
-    const end = Math.min(dir.entries.length, offset + max);
-    return dir.entries.slice(offset, end).map((e, i) => ({ ...e, next: offset + i + 1 }));
+    if (offset === 0 || dir.entries === null) dir.entries = this.list(dir.node);
+    const entries = dir.entries;
+    const end = Math.min(entries.length, offset + max);
+    return entries.slice(offset, end).map((e, i) => ({ ...e, next: offset + i + 1 }));
   }
 
   /** Drops the stream; returns the directory it was of (undefined if `dh` was not open). */
