@@ -171,7 +171,7 @@ describeAsRoot("unionfs bench", () => {
   it("refuses unknown drivers, workloads and options with one line", async () => {
     await expect(bench(["--drivers", "zfs"])).rejects.toThrow(
       new UserError(
-        "unknown driver 'zfs' (known: unionfs, overlay, fuse-overlayfs, bare, unionfs-volatile, overlay-volatile)",
+        "unknown driver 'zfs' (known: unionfs, overlay, fuse-overlayfs, bare, unionfs-volatile, overlay-volatile, unionfs-devfuse)",
       ),
     );
     await expect(bench(["--workloads", "nope", "--drivers", "bare"])).rejects.toThrow(/^unknown workload 'nope'/);

@@ -60,7 +60,8 @@ function umountTests(transport: string): void {
     const pid = t.daemonPid(mnt) as number;
     expect(pid).not.toBeNull();
     await killHard(pid);
-    expect(() => readdirSync(mnt)).toThrow(/ENOTCONN/);
+    // the kernel ends a request that met the abort with ECONNABORTED, every later one with ENOTCONN
+    expect(() => readdirSync(mnt)).toThrow(/ENOTCONN|ECONNABORTED/);
     expect(await runCli(["umount", mnt], { env: t.env })).toMatchObject({ code: 0, stderr: "" });
     expect(mountAt(mnt)).toBeNull();
     expect(await runCli(["mount", ...transportArgs(transport), lowers, mnt], { env: t.env })).toMatchObject({
