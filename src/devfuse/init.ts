@@ -68,3 +68,11 @@ export function answerInit(initIn: Buffer, out: Buffer, at: number): { agreed: A
     size: Size.INIT_OUT,
   };
 }
+
+/** One line for `-d`: the protocol and the features in force. */
+export function describeAgreed(agreed: Agreed): string {
+  const on = Object.entries(Init)
+    .filter(([, bit]) => (agreed.flags & bit) !== 0)
+    .map(([name]) => name.toLowerCase());
+  return `FUSE ${FUSE_KERNEL_VERSION}.${agreed.minor}, ${on.join(" ")}`;
+}

@@ -12,7 +12,7 @@ import { FsError, type Logger } from "../errors.js";
 import { openFuseDevice } from "../sys/fuse-device.js";
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, mount, umount2 } from "../sys/mount.js";
 import type { UnionSpec } from "../union/union-fs.js";
-import { type Agreed, answerInit } from "./init.js";
+import { type Agreed, answerInit, describeAgreed } from "./init.js";
 import { InHeader, MIN_READ_BUFFER, Op, REQUEST_BUFFER, Size } from "./protocol.js";
 import type { WorkerInput, WorkerMessage } from "./worker.js";
 
@@ -55,6 +55,7 @@ export const devfuseTransport = {
     }
     try {
       const agreed = answerInitRequest(fd);
+      if (options.debug) options.log(`devfuse: ${describeAgreed(agreed)}`);
       const workers = [
         await startWorker({ spec, sessionFd: fd, clone: false, agreed, debug: options.debug }, options.log, () =>
           abandon(mountpoint, fd),
