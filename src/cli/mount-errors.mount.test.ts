@@ -142,6 +142,19 @@ const CASES: Case[] = [
     stderr: /^unionfs: fusermount not found: a non-root mount needs it/,
   },
   {
+    name: "a non-root caller asking for the devfuse transport",
+    setup: (t) => {
+      const { lower, mnt } = layers(t);
+      chmodSync(t.root, 0o755);
+      return {
+        args: ["mount", "--transport", "devfuse", lower, mnt],
+        opts: { user: { uid: 65534, gid: 65534 }, env: { XDG_RUNTIME_DIR: undefined } },
+      };
+    },
+    stderr:
+      /^unionfs: --transport devfuse mounts with mount\(2\), which needs root \(CAP_SYS_ADMIN\) for now: use --transport fuse-native$/,
+  },
+  {
     name: "-o without lowerdir",
     setup: (t) => ({ args: ["-o", `upperdir=${t.mkdir("upper")}`, layers(t).mnt] }),
     stderr: /^unionfs: missing option lowerdir=$/,

@@ -7,6 +7,7 @@
  * src/testing/transports.ts, `UNIONFS_TRANSPORTS`).
  */
 import { UserError } from "../errors.js";
+import { mayMountDirectly } from "../sys/privilege.js";
 import type { Transport } from "./transport.js";
 
 export interface TransportEntry {
@@ -32,7 +33,13 @@ const TRANSPORTS: readonly TransportEntry[] = [
   {
     name: "devfuse",
     summary: "the kernel's FUSE protocol spoken directly on /dev/fuse, from a worker thread",
-    preflight: async () => {},
+    preflight: async () => {
+      if (!mayMountDirectly()) {
+        throw new UserError(
+          "--transport devfuse mounts with mount(2), which needs root (CAP_SYS_ADMIN) for now: use --transport fuse-native",
+        );
+      }
+    },
     load: async () => (await import("../devfuse/transport.js")).devfuseTransport,
   },
 ];
