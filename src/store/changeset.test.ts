@@ -21,6 +21,7 @@ import {
   xattr,
 } from "../testing/fixture.js";
 import { changesetBytes, rawPaxRecords, readTar, type TarItem } from "../testing/layer-tar.js";
+import { nestedRedirectStack } from "../testing/redirect-layers.js";
 import { useScratch } from "../testing/scratch.js";
 import { writeChangeset } from "./changeset.js";
 import { isStoreError } from "./store-error.js";
@@ -315,14 +316,8 @@ describe("writeChangeset", () => {
   itRoot(
     "follows a lower layer's relative redirect inside a directory it reached through an absolute one",
     async () => {
-      const s = scratch();
-      const [upper, l0, l1, l2] = [s.path("upper"), s.path("l0"), s.path("l1"), s.path("l2")];
-      // l1 renamed a/b to a/c, l0 renamed a to x, the upper renamed x/c to x/d
-      apply(l0, [dir("x", { xattrs: { "trusted.overlay.redirect": "/a" } }), whiteout("a")]);
-      apply(l1, [dir("a/c", { xattrs: { "trusted.overlay.redirect": "b" } }), file("a/c/new"), whiteout("a/b")]);
-      apply(l2, [dir("a/b"), file("a/b/kept")]);
-      apply(upper, [dir("x"), dir("x/d", { xattrs: { "trusted.overlay.redirect": "c" } }), whiteout("x/c")]);
-      const items = await readTar((await changesetBytes(upper, [l0, l1, l2])).bytes);
+      const { upper, lowers } = nestedRedirectStack(scratch().root);
+      const items = await readTar((await changesetBytes(upper, lowers)).bytes);
       expect(names(items)).toEqual(
         ["x/", "x/.wh.c", "x/d/", "x/d/.wh..wh..opq", "x/d/kept", "x/d/new"].sort(depthFirst),
       );

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { apply, dir, file, opaque, symlink, WHITEOUT_FORMATS, whiteout } from "../testing/fixture.js";
+import { nestedRedirectStack } from "../testing/redirect-layers.js";
 import { useScratch } from "../testing/scratch.js";
 import { diffUpper } from "./upper-diff.js";
 
@@ -108,19 +109,8 @@ describe("diffUpper", () => {
   });
 
   itRoot("lists what a relative redirect below an absolute one brings along", async () => {
-    const s = scratch();
-    const [upper, l0, l1, l2] = [s.path("upper"), s.path("l0"), s.path("l1"), s.path("l2")];
-    apply(l0, [dir("x", { xattrs: { "trusted.overlay.redirect": "/a" } }), whiteout("a")]);
-    apply(l1, [dir("a/c", { xattrs: { "trusted.overlay.redirect": "b" } }), file("a/c/new"), whiteout("a/b")]);
-    apply(l2, [dir("a/b"), file("a/b/kept")]);
-    apply(upper, [dir("x"), dir("x/d", { xattrs: { "trusted.overlay.redirect": "c" } }), whiteout("x/c")]);
-    expect(lines(await diffUpper(upper, [l0, l1, l2]))).toEqual([
-      "C /x",
-      "D /x/c",
-      "A /x/d",
-      "A /x/d/kept",
-      "A /x/d/new",
-    ]);
+    const { upper, lowers } = nestedRedirectStack(scratch().root);
+    expect(lines(await diffUpper(upper, lowers))).toEqual(["C /x", "D /x/c", "A /x/d", "A /x/d/kept", "A /x/d/new"]);
   });
 
   it("lists everything as added without lowers", async () => {
