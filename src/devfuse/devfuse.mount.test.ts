@@ -73,9 +73,7 @@ function inodeTests(transport: string): void {
     // each name is looked up (and its attributes cached) before the change through the other
     agree((m) => [statSync(join(m, "hl1")).size, statSync(join(m, "d/hl2")).size]);
     agree((m) => {
-      const fd = openSync(join(m, "d/hl2"), "a");
-      writeSync(fd, "more\n");
-      closeSync(fd);
+      withFile(join(m, "d/hl2"), "a", (fd) => writeSync(fd, "more\n"));
       return statSync(join(m, "hl1")).size;
     });
     expect(agree((m) => statSync(join(m, "hl1")).size)).toBe(15);
@@ -95,21 +93,20 @@ function inodeTests(transport: string): void {
 
   it("a file unlinked while open keeps its data and attributes, and leaves no name behind", () => {
     const seen = agree((m) => {
-      const fd = openSync(join(m, "f"), "r+");
-      unlinkSync(join(m, "f"));
-      const afterUnlink = fstatSync(fd);
-      writeSync(fd, "rewritten!", 0);
-      ftruncateSync(fd, 4);
-      const buf = Buffer.alloc(64);
-      const n = readSync(fd, buf, 0, 64, 0);
-      const afterTruncate = fstatSync(fd);
-      closeSync(fd);
-      return {
-        nlink: afterUnlink.nlink,
-        data: buf.subarray(0, n).toString(),
-        size: afterTruncate.size,
-        names: readdirSync(m).sort(),
-      };
+      return withFile(join(m, "f"), "r+", (fd) => {
+        unlinkSync(join(m, "f"));
+        const afterUnlink = fstatSync(fd);
+        writeSync(fd, "rewritten!", 0);
+        ftruncateSync(fd, 4);
+        const buf = Buffer.alloc(64);
+        const n = readSync(fd, buf, 0, 64, 0);
+        return {
+          nlink: afterUnlink.nlink,
+          data: buf.subarray(0, n).toString(),
+          size: fstatSync(fd).size,
+          names: readdirSync(m).sort(),
+        };
+      });
     });
     expect(seen).toEqual({ nlink: 0, data: "rewr", size: 4, names: ["d", "dir", "hl1"] });
   });
@@ -141,4 +138,14 @@ function inodeTests(transport: string): void {
     });
     expect(listed).toEqual([name.toString("hex")]);
   });
+}
+
+/** Runs `use` on `path` opened with `flags`, closing it whatever happens (an open fd keeps the mount busy). */
+function withFile<T>(path: string, flags: string, use: (fd: number) => T): T {
+  const fd = openSync(path, flags);
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

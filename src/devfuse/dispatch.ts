@@ -349,12 +349,11 @@ export class Dispatcher {
     const newName = this.name(end);
     const oldParent = this.node();
     const newParent = this.fs.node(r.readBigUInt64LE(H));
-    const moved = [this.fs.find(oldParent, oldName)];
-    if (flags & RENAME_EXCHANGE) moved.push(this.fs.find(newParent, newName));
+    // only a move to another parent changes what a directory lists (its `..`)
+    const moved = oldParent === newParent ? [] : [this.fs.find(oldParent, oldName)];
+    if (moved.length > 0 && flags & RENAME_EXCHANGE) moved.push(this.fs.find(newParent, newName));
     this.fs.rename(oldParent, oldName, newParent, newName, flags);
-    if (oldParent !== newParent) {
-      for (const node of moved) if (node !== null && isDirNode(node)) this.movedDirs.add(node.id);
-    }
+    for (const node of moved) if (node !== null && isDirNode(node)) this.movedDirs.add(node.id);
     return 0;
   }
 
