@@ -28,6 +28,7 @@ import {
   writeStatfs,
   writeU64,
 } from "./codec.js";
+import { PassthroughOpens } from "./passthrough.js";
 import {
   Fattr,
   Fopen,
@@ -56,6 +57,8 @@ const DIR_OPEN_FLAGS = Fopen.CACHE_DIR | Fopen.KEEP_CACHE;
 export interface DispatchOptions {
   /** fuse_setxattr_in carries setxattr_flags (FUSE_SETXATTR_EXT was agreed) */
   readonly setxattrExt: boolean;
+  /** the kernel agreed to FUSE passthrough */
+  readonly passthrough: boolean;
   readonly debug: boolean;
   readonly log: Logger;
 }
@@ -69,6 +72,7 @@ export class Dispatcher {
   /** directories moved to another parent since they were last opened (see OPENDIR) */
   private readonly movedDirs = new Set<bigint>();
   private readonly notice = Buffer.alloc(Size.OUT_HEADER + Size.NOTIFY_INVAL_INODE);
+  private readonly passthrough: PassthroughOpens;
 
   constructor(
     private readonly fs: UnionFs,
@@ -76,7 +80,9 @@ export class Dispatcher {
     /** where replies are assembled: room for a header and the largest READ */
     private readonly out: Buffer,
     private readonly options: DispatchOptions,
-  ) {}
+  ) {
+    this.passthrough = new PassthroughOpens(devFd, options.passthrough, options.log);
+  }
 
   /** Handles the request of `len` bytes in `req`. */
   handle(req: Buffer, len: number): void {
@@ -205,8 +211,8 @@ export class Dispatcher {
         return this.entry(this.fs.link(source, this.node(), this.name(H + 8), this.caller()));
       }
       case Op.OPEN: {
-        const fh = this.fs.open(this.node(), r.readUInt32LE(H));
-        writeOpen(this.out, O, fh, FILE_OPEN_FLAGS);
+        const node = this.node();
+        this.opened(node, this.fs.open(node, r.readUInt32LE(H)), O);
         return Size.OPEN_OUT;
       }
       case Op.READ: {
@@ -224,9 +230,12 @@ export class Dispatcher {
       case Op.STATFS:
         writeStatfs(this.out, O, this.fs.statfs());
         return Size.STATFS_OUT;
-      case Op.RELEASE:
-        this.fs.release(readU64(r, H));
+      case Op.RELEASE: {
+        const fh = readU64(r, H);
+        this.passthrough.released(fh);
+        this.fs.release(fh);
         return 0;
+      }
       case Op.FSYNC:
         this.fs.fsync(readU64(r, H), (r.readUInt32LE(H + 8) & FUSE_FSYNC_FDATASYNC) !== 0);
         return 0;
@@ -368,14 +377,27 @@ export class Dispatcher {
       this.caller(),
     );
     try {
-      this.fs.ref(node);
       writeEntry(this.out, O, node.id, this.fs.getattr(node, fh), CACHE_VALID_S);
+      this.opened(node, fh, O + Size.ENTRY_OUT);
     } catch (e) {
       this.fs.release(fh);
       throw e;
     }
-    writeOpen(this.out, O + Size.ENTRY_OUT, fh, FILE_OPEN_FLAGS);
+    this.fs.ref(node);
     return Size.ENTRY_OUT + Size.OPEN_OUT;
+  }
+
+  /** Writes the fuse_open_out of file `fh` of `node` at `at`: passed through, or served here. */
+  private opened(node: UnionNode, fh: number, at: number): void {
+    try {
+      const { backingId } = this.passthrough.opened(node.id, fh, this.fs.upperFd(fh));
+      if (backingId === null) writeOpen(this.out, at, fh, FILE_OPEN_FLAGS);
+      else writeOpen(this.out, at, fh, Fopen.PASSTHROUGH | Fopen.NOFLUSH, backingId);
+    } catch (e) {
+      this.passthrough.released(fh);
+      this.fs.release(fh);
+      throw e;
+    }
   }
 
   private setxattr(): number {

@@ -12,7 +12,7 @@ import { FsError, type Logger } from "../errors.js";
 import { openFuseDevice } from "../sys/fuse-device.js";
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, mount, umount2 } from "../sys/mount.js";
 import type { UnionSpec } from "../union/union-fs.js";
-import { type Agreed, answerInit, describeAgreed } from "./init.js";
+import { type Agreed, answerInit, describeAgreed, type InitWishes } from "./init.js";
 import { InHeader, MIN_READ_BUFFER, Op, REQUEST_BUFFER, Size } from "./protocol.js";
 import type { WorkerInput, WorkerMessage } from "./worker.js";
 
@@ -54,7 +54,8 @@ export const devfuseTransport = {
       throw e;
     }
     try {
-      const agreed = answerInitRequest(fd);
+      // registering a backing file takes CAP_SYS_ADMIN, which root has here
+      const agreed = answerInitRequest(fd, { passthrough: process.geteuid?.() === 0 });
       if (options.debug) options.log(`devfuse: ${describeAgreed(agreed)}`);
       const workers = [
         await startWorker({ spec, sessionFd: fd, clone: false, agreed, debug: options.debug }, options.log, () =>
@@ -90,14 +91,14 @@ function mountData(fd: number, options: DevFuseMountOptions): string {
 }
 
 /** Reads the connection's first request, INIT, and answers it. */
-function answerInitRequest(fd: number): Agreed {
+function answerInitRequest(fd: number, wishes: InitWishes): Agreed {
   const req = Buffer.alloc(Math.max(MIN_READ_BUFFER, REQUEST_BUFFER));
   const len = readSync(fd, req, 0, req.length, null);
   if (len < Size.IN_HEADER || req.readUInt32LE(InHeader.OPCODE) !== Op.INIT) {
     throw new Error("the kernel's first FUSE request was not INIT");
   }
   const out = Buffer.alloc(Size.OUT_HEADER + Size.INIT_OUT);
-  const { agreed, size } = answerInit(req.subarray(Size.IN_HEADER, len), out, Size.OUT_HEADER);
+  const { agreed, size } = answerInit(req.subarray(Size.IN_HEADER, len), out, Size.OUT_HEADER, wishes);
   out.writeUInt32LE(Size.OUT_HEADER + size, 0);
   out.writeInt32LE(0, 4);
   req.copy(out, 8, InHeader.UNIQUE, InHeader.UNIQUE + 8);

@@ -43,6 +43,7 @@ function serve(input: WorkerInput): void {
   const out = Buffer.allocUnsafe(Size.OUT_HEADER + REQUEST_BUFFER);
   dispatcher = new Dispatcher(fs, devFd, out, {
     setxattrExt: input.agreed.setxattrExt,
+    passthrough: input.agreed.passthrough,
     debug: input.debug,
     log,
   });

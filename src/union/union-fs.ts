@@ -384,6 +384,16 @@ export class UnionFs implements UnionContext {
     return this.openFile(fh, syscall).fd;
   }
 
+  /**
+   * The fd of an open file whose data is the object's upper copy, else null (a file opened from
+   * below, which a copy-up may still move). An upper copy stays the object's data for as long
+   * as the file is open: what FUSE passthrough may hand the kernel.
+   */
+  upperFd(fh: number): number | null {
+    const open = this.openFile(fh, "open");
+    return open.inUpper ? open.fd : null;
+  }
+
   private openFile(fh: number, syscall: string): OpenFile {
     const open = this.handles.get(fh);
     if (open === undefined) throw new FsError("EBADF", syscall);
