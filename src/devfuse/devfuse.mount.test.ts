@@ -5,21 +5,25 @@
  * handle (no .fuse_hidden files); rename flags; names that are not UTF-8. Each is checked
  * against kernel overlayfs on the same layers.
  */
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
   fstatSync,
   ftruncateSync,
   linkSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readSync,
+  renameSync,
   statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { AT_FDCWD } from "../sys/libc.js";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../sys/rename.js";
@@ -28,6 +32,10 @@ import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
 import { selectedTransports } from "../testing/transports.js";
 import { mountKernel } from "../testing/write-sequence.js";
+
+const DENTS_PY = join(dirname(fileURLToPath(import.meta.url)), "../testing/dents.py");
+/** names in lower/many: several getdents(2) calls and many READDIR requests */
+const MANY = 2000;
 
 for (const transport of selectedTransports().filter((t) => t !== "fuse-native")) {
   describeAsRoot(`one inode per object, ${transport}: kernel overlayfs vs unionfs`, () => {
@@ -48,6 +56,8 @@ function inodeTests(transport: string): void {
     writeFileSync(join(lower, "f"), "lower file\n");
     t.mkdir("lower/dir");
     writeFileSync(join(lower, "dir/inside"), "x");
+    t.mkdir("lower/many");
+    for (let i = 0; i < MANY; i++) writeFileSync(join(lower, `many/a-name-long-enough-to-fill-pages-${i}`), "");
     const kernel = mountKernel(t, [lower], t.mkdir("ku"), t.mkdir("kw"), t.mkdir("km"));
     upper = t.mkdir("uu");
     const ours = await mountUnionfs(t, { lowers: [lower], upper, work: t.mkdir("uw") }, t.mkdir("um"), {
@@ -110,7 +120,7 @@ function inodeTests(transport: string): void {
         };
       });
     });
-    expect(seen).toEqual({ nlink: 0, data: "rewr", size: 4, names: ["d", "dir", "hl1"] });
+    expect(seen).toEqual({ nlink: 0, data: "rewr", size: 4, names: ["d", "dir", "hl1", "many"] });
   });
 
   it("rename with RENAME_NOREPLACE refuses an existing name; RENAME_EXCHANGE swaps a lower file and a lower directory", () => {
@@ -127,7 +137,7 @@ function inodeTests(transport: string): void {
       renameat2(AT_FDCWD, join(m, "f"), AT_FDCWD, join(m, "dir"), RENAME_EXCHANGE);
       return { names: readdirSync(m).sort(), inside: readdirSync(join(m, "f")), file: statSync(join(m, "dir")).size };
     });
-    expect(after).toEqual({ names: ["d", "dir", "f", "hl1"], inside: ["inside"], file: 11 });
+    expect(after).toEqual({ names: ["d", "dir", "f", "hl1", "many"], inside: ["inside"], file: 11 });
   });
 
   it("a file open from below keeps working when its copy-up is opened for writing, and follows the copy", () => {
@@ -168,6 +178,33 @@ function inodeTests(transport: string): void {
     });
   });
 
+  it("a directory listed, then moved to another parent, lists the new parent as '..'", () => {
+    const [, ours] = mounts as [string, string];
+    const dotdot = (dir: string) => dents(dir).find(([name]) => name === "..")?.[1];
+    // the kernel now caches this listing, `..` and all
+    expect(dotdot(join(ours, "dir"))).toBe(String(statSync(ours, { bigint: true }).ino));
+    mkdirSync(join(ours, "to"));
+    renameSync(join(ours, "dir"), join(ours, "to/dir"));
+    expect(dotdot(join(ours, "to/dir"))).toBe(String(statSync(join(ours, "to"), { bigint: true }).ino));
+  });
+
+  it("entries removed while their directory is read, a few at a time, are each seen once", () => {
+    const removed = agree((m) => {
+      const script = [
+        "import os, sys",
+        "seen = []",
+        "with os.scandir(sys.argv[1]) as it:",
+        "    for e in it:",
+        "        os.unlink(e.path)",
+        "        seen.append(e.name)",
+        "os.rmdir(sys.argv[1])",
+        "print(len(seen), len(set(seen)))",
+      ].join("\n");
+      return execFileSync("python3", ["-c", script, join(m, "many")], { encoding: "utf8" }).trim();
+    });
+    expect(removed).toBe(`${MANY} ${MANY}`);
+  });
+
   it("a name that is not UTF-8 is created, listed and opened as its bytes", () => {
     const name = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
     const listed = agree((m) => {
@@ -178,6 +215,14 @@ function inodeTests(transport: string): void {
     });
     expect(listed).toEqual([name.toString("hex")]);
   });
+}
+
+/** `dir`'s entries as getdents(2) gives them: [name, d_ino as a decimal string, d_type]. */
+function dents(dir: string): [string, string, number][] {
+  const [listing] = JSON.parse(execFileSync("python3", [DENTS_PY, dir], { encoding: "utf8" })) as [
+    Record<string, [string, string, number][]>,
+  ];
+  return listing[""] ?? [];
 }
 
 /** The whole file from offset 0. */

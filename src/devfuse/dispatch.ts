@@ -51,8 +51,6 @@ const ENOENT = 2;
 const CACHE_VALID_S = 86400;
 /** the data of a file changes only through this mount, so the kernel's page cache stays valid */
 const FILE_OPEN_FLAGS = Fopen.KEEP_CACHE | Fopen.NOFLUSH;
-/** a listing changes only through the mount, which tells the kernel when it does */
-const DIR_OPEN_FLAGS = Fopen.CACHE_DIR | Fopen.KEEP_CACHE;
 
 export interface DispatchOptions {
   /** fuse_setxattr_in carries setxattr_flags (FUSE_SETXATTR_EXT was agreed) */
@@ -69,8 +67,8 @@ export class Dispatcher {
   private len = 0;
   /** set once DESTROY was answered: the loop ends */
   destroyed = false;
-  /** directories moved to another parent since they were last opened (see OPENDIR) */
-  private readonly movedDirs = new Set<bigint>();
+  /** directories whose cached listing goes stale once this request is answered (see rename) */
+  private readonly relisted: UnionNode[] = [];
   private readonly notice = Buffer.alloc(Size.OUT_HEADER + Size.NOTIFY_INVAL_INODE);
   private readonly passthrough: PassthroughOpens;
 
@@ -98,6 +96,7 @@ export class Dispatcher {
       return;
     }
     if (size >= 0) this.reply(0, size);
+    while (this.relisted.length > 0) this.forgetListing(this.relisted.pop() as UnionNode);
   }
 
   private trace(opcode: number): void {
@@ -125,13 +124,22 @@ export class Dispatcher {
    * request: the kernel takes no lock a pending request could hold.
    */
   forgetAttrs(node: UnionNode): void {
+    this.invalidate(node, -1n);
+  }
+
+  /** Tells the kernel to drop the listing it caches of directory `node` (its page cache). */
+  private forgetListing(node: UnionNode): void {
+    this.invalidate(node, 0n);
+  }
+
+  private invalidate(node: UnionNode, offset: bigint): void {
     if (node.nlookup === 0) return;
     const n = this.notice;
     n.writeUInt32LE(Size.OUT_HEADER + Size.NOTIFY_INVAL_INODE, 0);
     n.writeInt32LE(Notify.INVAL_INODE, 4);
     n.writeBigUInt64LE(0n, 8);
     n.writeBigUInt64LE(node.id, O);
-    n.writeBigInt64LE(-1n, O + 8);
+    n.writeBigInt64LE(offset, O + 8);
     n.writeBigInt64LE(0n, O + 16);
     try {
       writeSync(this.devFd, n, 0, O + Size.NOTIFY_INVAL_INODE);
@@ -256,20 +264,17 @@ export class Dispatcher {
       case Op.REMOVEXATTR:
         this.fs.removexattr(this.node(), this.name(H));
         return 0;
-      case Op.OPENDIR: {
-        const node = this.node();
-        const fh = this.fs.opendir(node);
-        // a directory moved to another parent lists another `..`: the kernel's copy is stale
-        const keep = !this.movedDirs.delete(node.id);
-        writeOpen(this.out, O, fh, keep ? DIR_OPEN_FLAGS : Fopen.CACHE_DIR);
-        return Size.OPEN_OUT;
-      }
+      case Op.OPENDIR:
+        // Directories are read by offset alone (see readdir): with OPENDIR refused, the kernel
+        // stops sending it and RELEASEDIR, and keeps and checks its listing cache itself.
+        this.reply(-ENOSYS, 0);
+        return -1;
       case Op.READDIR:
         return this.readdir(false);
       case Op.READDIRPLUS:
         return this.readdir(true);
       case Op.RELEASEDIR:
-        this.fs.releasedir(readU64(r, H));
+        // never sent once OPENDIR was refused; nothing was opened
         return 0;
       case Op.FSYNCDIR:
         // directory changes are made durable by the operations that make them
@@ -362,7 +367,8 @@ export class Dispatcher {
     const moved = oldParent === newParent ? [] : [this.fs.find(oldParent, oldName)];
     if (moved.length > 0 && flags & RENAME_EXCHANGE) moved.push(this.fs.find(newParent, newName));
     this.fs.rename(oldParent, oldName, newParent, newName, flags);
-    for (const node of moved) if (node !== null && isDirNode(node)) this.movedDirs.add(node.id);
+    // its `..` in the kernel's cached listing is the old parent's
+    for (const node of moved) if (node !== null && isDirNode(node)) this.relisted.push(node);
     return 0;
   }
 
@@ -425,18 +431,19 @@ export class Dispatcher {
   }
 
   /**
-   * READDIR and READDIRPLUS from the open directory's offset, as many entries as fit. Each
+   * READDIR and READDIRPLUS of the directory after the request's offset (a cookie, see
+   * src/union/listings.ts; no directory is open), as many entries as fit. Each
    * entry of a READDIRPLUS reply with a node id is a lookup the kernel will forget; `.` and
    * `..` go out with none, as the kernel ignores them there.
    */
   private readdir(plus: boolean): number {
     const r = this.req;
-    const dh = readU64(r, H);
     const offset = readU64(r, H + 8);
     const room = Math.min(r.readUInt32LE(H + 16), this.out.length - O);
     const perEntry = plus ? Size.DIRENTPLUS - Size.DIRENT + 32 : 32;
-    const entries = this.fs.readdirAt(dh, offset, Math.max(1, Math.floor(room / perEntry)));
-    const dir = plus ? this.node() : null;
+    const node = this.node();
+    const entries = this.fs.readdirAfter(node, offset, Math.max(1, Math.floor(room / perEntry)));
+    const dir = plus ? node : null;
     let used = 0;
     for (const e of entries) {
       const size = direntSize(Buffer.byteLength(e.name, "latin1")) + (plus ? Size.ENTRY_OUT : 0);

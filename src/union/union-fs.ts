@@ -48,6 +48,7 @@ import { HardlinkIndex } from "./hardlink-index.js";
 import { XinoMap } from "./inode-map.js";
 import { type Branch, type ByteName, closeStack, type Layer, type LayerStack, realPath } from "./layer.js";
 import { forgetDeepDirs } from "./layer-paths.js";
+import { Listings } from "./listings.js";
 import { nlinkOf, Resolver } from "./lookup.js";
 import { LowerOpens } from "./lower-opens.js";
 import { isDirNode, type LowerBranch, NodeTable, type UnionNode } from "./node-table.js";
@@ -125,6 +126,7 @@ export class UnionFs implements UnionContext {
   readonly resolver: Resolver;
   private readonly merger = new DirMerger();
   private readonly dirs = new DirStreams((node) => this.readdir(node));
+  private readonly listings = new Listings((node) => this.readdir(node));
   private readonly writeSide: WriteSide | null;
   private readonly lowerOpens: LowerOpens;
 
@@ -349,6 +351,15 @@ export class UnionFs implements UnionContext {
     return this.dirs.readdir(dh, offset, max);
   }
 
+  /**
+   * The merged listing of a directory after cookie `after` (0: from the start), at most `max`
+   * entries: read by offset alone, with no open directory (see listings.ts).
+   */
+  readdirAfter(node: UnionNode, after: number, max: number): StreamEntry[] {
+    if (!isDirNode(node)) throw new FsError("ENOTDIR", "readdir", node.path);
+    return this.listings.from(node, after, max);
+  }
+
   releasedir(dh: number): void {
     const node = this.dirs.releasedir(dh);
     if (node !== undefined) this.table.unpin(node);
@@ -510,38 +521,46 @@ export class UnionFs implements UnionContext {
     flags: number,
     caller: Caller,
   ): { node: UnionNode; fh: number } {
+    this.listings.changed();
     const { node, fd } = createFile(this, parent, name, mode, flags & fsc.O_APPEND, caller);
     return { node, fh: this.addHandle({ node, fd, flags: fsc.O_RDWR | (flags & fsc.O_APPEND), inUpper: true }) };
   }
 
   mknod(parent: UnionNode, name: ByteName, mode: number, rdev: number, caller: Caller): UnionNode {
+    this.listings.changed();
     return makeNod(this, parent, name, mode, rdev, caller);
   }
 
   mkdir(parent: UnionNode, name: ByteName, mode: number, caller: Caller): UnionNode {
+    this.listings.changed();
     return makeDir(this, parent, name, mode, caller);
   }
 
   symlink(parent: UnionNode, name: ByteName, target: ByteName, caller: Caller): UnionNode {
+    this.listings.changed();
     return makeSymlink(this, parent, name, target, caller);
   }
 
   link(source: UnionNode, parent: UnionNode, name: ByteName, caller: Caller): UnionNode {
+    this.listings.changed();
     return makeLink(this, source, parent, name, caller);
   }
 
   unlink(parent: UnionNode, name: ByteName): void {
+    this.listings.changed();
     this.beforeNameGoes(parent, name);
     unlinkEntry(this, parent, name);
   }
 
   rmdir(parent: UnionNode, name: ByteName): void {
+    this.listings.changed();
     removeDir(this, parent, name);
   }
 
   /** renameat2: `flags` RENAME_NOREPLACE or RENAME_EXCHANGE (RENAME_WHITEOUT: EINVAL, as overlayfs) */
   rename(oldParent: UnionNode, oldName: ByteName, newParent: UnionNode, newName: ByteName, flags = 0): void {
     if ((flags & RENAME_EXCHANGE) === 0) this.beforeNameGoes(newParent, newName);
+    this.listings.changed();
     renameEntry(this, oldParent, oldName, newParent, newName, flags);
   }
 
