@@ -3,26 +3,17 @@
  * otherwise.
  * A busy mount is reported as EBUSY unless a lazy detach is asked for.
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { FsError, hasCode } from "../errors.js";
+import { hasCode } from "../errors.js";
+import { unmountWithFusermount } from "../sys/fusermount.js";
 import { MNT_DETACH, umount2 } from "../sys/mount.js";
 import { mayMountDirectly } from "../sys/privilege.js";
-
-const run = promisify(execFile);
 
 export async function unmountPath(mountpoint: string, lazy: boolean): Promise<void> {
   if (mayMountDirectly()) {
     umount2(mountpoint, lazy ? MNT_DETACH : 0);
     return;
   }
-  try {
-    await run("fusermount", lazy ? ["-u", "-z", "--", mountpoint] : ["-u", "--", mountpoint]);
-  } catch (e) {
-    const stderr = String((e as { stderr?: unknown }).stderr ?? "");
-    if (stderr.includes("busy")) throw new FsError("EBUSY", "umount", mountpoint);
-    throw new FsError("EPERM", "umount", mountpoint, stderr.trim());
-  }
+  await unmountWithFusermount(mountpoint, lazy);
 }
 
 /** Unmounts; a busy mount is detached lazily so the daemon can still go away. */
