@@ -142,17 +142,25 @@ const CASES: Case[] = [
     stderr: /^unionfs: fusermount not found: a non-root mount needs it/,
   },
   {
-    name: "a non-root caller asking for the devfuse transport",
+    name: "a non-root caller asking for the devfuse transport without fusermount3",
     setup: (t) => {
       const { lower, mnt } = layers(t);
       chmodSync(t.root, 0o755);
+      const empty = emptyFile(t, "no-fusermount3");
+      const hide = ["/usr/bin/fusermount3", "/bin/fusermount3"].map(
+        (p) => `if [ -e ${p} ]; then mount --bind ${empty} ${p}; fi`,
+      );
       return {
         args: ["mount", "--transport", "devfuse", lower, mnt],
-        opts: { user: { uid: 65534, gid: 65534 }, env: { XDG_RUNTIME_DIR: undefined } },
+        opts: {
+          namespaceSetup: hide,
+          user: { uid: 65534, gid: 65534 },
+          env: { PATH: "/nonexistent", XDG_RUNTIME_DIR: undefined },
+        },
       };
     },
     stderr:
-      /^unionfs: --transport devfuse mounts with mount\(2\), which needs root \(CAP_SYS_ADMIN\) for now: use --transport fuse-native$/,
+      /^unionfs: fusermount3 not found: a non-root mount with --transport devfuse needs it \(apt-get install fuse3\)$/,
   },
   {
     name: "-o without lowerdir",

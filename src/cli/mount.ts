@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import type { TransportEntry } from "../daemon/transports.js";
 import { UserError } from "../errors.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
-import { checkFuseDevice, checkFusermount, checkMountpoint } from "../fuse/preflight.js";
+import { checkFuseDevice, checkMountpoint } from "../fuse/preflight.js";
 import { mayMountDirectly } from "../sys/privilege.js";
 import { isAlive, watchProcess } from "../sys/process-watch.js";
 import { isDaemonChild, reportToParent } from "./daemon-report.js";
@@ -35,10 +35,9 @@ function warn(message: string): void {
 }
 
 export async function runMount(req: MountRequest): Promise<number> {
-  // libfuse opens /dev/fuse and mounts itself where it may, else fusermount does both
-  const direct = mayMountDirectly();
-  await checkFuseDevice(direct);
-  if (!direct) await checkFusermount();
+  // the daemon opens /dev/fuse and mounts itself where it may, else a setuid helper
+  // (fusermount for fuse-native, fusermount3 for devfuse; the transport checks for it) does both
+  await checkFuseDevice(mayMountDirectly());
   await req.transport.preflight();
   const mountpoint = await checkMountpoint(req.mountpoint);
   // checked up front: the watch would unmount at once, after a mount that looked successful

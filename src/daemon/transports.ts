@@ -27,16 +27,21 @@ const TRANSPORTS: readonly TransportEntry[] = [
   {
     name: "fuse-native",
     summary: "libfuse 2.9 through the fuse-native binding, on the event loop",
-    preflight: async () => (await import("../fuse/preflight.js")).loadFuseBinding(),
+    preflight: async () => {
+      const { checkFusermount, loadFuseBinding } = await import("../fuse/preflight.js");
+      if (!mayMountDirectly()) await checkFusermount();
+      await loadFuseBinding();
+    },
     load: async () => (await import("../fuse/transport.js")).fuseNativeTransport,
   },
   {
     name: "devfuse",
     summary: "the kernel's FUSE protocol spoken directly on /dev/fuse, from a worker thread",
     preflight: async () => {
-      if (!mayMountDirectly()) {
+      // where it may not mount(2), it mounts through fusermount3, as libfuse 3 does
+      if (!mayMountDirectly() && (await import("../sys/fusermount.js")).findFusermount() === null) {
         throw new UserError(
-          "--transport devfuse mounts with mount(2), which needs root (CAP_SYS_ADMIN) for now: use --transport fuse-native",
+          "fusermount3 not found: a non-root mount with --transport devfuse needs it (apt-get install fuse3)",
         );
       }
     },

@@ -1,6 +1,7 @@
 /**
  * The /dev/fuse transport: unionfs speaks the kernel's FUSE protocol itself. The main thread
- * opens /dev/fuse, mounts it with mount(2), answers INIT and supervises; worker threads (see
+ * gets a mounted /dev/fuse fd (mount(2) where it may, else from the setuid fusermount3, as
+ * libfuse does for an unprivileged user), answers INIT and supervises; worker threads (see
  * worker.ts) serve every other request, each with its own union core.
  *
  * It has the shape of src/daemon's Transport (checked by the registry there) without importing
@@ -8,9 +9,11 @@
  */
 import { closeSync, readSync, writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { FsError, type Logger } from "../errors.js";
+import type { Logger } from "../errors.js";
 import { openFuseDevice } from "../sys/fuse-device.js";
+import { mountWithFusermount, unmountWithFusermount } from "../sys/fusermount.js";
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, mount, umount2 } from "../sys/mount.js";
+import { mayMountDirectly } from "../sys/privilege.js";
 import type { UnionSpec } from "../union/union-fs.js";
 import { type Agreed, answerInit, describeAgreed, type InitWishes } from "./init.js";
 import { InHeader, MIN_READ_BUFFER, Op, REQUEST_BUFFER, Size } from "./protocol.js";
@@ -32,7 +35,7 @@ const FLAG_OPTIONS: ReadonlyMap<string, number> = new Map([
   ["nodev", MS_NODEV],
   ["noexec", MS_NOEXEC],
 ]);
-/** what FUSE accepts from the mounter and unionfs sets itself when it may */
+/** what FUSE accepts from the mounter: set by unionfs as root; allow_other on request otherwise */
 const SET_ANYWAY = new Set(["allow_other", "default_permissions", "rw"]);
 
 export interface DevFuseMount {
@@ -43,40 +46,49 @@ export interface DevFuseMount {
 
 export const devfuseTransport = {
   async mount(spec: UnionSpec, mountpoint: string, options: DevFuseMountOptions): Promise<DevFuseMount> {
-    const fd = openFuseDevice();
-    try {
-      mount("unionfs", mountpoint, "fuse.unionfs", mountFlags(options), mountData(fd, options));
-    } catch (e) {
-      closeSync(fd);
-      if (e instanceof FsError && e.code === "EPERM") {
-        throw new Error("mounting /dev/fuse needs root for now (use --transport fuse-native)");
-      }
-      throw e;
-    }
+    const direct = mayMountDirectly();
+    const fd = direct
+      ? mountDirectly(mountpoint, options)
+      : mountWithFusermount(mountpoint, fusermountOptions(options));
+    const end = () => abandon(mountpoint, fd, direct, options.log);
     try {
       // registering a backing file takes CAP_SYS_ADMIN, which root has here
       const agreed = answerInitRequest(fd, { passthrough: process.geteuid?.() === 0 });
       if (options.debug) options.log(`devfuse: ${describeAgreed(agreed)}`);
       const workers = [
-        await startWorker({ spec, sessionFd: fd, clone: false, agreed, debug: options.debug }, options.log, () =>
-          abandon(mountpoint, fd),
-        ),
+        await startWorker({ spec, sessionFd: fd, clone: false, agreed, debug: options.debug }, options.log, () => {
+          void end();
+        }),
       ];
       return { fd, workers, agreed };
     } catch (e) {
-      abandon(mountpoint, fd);
+      await end();
       throw e;
     }
   },
 } as const;
 
-function mountFlags(options: DevFuseMountOptions): number {
+/** Opens /dev/fuse and mounts it with mount(2); returns the session's fd. */
+function mountDirectly(mountpoint: string, options: DevFuseMountOptions): number {
+  const fd = openFuseDevice();
+  try {
+    let flags = 0;
+    for (const name of flagOptions(options)) flags |= FLAG_OPTIONS.get(name) ?? 0;
+    mount("unionfs", mountpoint, "fuse.unionfs", flags, mountData(fd, options));
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** The mount(8) flags in effect (FLAG_OPTIONS names); refuses options this transport lacks. */
+function flagOptions(options: DevFuseMountOptions): Set<string> {
   // FUSE mounts are nosuid,nodev unless asked otherwise, as libfuse makes them
-  let flags = MS_NOSUID | MS_NODEV;
-  if (options.readOnly) flags |= MS_RDONLY;
+  const flags = new Set(["nosuid", "nodev"]);
+  if (options.readOnly) flags.add("ro");
   for (const option of options.extra) {
-    const flag = FLAG_OPTIONS.get(option);
-    if (flag !== undefined) flags |= flag;
+    if (FLAG_OPTIONS.has(option)) flags.add(option);
     else if (!SET_ANYWAY.has(option)) throw new Error(`mount option '${option}' is not supported`);
   }
   return flags;
@@ -88,6 +100,20 @@ function mountData(fd: number, options: DevFuseMountOptions): string {
   const data = [`fd=${fd}`, "rootmode=40000", `user_id=${uid}`, `group_id=${gid}`];
   if (options.shared) data.push("allow_other", "default_permissions");
   return data.join(",");
+}
+
+/**
+ * fusermount3's -o list, in libfuse's shape: rw or ro, the flags, the kernel's options, then
+ * source and type (`unionfs`, `fuse.unionfs`, as mount(2) gets them above); fusermount3 adds
+ * fd, rootmode, user_id and group_id. allow_other only when asked for: fusermount3 grants it
+ * to a user only where /etc/fuse.conf has user_allow_other, and says so otherwise.
+ */
+function fusermountOptions(options: DevFuseMountOptions): string[] {
+  const flags = flagOptions(options);
+  const list = [flags.has("ro") ? "ro" : "rw", ...[...flags].filter((f) => f !== "ro"), "default_permissions"];
+  if (options.shared || options.extra.includes("allow_other")) list.push("allow_other");
+  list.push("fsname=unionfs", "subtype=unionfs");
+  return list;
 }
 
 /** Reads the connection's first request, INIT, and answers it. */
@@ -136,16 +162,22 @@ function startWorker(input: WorkerInput, log: Logger, onDeath: () => void): Prom
   });
 }
 
-/** Ends a mount no one will serve: detach it and drop the connection's last fd, aborting it. */
-function abandon(mountpoint: string, fd: number): void {
-  try {
-    umount2(mountpoint, MNT_DETACH);
-  } catch {
-    // already gone
-  }
+/**
+ * Ends a mount no one will serve: drop the connection's fd, then detach the mount. The fd goes
+ * first, as in libfuse's fuse_kern_unmount: the last fd of a connection aborts it, so a process
+ * still inside a busy mount, which a lazy detach leaves alive, gets ENOTCONN instead of waiting
+ * forever for a reply.
+ */
+async function abandon(mountpoint: string, fd: number, direct: boolean, log: Logger): Promise<void> {
   try {
     closeSync(fd);
   } catch {
     // already closed
+  }
+  try {
+    if (direct) umount2(mountpoint, MNT_DETACH);
+    else await unmountWithFusermount(mountpoint, true);
+  } catch (e) {
+    log(`cannot detach ${mountpoint}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
