@@ -4,6 +4,7 @@
  * cleanup, is a Scratch (scratch.ts).
  *
  * Environments are built by wrapping the command, outermost first:
+ *   nsenter -m (the mount namespace of a running process: user-fuse.ts)
  *   unshare -m (private mount namespace; setup commands run there as root)
  *   setpriv --reuid --regid --clear-groups (an unprivileged caller)
  *   the command itself
@@ -25,6 +26,8 @@ export interface RunOptions {
   user?: { uid: number; gid: number };
   /** shell commands run as root in a fresh private mount namespace before the command */
   namespaceSetup?: readonly string[];
+  /** run in the mount namespace of this process (which must stay alive meanwhile) */
+  mountNamespaceOf?: number;
   cwd?: string;
   /** the child is killed (SIGKILL) after this long; default 15 s */
   timeoutMs?: number;
@@ -58,6 +61,7 @@ export function findProgram(name: string): string | null {
 
 const UNSHARE = findProgram("unshare") ?? "unshare";
 const SETPRIV = findProgram("setpriv") ?? "setpriv";
+const NSENTER = findProgram("nsenter") ?? "nsenter";
 
 /** The argv (program first) that runs `file args` in the environment `opts` asks for. */
 export function wrapCommand(file: string, args: readonly string[], opts: RunOptions = {}): string[] {
@@ -73,6 +77,7 @@ export function wrapCommand(file: string, args: readonly string[], opts: RunOpti
     const script = `set -e\n${setup}\nexec "$@"`;
     argv = [UNSHARE, "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", ...argv];
   }
+  if (opts.mountNamespaceOf !== undefined) argv = [NSENTER, "-t", String(opts.mountNamespaceOf), "-m", "--", ...argv];
   return argv;
 }
 
