@@ -2,7 +2,7 @@
  * `unionfs umount` (issue 3, item 6): it returns only when the daemon is gone, so the layers can
  * be mounted again at once.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { isAlive } from "../sys/process-watch.js";
@@ -11,10 +11,14 @@ import { killHard } from "../testing/daemon-crash.js";
 import { describeAsRoot } from "../testing/root-gate.js";
 import { Scratch } from "../testing/scratch.js";
 import { selectedTransports, transportArgs } from "../testing/transports.js";
+import { NOBODY, openUserFuse } from "../testing/user-fuse.js";
 
 for (const transport of selectedTransports()) {
   describeAsRoot(`unionfs umount, ${transport}`, () => {
     umountTests(transport);
+  });
+  describeAsRoot(`unionfs umount as an unprivileged user, ${transport}`, () => {
+    userUmountTests(transport);
   });
 }
 
@@ -95,5 +99,40 @@ function umountTests(transport: string): void {
     const result = await runCli(["umount", mnt], { env: t.env });
     expect(result.code).not.toBe(0);
     expect(result.stderrLines).toEqual([`unionfs: ${mnt} is not mounted`]);
+  });
+}
+
+/** The same through fusermount (fuse-native) or fusermount3 (devfuse), as nobody (user-fuse.ts). */
+function userUmountTests(transport: string): void {
+  let t: Scratch;
+  beforeEach(() => {
+    t = new Scratch("unionfs-cli-user-", true);
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  it("cleans up the dead mount of a daemon killed with SIGKILL", async () => {
+    const world = await openUserFuse(t);
+    const lower = t.mkdir("lower");
+    writeFileSync(join(lower, "a"), "from lower\n");
+    const [upper, work, mnt] = ["upper", "work", "mnt"].map((d) => t.mkdir(d)) as [string, string, string];
+    for (const d of [upper, work, mnt]) chownSync(d, NOBODY.uid, NOBODY.gid);
+    const mount = ["mount", ...transportArgs(transport), "-w", work, lower, upper, mnt];
+    expect(await runCli(mount, world.options())).toMatchObject({ code: 0, stderr: "" });
+    const pid = t.daemonPid(mnt) as number;
+    expect(pid).not.toBeNull();
+    await killHard(pid);
+    const dead = await runCommand("/bin/ls", [mnt], world.options());
+    expect(dead.stderr).toMatch(/Transport endpoint is not connected|Software caused connection abort/);
+    expect(await runCli(["umount", mnt], world.options())).toMatchObject({ code: 0, stderr: "" });
+    expect(world.mountAt(mnt)).toBeNull();
+    expect(await runCli(mount, world.options())).toMatchObject({ code: 0, stderr: "" });
+    expect(await runCommand("/bin/cat", [join(mnt, "a")], world.options())).toMatchObject({
+      code: 0,
+      stdout: "from lower\n",
+    });
+    expect(await runCli(["umount", mnt], world.options())).toMatchObject({ code: 0, stderr: "" });
+    expect(world.mountAt(mnt)).toBeNull();
   });
 }
