@@ -24,6 +24,9 @@ import { type Branch, type ByteName, childBranch, type Layer, realPath } from ".
 import type { LowerBranch, NodeFacts, UnionNode } from "./node-table.js";
 import type { OriginInodes } from "./origin-inodes.js";
 import { type DirRedirect, type Probe, probeEntry } from "./probe.js";
+import type { LowerListings } from "./readdir.js";
+
+const NONE: Probe = { kind: "none" };
 
 export interface Resolution {
   isDir: boolean;
@@ -76,8 +79,12 @@ export class Resolver {
    * @param lowerLayers every lower layer, top-down: where absolute redirects are looked up
    * @param origins decodes origin records (null: copied-up objects report their upper number)
    */
+  /**
+   * @param listings kept lower listings, which answer probes of names they lack (null: none)
+   */
   constructor(
     private readonly inodes: InodeMap,
+    private readonly listings: LowerListings | null,
     private readonly lowerLayers: readonly LowerBranch[] = [],
     /** set when the hard-link index is in use */
     private readonly originOf: OriginOf | null = null,
@@ -219,6 +226,7 @@ export class Resolver {
     const key = `${dir.layer.index}\0${dir.rel}\0${name}`;
     let probe = this.lowerProbes.get(key);
     if (probe === undefined) {
+      if (this.listings?.lacks(dir, name)) return NONE;
       probe = probeEntry(realPath(dir), name, dir.xwhiteouts);
       this.lowerProbes.set(key, probe);
     }

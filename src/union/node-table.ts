@@ -17,6 +17,7 @@
  * Names, and the paths made of them, are byte strings (ByteName, see layer.ts).
  */
 import { constants as fsc } from "node:fs";
+import type { Attr } from "./attr.js";
 import type { Branch, ByteName, Layer } from "./layer.js";
 
 export interface LowerBranch extends Branch {
@@ -53,6 +54,12 @@ export class UnionNode {
   used = false;
   /** still in its table (false once dropped) */
   live = true;
+  /**
+   * The attributes of its topmost lower copy, read when it was found, for an object whose data
+   * is that copy (no upper copy, not a lower hard link another name's copy-up may move): lowers
+   * never change while mounted, so a getattr answers from here until the object is copied up.
+   */
+  lowerAttr: Attr | null = null;
   private cachedPath = "";
   private pathGeneration = -1;
   private upperBranch: Branch | null = null;

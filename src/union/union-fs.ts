@@ -54,7 +54,7 @@ import { LowerOpens } from "./lower-opens.js";
 import { isDirNode, type LowerBranch, NodeTable, type UnionNode } from "./node-table.js";
 import { OriginInodes } from "./origin-inodes.js";
 import { OriginRecords } from "./origin-record.js";
-import { DirMerger } from "./readdir.js";
+import { DirMerger, LowerListings } from "./readdir.js";
 import { removeDir, unlinkEntry } from "./remove-ops.js";
 import { renameEntry } from "./rename-op.js";
 import { type AttrChanges, removexattrNode, setattrNode, setxattrNode } from "./setattr-ops.js";
@@ -124,7 +124,7 @@ export class UnionFs implements UnionContext {
   readonly table: NodeTable;
   readonly handles: HandleTable = new MapHandleTable();
   readonly resolver: Resolver;
-  private readonly merger = new DirMerger();
+  private readonly merger: DirMerger;
   private readonly dirs = new DirStreams((node) => this.readdir(node));
   private readonly listings = new Listings((node) => this.readdir(node));
   private readonly writeSide: WriteSide | null;
@@ -136,8 +136,10 @@ export class UnionFs implements UnionContext {
     resolver: Resolver,
     writeSide: WriteSide | null,
     private readonly origins: OriginInodes,
+    merger: DirMerger,
   ) {
     this.stack = stack;
+    this.merger = merger;
     this.table = table;
     this.resolver = resolver;
     this.writeSide = writeSide;
@@ -197,7 +199,8 @@ export class UnionFs implements UnionContext {
       stack.lowers.map((l) => l.dev),
     );
     const originInodes = new OriginInodes(stack.lowers);
-    const resolver = new Resolver(inodes, lowers, originOf, originInodes);
+    const listings = new LowerListings();
+    const resolver = new Resolver(inodes, listings, lowers, originOf, originInodes);
     const rootStat = lstatSync(top.at, { bigint: true });
     const root = {
       type: fsc.S_IFDIR,
@@ -208,7 +211,7 @@ export class UnionFs implements UnionContext {
       upperXwhiteouts,
     };
     const table = new NodeTable(stack.upper, root, runtime.cachedNodes ?? DEFAULT_CACHED_NODES);
-    return new UnionFs(stack, table, resolver, writeSide, originInodes);
+    return new UnionFs(stack, table, resolver, writeSide, originInodes, new DirMerger(listings));
   }
 
   /** `prepare` and `open` in one, for a core served by the thread that prepares it. */
@@ -275,7 +278,12 @@ export class UnionFs implements UnionContext {
     // names of one file stay one file where the upper holds them, the index joins them, or
     // nothing is ever copied up
     const shared = nlinkOf(res) > 1n && (res.upper !== null || res.hardlinkOrigin !== null || this.writeSide === null);
-    return this.table.attach(parent, name, facts, shared, res.upper !== null);
+    const node = this.table.attach(parent, name, facts, shared, res.upper !== null);
+    const lowerStat = res.lowerStats[0];
+    if (res.upper === null && res.hardlinkOrigin === null && lowerStat !== undefined && node.links.length === 1) {
+      node.lowerAttr ??= attrFromStat(lowerStat, node.ino, isDirNode(node) && res.lowers.length > 1);
+    }
+    return node;
   }
 
   /** The protocol's LOOKUP: `find`, and the kernel holds a reference until it forgets it. */
@@ -310,6 +318,7 @@ export class UnionFs implements UnionContext {
       if (through !== undefined)
         return attrFromStat(fstatSync(this.fd(through, "fstat"), { bigint: true }), node.ino, false);
     }
+    if (node.lowerAttr !== null && node.upper === null && node.hardlinkOrigin === null) return { ...node.lowerAttr };
     const branch = this.data(node);
     const path = realPath(branch);
     const st = lstatSync(path, { bigint: true });

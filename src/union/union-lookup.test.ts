@@ -74,6 +74,28 @@ describe("lookup", () => {
     });
   }
 
+  for (const format of WHITEOUT_FORMATS) {
+    const unavailable = whiteoutFormatUnavailable(format);
+    const title = `after a listing, lookups answered from the kept lower listings agree (${format} whiteouts)`;
+    it.skipIf(unavailable !== null)(unavailable === null ? title : `${title} [skipped: ${unavailable}]`, async () => {
+      const h = await Union.open(scratch(), {
+        lowers: [
+          [dir("d"), whiteout("d/gone", format), file("d/top", "top"), dir("d/sub"), file("d/sub/in-top")],
+          [dir("d"), file("d/gone"), file("d/middle"), file("d/top", "hidden"), dir("d/sub"), file("d/sub/in-mid")],
+          [dir("d"), file("d/bottom"), dir("d/sub"), file("d/sub/in-bottom")],
+        ],
+      });
+      // every lower directory at d and d/sub is listed, and its listing kept, before any lookup
+      expect(h.list("d")).toEqual(["bottom", "middle", "sub", "top"]);
+      expect(h.list("d/sub")).toEqual(["in-bottom", "in-mid", "in-top"]);
+      expect(h.lookup("d/gone")).toBeNull();
+      expect(h.lookup("d/missing")).toBeNull();
+      expect(h.readText("d/top")).toBe("top");
+      for (const path of ["d/bottom", "d/middle", "d/sub/in-bottom", "d/sub/in-mid"])
+        expect(h.lookup(path)).not.toBeNull();
+    });
+  }
+
   it("a whiteout in a middle layer hides the layers below it, not the ones above", async () => {
     const h = await Union.open(scratch(), {
       lowers: [
