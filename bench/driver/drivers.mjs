@@ -113,9 +113,10 @@ const TRANSPORTS = {
  * @param {boolean} volatile
  * @param {{cli: string, dir: string} | null} [base]  another checkout's build (--compare), or null for this one
  * @param {keyof typeof TRANSPORTS} [transport]
+ * @param {readonly string[]} [extraArgs]  more `unionfs mount` options (bench/getattr-loop.mjs's --workers)
  * @returns {Driver}
  */
-const unionfsDriver = (volatile, base = null, transport = "fuse-native") => ({
+export const unionfsDriver = (volatile, base = null, transport = "fuse-native", extraArgs = []) => ({
   name: `${volatile ? "unionfs-volatile" : "unionfs"}${TRANSPORTS[transport].suffix}${base === null ? "" : BASE_SUFFIX}`,
   title:
     (volatile ? "unionfs --volatile (copy-ups not synced)" : `unionfs (${TRANSPORTS[transport].title})`) +
@@ -135,6 +136,7 @@ const unionfsDriver = (volatile, base = null, transport = "fuse-native") => ({
       base?.cli ?? UNIONFS_CLI,
       "mount",
       ...(transport === "fuse-native" ? [] : ["--transport", transport]),
+      ...extraArgs,
       ctx.dataset.layers.join(":"),
       upper,
       mnt,
