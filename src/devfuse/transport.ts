@@ -149,6 +149,9 @@ function startWorker(input: WorkerInput, log: Logger, onDeath: () => void): Prom
     });
     worker.on("error", (e) => {
       if (!serving) reject(e);
+      // a worker out of heap cannot send its failure itself: without this line the log only
+      // says that it exited
+      else if ((e as { code?: string }).code === "ERR_WORKER_OUT_OF_MEMORY") log(`a worker failed: ${e.message}`);
     });
     worker.on("exit", (code) => {
       if (!serving) {
