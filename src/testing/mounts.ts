@@ -88,6 +88,8 @@ export interface UnionfsOptions {
   args?: readonly string[];
   /** what serves the mount (a name in src/daemon/transports.ts); default defaultTransport() */
   transport?: string;
+  /** added to the environment the CLI, and so the daemon it starts, runs with */
+  env?: Readonly<Record<string, string>>;
 }
 
 export async function mountUnionfs(
@@ -97,7 +99,12 @@ export async function mountUnionfs(
   options: UnionfsOptions = {},
 ): Promise<TestMount> {
   await checkBuilt();
-  const env = { ...process.env, UNIONFS_RUNTIME_DIR: scratch.runtimeDir, UNIONFS_LOG: scratch.path("unionfs.log") };
+  const env = {
+    ...process.env,
+    ...options.env,
+    UNIONFS_RUNTIME_DIR: scratch.runtimeDir,
+    UNIONFS_LOG: scratch.path("unionfs.log"),
+  };
   const args = ["mount", ...transportArgs(options.transport ?? defaultTransport()), ...(options.args ?? [])];
   if (stack.work !== undefined) args.push("-w", stack.work);
   args.push(stack.lowers.map(escapeOverlayPath).join(":"));
