@@ -10,7 +10,7 @@
  * wanted: it never sends that opcode again on this connection and falls back (STATX to
  * GETATTR, COPY_FILE_RANGE_64 to COPY_FILE_RANGE, TMPFILE to EOPNOTSUPP).
  */
-import { writeSync } from "node:fs";
+import { constants as fsc, writeSync } from "node:fs";
 import { FsError, type Logger, toErrno } from "../errors.js";
 import { RENAME_EXCHANGE } from "../sys/rename.js";
 import type { Caller } from "../union/caller.js";
@@ -34,6 +34,8 @@ import {
   Fopen,
   FUSE_FSYNC_FDATASYNC,
   FUSE_GETATTR_FH,
+  FUSE_OPEN_KILL_SUIDGID,
+  FUSE_WRITE_KILL_SUIDGID,
   InHeader,
   MAX_WRITE,
   Notify,
@@ -51,6 +53,7 @@ const ENOENT = 2;
 const CACHE_VALID_S = 86400;
 /** the data of a file changes only through this mount, so the kernel's page cache stays valid */
 const FILE_OPEN_FLAGS = Fopen.KEEP_CACHE | Fopen.NOFLUSH;
+const WRITE_ACCESS = fsc.O_WRONLY | fsc.O_RDWR;
 
 export interface DispatchOptions {
   /** fuse_setxattr_in carries setxattr_flags (FUSE_SETXATTR_EXT was agreed) */
@@ -125,6 +128,14 @@ export class Dispatcher {
    */
   forgetAttrs(node: UnionNode): void {
     this.invalidate(node, -1n);
+  }
+
+  /**
+   * killpriv v2: the set-id bits and capability of the file open as `fh` go; the kernel, which
+   * cached its mode, is told to ask again (it does not after a WRITE).
+   */
+  private killPrivileges(fh: number): void {
+    if (this.fs.killPrivileges(fh)) this.forgetAttrs(this.fs.nodeOf(fh));
   }
 
   /** Tells the kernel to drop the listing it caches of directory `node` (its page cache). */
@@ -220,7 +231,10 @@ export class Dispatcher {
       }
       case Op.OPEN: {
         const node = this.node();
-        this.opened(node, this.fs.open(node, r.readUInt32LE(H)), O);
+        const flags = r.readUInt32LE(H);
+        const fh = this.fs.open(node, flags);
+        if (r.readUInt32LE(H + 4) & FUSE_OPEN_KILL_SUIDGID) this.killPrivileges(fh);
+        this.opened(node, fh, flags, O);
         return Size.OPEN_OUT;
       }
       case Op.READ: {
@@ -230,7 +244,9 @@ export class Dispatcher {
       case Op.WRITE: {
         const size = r.readUInt32LE(H + 16);
         const at = H + Size.WRITE_IN;
-        const written = this.fs.write(readU64(r, H), r.subarray(at, at + size), size, readU64(r, H + 8));
+        const fh = readU64(r, H);
+        const written = this.fs.write(fh, r.subarray(at, at + size), size, readU64(r, H + 8));
+        if (r.readUInt32LE(H + 20) & FUSE_WRITE_KILL_SUIDGID) this.killPrivileges(fh);
         this.out.writeUInt32LE(written, O);
         this.out.writeUInt32LE(0, O + 4);
         return Size.WRITE_OUT;
@@ -352,6 +368,7 @@ export class Dispatcher {
     if (valid & Fattr.SIZE) changes.size = readU64(r, H + 16);
     if (valid & Fattr.ATIME) changes.atime = valid & Fattr.ATIME_NOW ? "now" : timeAt(r, H + 32, H + 56);
     if (valid & Fattr.MTIME) changes.mtime = valid & Fattr.MTIME_NOW ? "now" : timeAt(r, H + 40, H + 60);
+    if (valid & Fattr.KILL_SUIDGID) changes.killPrivileges = true;
     const fh = valid & Fattr.FH ? readU64(r, H + 8) : undefined;
     writeAttrOut(this.out, O, this.fs.setattr(this.node(), changes, fh), CACHE_VALID_S);
     return Size.ATTR_OUT;
@@ -384,7 +401,7 @@ export class Dispatcher {
     );
     try {
       writeEntry(this.out, O, node.id, this.fs.getattr(node, fh), CACHE_VALID_S);
-      this.opened(node, fh, O + Size.ENTRY_OUT);
+      this.opened(node, fh, r.readUInt32LE(H), O + Size.ENTRY_OUT);
     } catch (e) {
       this.fs.release(fh);
       throw e;
@@ -393,10 +410,16 @@ export class Dispatcher {
     return Size.ENTRY_OUT + Size.OPEN_OUT;
   }
 
-  /** Writes the fuse_open_out of file `fh` of `node` at `at`: passed through, or served here. */
-  private opened(node: UnionNode, fh: number, at: number): void {
+  /**
+   * Writes the fuse_open_out of file `fh` of `node`, opened with `flags`, at `at`: passed
+   * through, or served here (see passthrough.ts for which).
+   */
+  private opened(node: UnionNode, fh: number, flags: number, at: number): void {
     try {
-      const { backingId } = this.passthrough.opened(node.id, fh, this.fs.upperFd(fh));
+      // root keeps set-id bits when it writes (CAP_FSETID); anyone else's writes clear them
+      const guarded = (flags & WRITE_ACCESS) !== 0 && this.caller().uid !== 0;
+      const { backingId, unguardedWrites } = this.passthrough.opened(node.id, fh, this.fs.upperFd(fh), guarded);
+      if (unguardedWrites) this.killPrivileges(fh);
       if (backingId === null) writeOpen(this.out, at, fh, FILE_OPEN_FLAGS);
       else writeOpen(this.out, at, fh, Fopen.PASSTHROUGH | Fopen.NOFLUSH, backingId);
     } catch (e) {

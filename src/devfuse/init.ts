@@ -9,7 +9,12 @@ import { FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, Init, Init2, MAX_PAGES, MAX_WRI
 /** the oldest minor whose structures this codec writes (FOPEN_NOFLUSH, READDIRPLUS, 64-bit attrs) */
 const MIN_KERNEL_MINOR = 31;
 
-/** features asked for whenever the kernel offers them */
+/**
+ * features asked for whenever the kernel offers them. HANDLE_KILLPRIV_V2: the daemon clears
+ * set-id bits on the writes, truncates and opens the kernel flags; in exchange the kernel
+ * trusts an inode without them (SB_NOSEC) instead of asking GETXATTR security.capability
+ * before every single write.
+ */
 const WANTED =
   Init.ASYNC_READ |
   Init.ATOMIC_O_TRUNC |
@@ -19,6 +24,7 @@ const WANTED =
   Init.PARALLEL_DIROPS |
   Init.MAX_PAGES |
   Init.CACHE_SYMLINKS |
+  Init.HANDLE_KILLPRIV_V2 |
   Init.SETXATTR_EXT |
   Init.INIT_EXT;
 

@@ -11,6 +11,12 @@
  * same backing file, or none does, and an open that breaks this fails with EIO. So a node's
  * backing id is kept while any of its files is open through it, and a node with a file still
  * open from below keeps its new opens with the daemon (its copy-up came while that file was open).
+ *
+ * Set-id bits: under killpriv v2 (init.ts) the kernel leaves clearing them to the daemon, on the
+ * WRITEs it flags, and a write passed through is never seen. So a file opened for writing by a
+ * caller who may not keep them (not root) is served by the daemon, unless its node already
+ * passes through (the io mode is the inode's): then the bits go at the open, as its first write
+ * would take them.
  */
 import { closeSync, constants as fsc, openSync } from "node:fs";
 import type { Logger } from "../errors.js";
@@ -28,9 +34,11 @@ interface NodeOpens {
 export interface OpenMode {
   /** the backing id to reply with, or null: the daemon serves the file's data */
   readonly backingId: number | null;
+  /** the open passes writes through although the caller may not keep set-id bits */
+  readonly unguardedWrites: boolean;
 }
 
-const SERVED: OpenMode = { backingId: null };
+const SERVED: OpenMode = { backingId: null, unguardedWrites: false };
 
 export class PassthroughOpens {
   private readonly nodes = new Map<bigint, NodeOpens>();
@@ -48,19 +56,21 @@ export class PassthroughOpens {
 
   /**
    * A file `fh` of node `node` was just opened; `upperFd` is its fd when its data is the upper
-   * copy. Returns how the kernel is to reach its data.
+   * copy; `guarded` when it is open for writing by a caller whose writes must clear set-id
+   * bits. Returns how the kernel is to reach its data.
    */
-  opened(node: bigint, fh: number, upperFd: number | null): OpenMode {
+  opened(node: bigint, fh: number, upperFd: number | null, guarded: boolean): OpenMode {
     let opens = this.nodes.get(node);
     if (opens === undefined) {
       opens = { backingId: -1, passthrough: 0, served: 0 };
       this.nodes.set(node, opens);
     }
-    const through = upperFd !== null && opens.served === 0 && this.backing(opens, upperFd);
+    const through =
+      upperFd !== null && opens.served === 0 && (opens.passthrough > 0 || (!guarded && this.backing(opens, upperFd)));
     if (through) opens.passthrough++;
     else opens.served++;
     this.files.set(fh, { node, passthrough: through });
-    return through ? { backingId: opens.backingId } : SERVED;
+    return through ? { backingId: opens.backingId, unguardedWrites: guarded } : SERVED;
   }
 
   /** File `fh` was released (or its open failed after `opened`). */

@@ -133,6 +133,10 @@ export const Notify = {
 
 export const FUSE_GETATTR_FH = 1;
 export const FUSE_FSYNC_FDATASYNC = 1;
+/** fuse_write_in.write_flags: the writer lacks CAP_FSETID (killpriv v2) */
+export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
+/** fuse_open_in.open_flags: an O_TRUNC open by a caller without CAP_FSETID (killpriv v2) */
+export const FUSE_OPEN_KILL_SUIDGID = 1 << 0;
 
 /** Sizes of the structures, in bytes. */
 export const Size = {

@@ -48,6 +48,9 @@ const fns = {
   lremovexattr: libc.func("int lremovexattr(const char *path, const char *name)") as KoffiFunc<
     (path: P, name: string) => number
   >,
+  fremovexattr: libc.func("int fremovexattr(int fd, const char *name)") as KoffiFunc<
+    (fd: number, name: string) => number
+  >,
 };
 
 /** One read attempt into `buf` (null: size probe); returns the syscall's result. */
@@ -115,6 +118,10 @@ export function fsetxattr(fd: number, name: string, value: Buffer, flags = 0): v
 
 export function lremovexattr(path: PathLike, name: string): void {
   check(fns.lremovexattr(cpath(path, "lremovexattr"), name), "lremovexattr", path);
+}
+
+export function fremovexattr(fd: number, name: string): void {
+  check(fns.fremovexattr(fd, name), "fremovexattr");
 }
 
 export async function lgetxattrAsync(path: PathLike, name: string): Promise<Buffer | null> {

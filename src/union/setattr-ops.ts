@@ -3,11 +3,21 @@
  * object up first (truncation to zero copies no data); the change then applies to the upper
  * copy. Removing an xattr the object does not have fails without a copy-up, as in overlayfs.
  */
-import { chmodSync, fchmodSync, fchownSync, constants as fsc, ftruncateSync, lchownSync, truncateSync } from "node:fs";
-import { FsError } from "../errors.js";
+import {
+  chmodSync,
+  fchmodSync,
+  fchownSync,
+  constants as fsc,
+  fstatSync,
+  ftruncateSync,
+  lchownSync,
+  lstatSync,
+  truncateSync,
+} from "node:fs";
+import { FsError, hasCode } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { futimens, lutimens } from "../sys/utimens.js";
-import { lgetxattr, lremovexattr, lsetxattr } from "../sys/xattr.js";
+import { fgetxattr, fremovexattr, lgetxattr, lremovexattr, lsetxattr } from "../sys/xattr.js";
 import type { OpenFile } from "./handles.js";
 import { realPath } from "./layer.js";
 import { isDirNode, type UnionNode } from "./node-table.js";
@@ -24,6 +34,8 @@ export interface AttrChanges {
   size?: number;
   atime?: bigint | "now";
   mtime?: bigint | "now";
+  /** the change is a truncate or chown by a caller without CAP_FSETID: see killPrivileges */
+  killPrivileges?: boolean;
 }
 
 function upperPath(u: UnionContext, node: UnionNode, withData = true): Buffer {
@@ -47,6 +59,7 @@ export function setattrNode(u: UnionContext, node: UnionNode, changes: AttrChang
   const writable = open !== undefined && (open.flags & (fsc.O_WRONLY | fsc.O_RDWR)) !== 0;
   if (writable && size !== undefined && onlySize && mtime === undefined) {
     ftruncateSync(open.fd, size);
+    if (changes.killPrivileges) killPrivileges(u, node, open);
     return;
   }
   const path = upperPath(u, node, size === undefined || size > 0);
@@ -54,6 +67,63 @@ export function setattrNode(u: UnionContext, node: UnionNode, changes: AttrChang
   if (mode !== undefined) chmodSync(path, mode & 0o7777);
   if (size !== undefined) truncateSync(path, size);
   if (atime !== undefined || mtime !== undefined) lutimens(path, atime ?? "omit", mtime ?? "omit");
+  if (changes.killPrivileges) killPrivileges(u, node);
+}
+
+const CAPABILITY_XATTR = "security.capability";
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+
+/**
+ * What a write or truncate by a caller without CAP_FSETID does to a file: its set-user-ID bit
+ * goes, its set-group-ID bit if its group may execute it, and its file capability. The kernel
+ * leaves this to a FUSE server that handles killpriv (v2), and the daemon's own writes, made
+ * as root, would keep all three. Only an upper copy is touched: a write never reaches a lower one.
+ * Returns whether anything went (the attributes a transport's kernel caches are then stale).
+ */
+export function killPrivileges(u: UnionContext, node: UnionNode, open?: OpenFile): boolean {
+  if (open?.inUpper) {
+    const fd = open.fd;
+    const dropped = dropSetId(fstatSync(fd).mode, (mode) => fchmodSync(fd, mode));
+    const removed = dropCapability(
+      () => fremovexattr(fd, CAPABILITY_XATTR),
+      () => fgetxattr(fd, CAPABILITY_XATTR),
+    );
+    return removed || dropped;
+  }
+  const branch = u.data(node);
+  if (!branch.layer.writable) return false;
+  const path = realPath(branch);
+  const dropped = dropSetId(lstatSync(path).mode, (mode) => chmodSync(path, mode));
+  const removed = dropCapability(
+    () => lremovexattr(path, CAPABILITY_XATTR),
+    () => lgetxattr(path, CAPABILITY_XATTR),
+  );
+  return removed || dropped;
+}
+
+/** Clears the set-id bits `mode` must lose; true if there were any. */
+function dropSetId(mode: number, chmod: (mode: number) => void): boolean {
+  let kept = mode & 0o7777 & ~S_ISUID;
+  if ((kept & (S_ISGID | fsc.S_IXGRP)) === (S_ISGID | fsc.S_IXGRP)) kept &= ~S_ISGID;
+  if (kept === (mode & 0o7777)) return false;
+  chmod(kept);
+  return true;
+}
+
+/**
+ * Removes the file capability; true if there was one. A daemon that is not root may not remove
+ * a security.* xattr even where there is none (EPERM): then it is looked for first.
+ */
+function dropCapability(remove: () => void, read: () => Buffer | null): boolean {
+  try {
+    remove();
+    return true;
+  } catch (e) {
+    if (hasCode(e, "ENODATA") || hasCode(e, "EOPNOTSUPP")) return false;
+    if (hasCode(e, "EPERM") && read() === null) return false;
+    throw e;
+  }
 }
 
 /**

@@ -57,7 +57,7 @@ import { OriginRecords } from "./origin-record.js";
 import { DirMerger, LowerListings } from "./readdir.js";
 import { removeDir, unlinkEntry } from "./remove-ops.js";
 import { renameEntry } from "./rename-op.js";
-import { type AttrChanges, removexattrNode, setattrNode, setxattrNode } from "./setattr-ops.js";
+import { type AttrChanges, killPrivileges, removexattrNode, setattrNode, setxattrNode } from "./setattr-ops.js";
 import type { UnionContext, WriteSide } from "./union-context.js";
 import { chooseWhiteoutStyle, UpperWriter } from "./upper-writer.js";
 import { WorkDir } from "./work-dir.js";
@@ -577,6 +577,15 @@ export class UnionFs implements UnionContext {
   setattr(node: UnionNode, changes: AttrChanges, fh?: number): Attr {
     setattrNode(this, node, changes, fh === undefined ? undefined : this.openFile(fh, "setattr"));
     return this.getattr(node, fh);
+  }
+
+  /**
+   * After a write or an open with O_TRUNC by a caller without CAP_FSETID, through `fh`: the
+   * set-id bits and file capability go (setattr-ops.ts, killPrivileges); true if any did.
+   */
+  killPrivileges(fh: number): boolean {
+    const open = this.openFile(fh, "write");
+    return killPrivileges(this, open.node, open);
   }
 
   setxattr(node: UnionNode, name: string, value: Buffer, flags: number): void {
