@@ -270,8 +270,11 @@ export const DRIVERS = [
 ];
 export const BASELINE = "overlay";
 
-/** The unionfs drivers again, run from the checkout in `dir` (built): `unionfs@base`, `unionfs-volatile@base`. */
+/**
+ * The unionfs drivers again, run from the checkout in `dir` (built): `unionfs@base`,
+ * `unionfs-volatile@base`, `unionfs-devfuse@base`.
+ */
 export function baseDrivers(/** @type {string} */ dir) {
   const base = { cli: join(dir, "dist", "cli", "main.js"), dir };
-  return [unionfsDriver(false, base), unionfsDriver(true, base)];
+  return [unionfsDriver(false, base), unionfsDriver(true, base), unionfsDriver(false, base, "devfuse")];
 }
