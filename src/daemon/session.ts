@@ -4,8 +4,10 @@
  * goes away (`unionfs umount`, umount(8), fusermount -u) or the session is stopped (SIGINT /
  * SIGTERM reach `stop`), in which case it unmounts first.
  *
- * Node's event loop would otherwise be empty (a transport may unref its handles), so a timer
- * keeps the process alive; the same timer notices an external unmount.
+ * A transport that learns itself when the mount is gone (SelfEndingMount: devfuse, whose
+ * worker threads also keep the process alive) ends the session at once. For any other, Node's
+ * event loop would otherwise be empty (a transport may unref its handles), so a timer keeps the
+ * process alive; the same timer notices an external unmount.
  */
 import { type Logger, UserError } from "../errors.js";
 import type { WhiteoutChoice } from "../format/whiteout-style.js";
@@ -15,7 +17,7 @@ import { closeStack, type LayerStack, openStack, type StackSpec } from "../union
 import { UnionFs, type UnionSpec } from "../union/union-fs.js";
 import { holdLayerLocks } from "./layer-locks.js";
 import { removeDaemonRecord, writeDaemonRecord } from "./runtime-state.js";
-import type { ServedMount, Transport } from "./transport.js";
+import { endsItself, type ServedMount, type Transport } from "./transport.js";
 import { unmountOrDetach } from "./unmount.js";
 
 export interface SessionSpec {
@@ -37,6 +39,7 @@ export class Session {
   private finish!: () => void;
   private watch: NodeJS.Timeout | undefined;
   private stopping = false;
+  private ended = false;
 
   constructor(
     readonly mountpoint: string,
@@ -50,6 +53,14 @@ export class Session {
   }
 
   startWatching(): void {
+    if (endsItself(this.served)) {
+      // its threads keep the process alive while they serve, and say when they stop
+      this.served.ended.then(
+        () => this.done(),
+        () => this.done(),
+      );
+      return;
+    }
     this.watch = setInterval(() => {
       findMount(this.mountpoint).then(
         (entry) => {
@@ -74,6 +85,8 @@ export class Session {
   }
 
   private done(): void {
+    if (this.ended) return;
+    this.ended = true;
     if (this.watch !== undefined) clearInterval(this.watch);
     this.watch = undefined;
     removeDaemonRecord(this.mountpoint, process.pid).then(this.finish, this.finish);

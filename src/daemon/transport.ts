@@ -22,6 +22,20 @@ export interface TransportMountOptions {
 /** Whatever a transport needs kept alive while it serves (e.g. its binding object). */
 export type ServedMount = object;
 
+/**
+ * A served mount whose transport learns itself when the mount is gone (its reader gets ENODEV
+ * at the unmount): the session then ends at once instead of noticing at its next look at the
+ * mount table.
+ */
+export interface SelfEndingMount {
+  /** resolves once nothing serves the mount any more */
+  readonly ended: Promise<void>;
+}
+
+export function endsItself(served: ServedMount): served is SelfEndingMount {
+  return "ended" in served && served.ended instanceof Promise;
+}
+
 export interface Transport {
   /**
    * Mounts the prepared stack on `mountpoint` and serves it, opening the union core where it

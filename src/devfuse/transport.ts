@@ -42,6 +42,14 @@ export interface DevFuseMount {
   readonly fd: number;
   readonly workers: readonly Worker[];
   readonly agreed: Agreed;
+  /** resolves once every worker has exited: at the unmount (ENODEV), or when one dies */
+  readonly ended: Promise<void>;
+}
+
+interface StartedWorker {
+  readonly worker: Worker;
+  /** resolves when the thread exits, however */
+  readonly exited: Promise<void>;
 }
 
 export const devfuseTransport = {
@@ -55,12 +63,13 @@ export const devfuseTransport = {
       // registering a backing file takes CAP_SYS_ADMIN, which root has here
       const agreed = answerInitRequest(fd, { passthrough: process.geteuid?.() === 0 });
       if (options.debug) options.log(`devfuse: ${describeAgreed(agreed)}`);
-      const workers = [
+      const started = [
         await startWorker({ spec, sessionFd: fd, clone: false, agreed, debug: options.debug }, options.log, () => {
           void end();
         }),
       ];
-      return { fd, workers, agreed };
+      const ended = Promise.all(started.map((s) => s.exited)).then(() => {});
+      return { fd, workers: started.map((s) => s.worker), agreed, ended };
     } catch (e) {
       await end();
       throw e;
@@ -133,14 +142,15 @@ function answerInitRequest(fd: number, wishes: InitWishes): Agreed {
 }
 
 /** Starts a worker; resolves once its core is open and it serves. */
-function startWorker(input: WorkerInput, log: Logger, onDeath: () => void): Promise<Worker> {
+function startWorker(input: WorkerInput, log: Logger, onDeath: () => void): Promise<StartedWorker> {
   const worker = new Worker(new URL("./worker.js", import.meta.url), { workerData: input });
+  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
   return new Promise((resolve, reject) => {
     let serving = false;
     worker.on("message", (m: WorkerMessage) => {
       if ("ready" in m) {
         serving = true;
-        resolve(worker);
+        resolve({ worker, exited });
       } else if (!serving) {
         reject(new Error(m.failed.split("\n")[0]));
       } else {
