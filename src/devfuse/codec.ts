@@ -20,11 +20,19 @@ export function writeU64(buf: Buffer, at: number, value: number): void {
   buf.writeUInt32LE(Math.floor(value / 0x1_0000_0000) >>> 0, at + 4);
 }
 
-/** The NUL-terminated name at `at`, as a byte string (see ByteName); `end` is past its NUL. */
-export function readName(buf: Buffer, at: number, limit: number): { name: string; end: number } {
+/**
+ * The NUL-terminated name at `at`, as a byte string (see ByteName), or decoded as UTF-8 for an
+ * xattr name (the core hands those to the xattr calls as text); `end` is past its NUL.
+ */
+export function readName(
+  buf: Buffer,
+  at: number,
+  limit: number,
+  encoding: "latin1" | "utf8" = "latin1",
+): { name: string; end: number } {
   let nul = buf.indexOf(0, at);
   if (nul < 0 || nul >= limit) nul = limit;
-  return { name: buf.toString("latin1", at, nul), end: nul + 1 };
+  return { name: buf.toString(encoding, at, nul), end: nul + 1 };
 }
 
 function writeTime(buf: Buffer, secAt: number, nsecAt: number, ns: bigint): void {

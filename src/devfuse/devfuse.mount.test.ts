@@ -205,6 +205,19 @@ function inodeTests(transport: string): void {
     expect(removed).toBe(`${MANY} ${MANY}`);
   });
 
+  it("an xattr whose name is not ASCII is set, read, listed and removed by that name", () => {
+    const seen = agree((m) => {
+      const file = join(m, "f");
+      const attr = (...args: string[]) => execFileSync(args[0] as string, args.slice(1), { encoding: "utf8" });
+      attr("setfattr", "-n", "user.café", "-v", "value", file);
+      const read = attr("getfattr", "--only-values", "-n", "user.café", file);
+      const listed = attr("getfattr", "--absolute-names", "-d", "-m", "^user\\.", file);
+      attr("setfattr", "-x", "user.café", file);
+      return { read, listed: listed.split("\n").slice(1), after: attr("getfattr", "--absolute-names", "-d", file) };
+    });
+    expect(seen).toEqual({ read: "value", listed: ['user.café="value"', "", ""], after: "" });
+  });
+
   it("a name that is not UTF-8 is created, listed and opened as its bytes", () => {
     const name = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
     const listed = agree((m) => {

@@ -178,6 +178,11 @@ export class Dispatcher {
     return readName(this.req, at, this.len).name;
   }
 
+  /** An xattr name: text, as the core's xattr calls take it (a file name is a byte string). */
+  private xattrName(at: number): string {
+    return readName(this.req, at, this.len, "utf8").name;
+  }
+
   /** Runs the request; returns the payload size to reply with, or -1 when no reply is due. */
   private run(opcode: number): number {
     const r = this.req;
@@ -269,7 +274,7 @@ export class Dispatcher {
       case Op.SETXATTR:
         return this.setxattr();
       case Op.GETXATTR: {
-        const value = this.fs.getxattr(this.node(), this.name(H + 8));
+        const value = this.fs.getxattr(this.node(), this.xattrName(H + 8));
         if (value === null) throw new FsError("ENODATA", "getxattr");
         return this.sized(value, r.readUInt32LE(H));
       }
@@ -278,7 +283,7 @@ export class Dispatcher {
         return this.sized(Buffer.from(names.map((n) => `${n}\0`).join(""), "utf8"), r.readUInt32LE(H));
       }
       case Op.REMOVEXATTR:
-        this.fs.removexattr(this.node(), this.name(H));
+        this.fs.removexattr(this.node(), this.xattrName(H));
         return 0;
       case Op.OPENDIR:
         // Directories are read by offset alone (see readdir): with OPENDIR refused, the kernel
@@ -437,6 +442,7 @@ export class Dispatcher {
       r,
       H + (this.options.setxattrExt ? Size.SETXATTR_IN : Size.SETXATTR_IN_COMPAT),
       this.len,
+      "utf8",
     );
     this.fs.setxattr(this.node(), name, Buffer.from(r.subarray(end, end + size)), flags);
     return 0;
