@@ -238,8 +238,7 @@ export class Dispatcher {
         const node = this.node();
         const flags = r.readUInt32LE(H);
         const fh = this.fs.open(node, flags);
-        if (r.readUInt32LE(H + 4) & FUSE_OPEN_KILL_SUIDGID) this.killPrivileges(fh);
-        this.opened(node, fh, flags, O);
+        this.opened(node, fh, flags, O, (r.readUInt32LE(H + 4) & FUSE_OPEN_KILL_SUIDGID) !== 0);
         return Size.OPEN_OUT;
       }
       case Op.READ: {
@@ -406,7 +405,7 @@ export class Dispatcher {
     );
     try {
       writeEntry(this.out, O, node.id, this.fs.getattr(node, fh), CACHE_VALID_S);
-      this.opened(node, fh, r.readUInt32LE(H), O + Size.ENTRY_OUT);
+      this.opened(node, fh, r.readUInt32LE(H), O + Size.ENTRY_OUT, false);
     } catch (e) {
       this.fs.release(fh);
       throw e;
@@ -417,14 +416,16 @@ export class Dispatcher {
 
   /**
    * Writes the fuse_open_out of file `fh` of `node`, opened with `flags`, at `at`: passed
-   * through, or served here (see passthrough.ts for which).
+   * through, or served here (see passthrough.ts for which). `truncated`: the kernel flagged an
+   * O_TRUNC open by a caller without CAP_FSETID, which clears set-id bits as a write does. A
+   * failure gives the file back.
    */
-  private opened(node: UnionNode, fh: number, flags: number, at: number): void {
+  private opened(node: UnionNode, fh: number, flags: number, at: number, truncated: boolean): void {
     try {
       // root keeps set-id bits when it writes (CAP_FSETID); anyone else's writes clear them
       const guarded = (flags & WRITE_ACCESS) !== 0 && this.caller().uid !== 0;
       const { backingId, unguardedWrites } = this.passthrough.opened(node.id, fh, this.fs.upperFd(fh), guarded);
-      if (unguardedWrites) this.killPrivileges(fh);
+      if (truncated || unguardedWrites) this.killPrivileges(fh);
       if (backingId === null) writeOpen(this.out, at, fh, FILE_OPEN_FLAGS);
       else writeOpen(this.out, at, fh, Fopen.PASSTHROUGH | Fopen.NOFLUSH, backingId);
     } catch (e) {

@@ -14,7 +14,7 @@ import {
   lstatSync,
   truncateSync,
 } from "node:fs";
-import { FsError, hasCode } from "../errors.js";
+import { FsError } from "../errors.js";
 import { isPrivateXattr } from "../format/overlay-xattr.js";
 import { futimens, lutimens } from "../sys/utimens.js";
 import { fgetxattr, fremovexattr, lgetxattr, lremovexattr, lsetxattr } from "../sys/xattr.js";
@@ -85,21 +85,19 @@ export function killPrivileges(u: UnionContext, node: UnionNode, open?: OpenFile
   if (open?.inUpper) {
     const fd = open.fd;
     const dropped = dropSetId(fstatSync(fd).mode, (mode) => fchmodSync(fd, mode));
-    const removed = dropCapability(
-      () => fremovexattr(fd, CAPABILITY_XATTR),
-      () => fgetxattr(fd, CAPABILITY_XATTR),
-    );
-    return removed || dropped;
+    const capability = fgetxattr(fd, CAPABILITY_XATTR) !== null;
+    if (capability) fremovexattr(fd, CAPABILITY_XATTR);
+    return dropped || capability;
   }
   const branch = u.data(node);
   if (!branch.layer.writable) return false;
   const path = realPath(branch);
   const dropped = dropSetId(lstatSync(path).mode, (mode) => chmodSync(path, mode));
-  const removed = dropCapability(
-    () => lremovexattr(path, CAPABILITY_XATTR),
-    () => lgetxattr(path, CAPABILITY_XATTR),
-  );
-  return removed || dropped;
+  // read before it is removed: a daemon that is not root may not remove a security.* xattr,
+  // even one that is not there (EPERM), and a file almost never has one
+  const capability = lgetxattr(path, CAPABILITY_XATTR) !== null;
+  if (capability) lremovexattr(path, CAPABILITY_XATTR);
+  return dropped || capability;
 }
 
 /** Clears the set-id bits `mode` must lose; true if there were any. */
@@ -109,21 +107,6 @@ function dropSetId(mode: number, chmod: (mode: number) => void): boolean {
   if (kept === (mode & 0o7777)) return false;
   chmod(kept);
   return true;
-}
-
-/**
- * Removes the file capability; true if there was one. A daemon that is not root may not remove
- * a security.* xattr even where there is none (EPERM): then it is looked for first.
- */
-function dropCapability(remove: () => void, read: () => Buffer | null): boolean {
-  try {
-    remove();
-    return true;
-  } catch (e) {
-    if (hasCode(e, "ENODATA") || hasCode(e, "EOPNOTSUPP")) return false;
-    if (hasCode(e, "EPERM") && read() === null) return false;
-    throw e;
-  }
 }
 
 /**
