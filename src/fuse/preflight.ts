@@ -5,8 +5,9 @@
  */
 import { constants as fsc } from "node:fs";
 import { access, type lstat, stat } from "node:fs/promises";
-import { delimiter, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { hasCode, UserError } from "../errors.js";
+import { findFusermount } from "../sys/fusermount.js";
 import { canonicalMountpoint, findMount } from "../sys/mountinfo.js";
 
 const FUSE_MAJOR = 10;
@@ -38,15 +39,9 @@ export async function checkFuseDevice(direct: boolean): Promise<void> {
 
 /** libfuse2 mounts through the setuid fusermount helper where it may not mount itself: it must exist. */
 export async function checkFusermount(): Promise<void> {
-  const dirs = ["/usr/bin", "/bin", ...(process.env.PATH ?? "").split(delimiter)];
-  for (const dir of dirs) {
-    if (dir.length === 0) continue;
-    try {
-      await access(join(dir, "fusermount"), fsc.X_OK);
-      return;
-    } catch {}
+  if (findFusermount("fusermount") === null) {
+    throw new UserError("fusermount not found: a non-root mount needs it (apt-get install fuse3)");
   }
-  throw new UserError("fusermount not found: a non-root mount needs it (apt-get install fuse3)");
 }
 
 /** Loads the fuse-native addon; a missing libfuse.so.2 is reported as such. */

@@ -10,6 +10,7 @@
  * four live in one block of native memory whose address koffi gives us (x86-64 / aarch64
  * layout: 8-byte pointers and size_t, little-endian).
  */
+import { closeSync } from "node:fs";
 import koffi from "koffi";
 import { check, ERRNO, errno, libc } from "./libc.js";
 
@@ -31,7 +32,6 @@ const recvmsgFn = libc.func("long recvmsg(int fd, void *msg, int flags)") as (
   msg: unknown,
   flags: number,
 ) => number;
-const closeFn = libc.func("int close(int fd)") as (fd: number) => number;
 
 /** struct msghdr, then the iovec, the one data byte and the control buffer it points at. */
 const MSGHDR = { iov: 16, iovlen: 24, control: 32, controllen: 40, size: 56 } as const;
@@ -85,6 +85,6 @@ function firstFd(control: Buffer): number | null {
   if (control.readInt32LE(CMSG.level) !== SOL_SOCKET || control.readInt32LE(CMSG.type) !== SCM_RIGHTS) return null;
   const count = Math.floor((Math.min(len, control.length) - CMSG.data) / 4);
   if (count < 1) return null;
-  for (let i = 1; i < count; i++) closeFn(control.readInt32LE(CMSG.data + 4 * i));
+  for (let i = 1; i < count; i++) closeSync(control.readInt32LE(CMSG.data + 4 * i));
   return control.readInt32LE(CMSG.data);
 }
