@@ -1,7 +1,8 @@
 /**
- * Open directories: the first readdir takes a snapshot of the merged listing, readdir(offset)
- * serves it in chunks, releasedir drops it. The snapshot is not taken at opendir: a kernel
- * that caches listings opens a directory without reading it. A listing that changes between two chunks therefore neither
+ * Open directories (fuse-native's; devfuse reads listings by offset alone, see listings.ts): the
+ * first readdir takes a snapshot of the merged listing, readdir(offset) serves it in chunks,
+ * releasedir drops it. The snapshot is not taken at opendir: a kernel that caches listings opens
+ * a directory without reading it. A listing that changes between two chunks therefore neither
  * repeats nor skips an entry; reading again from offset 0 (rewinddir) takes a fresh snapshot.
  * An entry's `next` is the offset to resume after it, as FUSE's readdir replies carry one.
  */

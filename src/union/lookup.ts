@@ -76,11 +76,9 @@ export class Resolver {
   private readonly lowerProbes = new LRUCache<string, Probe>({ maxSize: 200_000, sizeCalculation: () => 1 });
 
   /**
+   * @param listings kept lower listings, which answer probes of names they lack (null: none)
    * @param lowerLayers every lower layer, top-down: where absolute redirects are looked up
    * @param origins decodes origin records (null: copied-up objects report their upper number)
-   */
-  /**
-   * @param listings kept lower listings, which answer probes of names they lack (null: none)
    */
   constructor(
     private readonly inodes: InodeMap,
