@@ -31,7 +31,15 @@ import { fileURLToPath } from "node:url";
 import { DRIVERS, UNIONFS_CLI, unionfsDriver } from "./driver/drivers.mjs";
 import { counterUnavailable, startRequestCounter } from "./driver/fuse-requests.mjs";
 import { describeMachine, machineLine } from "./driver/machine.mjs";
-import { firstLine, mountPoints, mustRun, processCpuSeconds, runCommand, which } from "./driver/proc.mjs";
+import {
+  catchInterrupts,
+  firstLine,
+  mountPoints,
+  mustRun,
+  processCpuSeconds,
+  runCommand,
+  which,
+} from "./driver/proc.mjs";
 
 const SELF = fileURLToPath(import.meta.url);
 /** the mounts in the order of the table; kernel overlayfs has no daemon and no requests */
@@ -239,13 +247,7 @@ async function main(/** @type {ReturnType<typeof options>} */ opts) {
   const root = mkdtempSync("/var/tmp/unionfs-getattr-");
   /** @type {import("./driver/drivers.mjs").Instance[]} */
   const instances = [];
-  const interrupted = { flag: false };
-  const onSignal = () => {
-    interrupted.flag = true;
-    log("interrupted: cleaning up");
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const signals = catchInterrupts(() => log("interrupted: cleaning up"));
   /** @type {Map<string, Sample[]>} */
   const results = new Map();
   const load = [readFileSync("/proc/loadavg", "utf8").trim()];
@@ -269,8 +271,8 @@ async function main(/** @type {ReturnType<typeof options>} */ opts) {
       live.push({ name: d.name, inst, argvs, calls: per * opts.clients });
       results.set(d.name, []);
     }
-    for (let round = 1; round <= opts.runs && !interrupted.flag; round++) {
-      for (let i = 0; i < live.length && !interrupted.flag; i++) {
+    for (let round = 1; round <= opts.runs && !signals.interrupted(); round++) {
+      for (let i = 0; i < live.length && !signals.interrupted(); i++) {
         const m = live[(i + round - 1) % live.length];
         if (m === undefined) continue;
         const s = await measure(m.inst, m.argvs, m.calls, round);
@@ -280,13 +282,12 @@ async function main(/** @type {ReturnType<typeof options>} */ opts) {
     }
     load.push(readFileSync("/proc/loadavg", "utf8").trim());
     const machine = machineLine(await describeMachine(root));
-    return { table: table(results), client: loop.client, machine, load, notes, interrupted: interrupted.flag };
+    return { table: table(results), client: loop.client, machine, load, notes, interrupted: signals.interrupted() };
   } catch (e) {
     // a Ctrl-C reaches the loop too: its failure is the interruption, not news
-    throw interrupted.flag ? new Error("interrupted") : e;
+    throw signals.interrupted() ? new Error("interrupted") : e;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    signals.release();
     for (const inst of instances.reverse()) {
       try {
         await inst.teardown();

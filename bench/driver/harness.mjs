@@ -26,7 +26,15 @@ import { BASE_SUFFIX, BASELINE, baseDrivers, DRIVERS } from "./drivers.mjs";
 import { counterUnavailable, startRequestCounter } from "./fuse-requests.mjs";
 import { describeMachine } from "./machine.mjs";
 import { holdPageReporting } from "./page-reporting.mjs";
-import { dropCaches, firstLine, mountPoints, processCpuSeconds, runCommand, syncAll } from "./proc.mjs";
+import {
+  catchInterrupts,
+  dropCaches,
+  firstLine,
+  mountPoints,
+  processCpuSeconds,
+  runCommand,
+  syncAll,
+} from "./proc.mjs";
 import { renderMarkdown, summarize } from "./report.mjs";
 import { renderChart } from "./svg-chart.mjs";
 import { describeUpperPlace, filesystemType, prepareUpperPlace, sameFilesystem } from "./upper-fs.mjs";
@@ -149,13 +157,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
   if (reporting !== null) notes.push(reporting.note);
   for (const n of notes) log(n);
 
-  const interrupted = { flag: false };
-  const onSignal = () => {
-    interrupted.flag = true;
-    log("interrupted: finishing the current measurement and cleaning up");
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const signals = catchInterrupts(() => log("interrupted: finishing the current measurement and cleaning up"));
   const scratch = join(opts.scratchDir, `run-${process.pid}-${Date.now()}`);
   /** @type {Sample[]} */
   const samples = [];
@@ -180,12 +182,12 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
       dataDir: opts.dataDir,
       seq: 0,
     };
-    for (let round = 1; round <= opts.runs && !interrupted.flag; round++) {
+    for (let round = 1; round <= opts.runs && !signals.interrupted(); round++) {
       for (const w of workloads) {
         for (const mode of opts.modes) {
           const order = drivers.map((_, i) => drivers[(i + round - 1) % drivers.length]);
           for (const d of order) {
-            if (interrupted.flag || d === undefined) break;
+            if (signals.interrupted() || d === undefined) break;
             const sample = await measure(env, d, w, mode, round);
             samples.push(sample);
             log(describeSample(sample, opts.runs));
@@ -195,8 +197,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
     }
   } finally {
     reporting?.restore();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    signals.release();
     await uppers?.unmount();
     await cleanup(scratch, log);
     if (!opts.keepData) await removeDataset(opts.dataDir);
@@ -205,7 +206,7 @@ export async function runBench(/** @type {BenchOptions} */ opts) {
     version: 1,
     started: started.toISOString(),
     finished: new Date().toISOString(),
-    interrupted: interrupted.flag,
+    interrupted: signals.interrupted(),
     machine,
     config: {
       drivers: drivers.map((d) => ({ name: d.name, title: d.title })),

@@ -146,3 +146,25 @@ export function which(/** @type {string} */ name) {
   }
   return null;
 }
+
+/**
+ * Lets SIGINT and SIGTERM end a run gracefully instead of killing it with its mounts still up:
+ * `interrupted()` says whether one came (after `say` logged it); `release()` puts the default
+ * handling back.
+ */
+export function catchInterrupts(/** @type {() => void} */ say) {
+  let flag = false;
+  const onSignal = () => {
+    flag = true;
+    say();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    interrupted: () => flag,
+    release: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}

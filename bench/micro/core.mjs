@@ -22,7 +22,7 @@ const unpack = await load("store/unpack.js");
 
 export const { UnionFs } = unionFs;
 export const { openStack } = layer;
-export const { DirMerger } = readdir;
+export const { DirMerger, LowerListings } = readdir;
 export const { probeEntry } = probe;
 export const { PathNodes } = pathNodes;
 export const { lgetxattr, lgetxattrAsync } = xattr;

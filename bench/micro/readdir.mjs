@@ -10,7 +10,7 @@
  *   merge  DirMerger.mergedNames alone, listings cached (the pure merge and sort)
  */
 import b from "benny";
-import { DirMerger } from "./core.mjs";
+import { DirMerger, LowerListings } from "./core.mjs";
 import { files, layerDirs, openUnion, removeTree, tempRoot, whiteout } from "./fixtures.mjs";
 
 export const ENTRIES = 10_000;
@@ -61,7 +61,7 @@ export async function readdirSuite(opts) {
           const fs = await openUnion(dirs);
           const dir = await fs.lookup(fs.table.root, "big");
           if (dir === null) throw new Error("no big");
-          const merger = new DirMerger();
+          const merger = new DirMerger(new LowerListings());
           const branches = dir.lowers;
           await merger.mergedNames(branches);
           return async () => {
