@@ -43,6 +43,27 @@ function emptyFile(t: Scratch, name: string): string {
   return path;
 }
 
+/**
+ * `args` run as nobody in a namespace where `helper` is nowhere: not on PATH, and an empty file
+ * over it where libfuse also looks (its build-time dir, /usr/bin or /bin, whatever PATH says).
+ * nobody must be able to reach the layers, so the helper is the only thing missing.
+ */
+function asNobodyWithout(t: Scratch, helper: string, args: string[]): { args: string[]; opts: RunOptions } {
+  chmodSync(t.root, 0o755);
+  const empty = emptyFile(t, `no-${helper}`);
+  const hide = [`/usr/bin/${helper}`, `/bin/${helper}`].map(
+    (p) => `if [ -e ${p} ]; then mount --bind ${empty} ${p}; fi`,
+  );
+  return {
+    args,
+    opts: {
+      namespaceSetup: hide,
+      user: { uid: 65534, gid: 65534 },
+      env: { PATH: "/nonexistent", XDG_RUNTIME_DIR: undefined },
+    },
+  };
+}
+
 const CASES: Case[] = [
   {
     name: "a nonexistent lower",
@@ -123,21 +144,7 @@ const CASES: Case[] = [
     name: "a non-root caller without fusermount",
     setup: (t) => {
       const { lower, mnt } = layers(t);
-      // nobody must be able to reach the layers, so fusermount is the only thing missing
-      chmodSync(t.root, 0o755);
-      const empty = emptyFile(t, "no-fusermount");
-      // libfuse also looks in its build-time dir (/usr/bin or /bin), whatever PATH says
-      const hide = ["/usr/bin/fusermount", "/bin/fusermount"].map(
-        (p) => `if [ -e ${p} ]; then mount --bind ${empty} ${p}; fi`,
-      );
-      return {
-        args: ["mount", lower, mnt],
-        opts: {
-          namespaceSetup: hide,
-          user: { uid: 65534, gid: 65534 },
-          env: { PATH: "/nonexistent", XDG_RUNTIME_DIR: undefined },
-        },
-      };
+      return asNobodyWithout(t, "fusermount", ["mount", lower, mnt]);
     },
     stderr: /^unionfs: fusermount not found: a non-root mount needs it/,
   },
@@ -145,19 +152,7 @@ const CASES: Case[] = [
     name: "a non-root caller asking for the devfuse transport without fusermount3",
     setup: (t) => {
       const { lower, mnt } = layers(t);
-      chmodSync(t.root, 0o755);
-      const empty = emptyFile(t, "no-fusermount3");
-      const hide = ["/usr/bin/fusermount3", "/bin/fusermount3"].map(
-        (p) => `if [ -e ${p} ]; then mount --bind ${empty} ${p}; fi`,
-      );
-      return {
-        args: ["mount", "--transport", "devfuse", lower, mnt],
-        opts: {
-          namespaceSetup: hide,
-          user: { uid: 65534, gid: 65534 },
-          env: { PATH: "/nonexistent", XDG_RUNTIME_DIR: undefined },
-        },
-      };
+      return asNobodyWithout(t, "fusermount3", ["mount", "--transport", "devfuse", lower, mnt]);
     },
     stderr:
       /^unionfs: fusermount3 not found: a non-root mount with --transport devfuse needs it \(apt-get install fuse3\)$/,
